@@ -1,0 +1,36 @@
+"""Energy meters: measure named windows in joules, with provenance.
+
+``create_meter("auto", device=...)`` picks NVML (GPU, plus a host meter) on CUDA, RAPL where
+``/sys/class/powercap`` is readable, else a clearly labelled CPU-time estimate::
+
+    meter = create_meter("auto", device="cuda")
+    with meter.window("train") as w:
+        train()
+    w.measurement.total_energy_j, w.measurement.kind  # e.g. 812.4, "measured"
+"""
+
+from __future__ import annotations
+
+from nas.energy._base import J_PER_KWH, Measurement, Meter, Window, combine
+from nas.energy._composite import CompositeMeter
+from nas.energy._estimate import EstimateMeter
+from nas.energy._nvml import NvmlMeter, nvml_is_available
+from nas.energy._rapl import RaplMeter, rapl_is_available
+from nas.energy._select import METER_NAMES, available_meters, create_meter
+
+__all__ = [
+    "J_PER_KWH",
+    "METER_NAMES",
+    "CompositeMeter",
+    "EstimateMeter",
+    "Measurement",
+    "Meter",
+    "NvmlMeter",
+    "RaplMeter",
+    "Window",
+    "available_meters",
+    "combine",
+    "create_meter",
+    "nvml_is_available",
+    "rapl_is_available",
+]
