@@ -1,0 +1,30 @@
+"""Search spaces: JSON-serialisable ``ArchSpec``s sampled by Optuna and rebuilt into models.
+
+    space = create_search_space("cnn", max_stages=3)
+    spec = space.sample(trial, in_channels=1, num_classes=10, image_size=28, prefix="cnn.")
+    space.validate(spec)            # InvalidArchError for impossible combinations
+    model = build_model(spec)       # from the spec alone, e.g. ArchSpec.from_json(attr)
+
+Families: ``cnn`` (search_spaces/cnn.py) and ``vit`` (search_spaces/vit.py).
+"""
+
+from __future__ import annotations
+
+from search_spaces import cnn as _cnn  # noqa: F401  (registers "cnn")
+from search_spaces import vit as _vit  # noqa: F401  (registers "vit")
+from search_spaces._registry import (
+    build_model,
+    create_search_space,
+    list_search_spaces,
+    register_search_space,
+)
+from search_spaces.spec import ArchSpec, SearchSpace
+
+__all__ = [
+    "ArchSpec",
+    "SearchSpace",
+    "build_model",
+    "create_search_space",
+    "list_search_spaces",
+    "register_search_space",
+]
