@@ -1,0 +1,56 @@
+"""Carbon-aware scheduling: time-varying intensity, forecasts, policies, replay, live decisions.
+
+- Traces: :func:`load_trace` (CSV path, Electricity Maps export, or a shipped name such as
+  ``"gb_2020"``), :class:`Trace` (exact integration, ``resample``, ``slice``) and
+  :class:`TraceIntensity`, the :class:`~nas.carbon.IntensitySource` over a trace.
+- Forecasts (decide with the past only): :func:`create_forecaster` with ``persistence``,
+  ``seasonal`` or ``oracle`` (perfect foresight, an upper bound for evaluation only).
+- Policies: :func:`create_policy` with ``run-now``, ``flexible-start``, ``pause-resume``,
+  ``spatial``; :meth:`Policy.plan` gives one job's ``(region, start, end)`` intervals.
+- Replay: :func:`simulate` charges a stream of jobs the actual intensity and reports the
+  saving against run-now (``econas schedule simulate``).
+- Live decisions for a study: :class:`GreenWindowScheduler` with a :class:`SimulatedClock`
+  (tests, replays) or :class:`WallClock`.
+- Live sources: :class:`ElectricityMapsIntensity`, :class:`WattTimeIntensity`,
+  :class:`UKCarbonIntensity`; :class:`CarbonSourceUnavailableError` when they cannot answer.
+"""
+
+from __future__ import annotations
+
+from nas.scheduling._forecast import FORECASTERS, Forecaster, create_forecaster
+from nas.scheduling._live import CarbonSourceUnavailableError
+from nas.scheduling._live_sources import (
+    ElectricityMapsIntensity,
+    UKCarbonIntensity,
+    WattTimeIntensity,
+)
+from nas.scheduling._policies import POLICIES, Policy, ScheduledInterval, create_policy
+from nas.scheduling._scheduler import Clock, GreenWindowScheduler, SimulatedClock, WallClock
+from nas.scheduling._simulate import MonthSummary, SimulationResult, simulate
+from nas.scheduling._trace import Trace, TraceIntensity
+from nas.scheduling._trace_io import SHIPPED_TRACES, load_trace
+
+__all__ = [
+    "FORECASTERS",
+    "POLICIES",
+    "SHIPPED_TRACES",
+    "CarbonSourceUnavailableError",
+    "Clock",
+    "ElectricityMapsIntensity",
+    "Forecaster",
+    "GreenWindowScheduler",
+    "MonthSummary",
+    "Policy",
+    "ScheduledInterval",
+    "SimulatedClock",
+    "SimulationResult",
+    "Trace",
+    "TraceIntensity",
+    "UKCarbonIntensity",
+    "WallClock",
+    "WattTimeIntensity",
+    "create_forecaster",
+    "create_policy",
+    "load_trace",
+    "simulate",
+]
