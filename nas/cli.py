@@ -1,0 +1,85 @@
+"""The ``econas`` command line.
+
+Each verb lives in ``nas/commands/<verb>.py`` and exposes ``add_parser(subparsers)``, which
+registers the sub-parser and sets ``func`` to a ``run(args) -> int`` callable. Heavy imports
+(torch, optuna) happen inside ``run`` so ``econas --help`` stays fast.
+
+Exit codes: 0 success; 2 bad input (one line on stderr, no traceback); 1 unexpected failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import NoReturn
+
+from nas.errors import BadInputError, EconasError
+
+COMMANDS = (
+    "search",
+    "worker",
+    "pareto",
+    "export",
+    "report",
+    "dashboard",
+    "measure",
+    "ablate",
+    "schedule",
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """ArgumentParser that reports errors in one line and exits with 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="econas",
+        description="Energy-aware neural architecture search: accuracy versus kgCO2e.",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"nas.commands.{name}")
+        except ModuleNotFoundError as exc:  # a verb not built yet
+            if exc.name == f"nas.commands.{name}":
+                continue
+            raise
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except BadInputError as exc:
+        print(f"econas: error: {exc}", file=sys.stderr)
+        return 2
+    except EconasError as exc:
+        print(f"econas: failed: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("econas: interrupted", file=sys.stderr)
+        return 130
+    except Exception:  # unexpected: keep the traceback, exit 1
+        traceback.print_exc()
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""Argument groups and loaders shared by the verbs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from typing import Any
+
+from nas.errors import BadInputError
+
+
+def add_run_args(p: argparse.ArgumentParser) -> None:
+    """Flags of `search` and `worker` that override the config."""
+    p.add_argument("config", help="study config (TOML), e.g. studies/quickstart.toml")
+    p.add_argument("--trials", type=int, help="number of finished trials to reach (worker: to run)")
+    p.add_argument("--storage", help="Optuna storage URL (sqlite:///..., postgresql://..., journal:PATH)")
+    p.add_argument("--study-name", help="study name (overrides study.name)")
+    p.add_argument("--dataset", help="fashion-mnist | cifar10 | npz:PATH")
+    p.add_argument("--device", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--meter", help="auto | nvml | rapl | estimate")
+    p.add_argument("--json", action="store_true", help="print the Pareto front as JSON on stdout")
+
+
+def config_from_args(args: argparse.Namespace):  # noqa: ANN201 - nas.config.Config
+    from nas.config import load_config
+
+    cfg = load_config(args.config)
+    study: dict[str, Any] = {}
+    if getattr(args, "trials", None) is not None:
+        if args.trials < 1:
+            raise BadInputError("--trials must be >= 1")
+        study["trials"] = args.trials
+    if getattr(args, "storage", None):
+        study["storage"] = args.storage
+    if getattr(args, "study_name", None):
+        study["name"] = args.study_name
+    if study:
+        cfg = cfg.replace("study", **study)
+    if getattr(args, "dataset", None):
+        cfg = cfg.replace("data", dataset=args.dataset)
+    hw: dict[str, Any] = {}
+    if getattr(args, "device", None):
+        hw["device"] = args.device
+    if getattr(args, "meter", None):
+        hw["meter"] = args.meter
+    if hw:
+        cfg = cfg.replace("hardware", **hw)
+    return cfg
+
+
+def add_study_source_args(p: argparse.ArgumentParser) -> None:
+    """CONFIG | --storage URL --study NAME, for verbs that read a study."""
+    p.add_argument("config", nargs="?", help="study config (TOML); or give --storage/--study")
+    p.add_argument("--storage", help="Optuna storage URL")
+    p.add_argument("--study", help="study name in the storage")
+
+
+def study_from_args(args: argparse.Namespace):  # noqa: ANN201 - optuna.Study
+    from nas.study import load_existing_study
+
+    if args.config:
+        cfg = config_from_args(argparse.Namespace(config=args.config, storage=args.storage))
+        return load_existing_study(cfg.storage_url, args.study or cfg.study.name)
+    if not args.storage:
+        raise BadInputError("give a study CONFIG or --storage URL (with --study NAME)")
+    return load_existing_study(args.storage, args.study)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def print_json(obj: Any) -> None:
+    def clean(o: Any) -> Any:
+        if isinstance(o, dict):
+            return {k: clean(v) for k, v in o.items()}
+        if isinstance(o, list | tuple):
+            return [clean(v) for v in o]
+        return _jsonable(o)
+
+    json.dump(clean(obj), sys.stdout, indent=2)
+    sys.stdout.write("\n")

@@ -1,0 +1,66 @@
+"""`econas export`: write a trial's trained model (ONNX, torch.export .pt2, state_dict)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from nas.commands._common import add_study_source_args, print_json, study_from_args
+
+FORMATS = ("onnx", "pt2", "state_dict")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export",
+        help="export a trial's trained model",
+        description="Rebuild a trial's model from its ArchSpec, load its own trained weights "
+        "from the study's artifact store and export it with its figures.",
+    )
+    add_study_source_args(p)
+    p.add_argument("--trial", type=int, required=True, help="trial number")
+    p.add_argument("--format", choices=FORMATS, default="onnx")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--artifacts", help="artifact directory (default: the study's)")
+    p.add_argument("--json", action="store_true", help="print what was written as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from nas.export import check_onnx, check_pt2, export_model
+    from nas.pareto import trial_row
+    from nas.trial_model import get_trial, load_trial_model
+
+    study = study_from_args(args)
+    trial = get_trial(study, args.trial)
+    model, spec = load_trial_model(study, trial, artifact_dir=args.artifacts)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    example = torch.randn(1, spec.in_channels, spec.image_size, spec.image_size)
+    path = export_model(model, example_input=example, fmt=args.format, out_dir=out)
+    check = None
+    if args.format == "onnx":
+        check = check_onnx(path, model, example)
+    elif args.format == "pt2":
+        check = check_pt2(path, model, example)
+    (out / "arch_spec.json").write_text(spec.to_json() + "\n")
+    figures = trial_row(trial) | {
+        "study": study.study_name,
+        "format": args.format,
+        "max_abs_diff_vs_pytorch": check,
+        "intensity_source": trial.user_attrs.get("intensity_source"),
+    }
+    (out / "figures.json").write_text(json.dumps(figures, indent=2, default=str) + "\n")
+    written = {"model": str(path), "arch_spec": str(out / "arch_spec.json"), "figures": str(out / "figures.json")}
+    if args.json:
+        print_json(written | {"trial": trial.number, "max_abs_diff_vs_pytorch": check})
+    else:
+        for name, p in written.items():
+            print(f"{name}: {p}")
+        if check is not None:
+            print(f"verified against PyTorch: max abs difference {check:.2e}", file=sys.stderr)
+    return 0

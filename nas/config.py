@@ -1,0 +1,299 @@
+"""Study configuration: a TOML file parsed into typed, validated dataclasses.
+
+Every section is a dataclass; unknown keys, wrong types and impossible values raise
+:class:`~nas.errors.ConfigError` with one line naming the key. New sections are added by
+listing their dataclass in ``SECTIONS``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nas.errors import ConfigError
+
+OBJECTIVES: dict[str, str] = {
+    "accuracy": "maximize",
+    "kgco2e": "minimize",
+    "energy_kwh": "minimize",
+    "latency_ms": "minimize",
+    "params": "minimize",
+}
+SAMPLERS = ("tpe", "nsga2", "random")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class StudySection:
+    name: str = "econas"
+    storage: str | None = None  # default: sqlite:///runs/<name>/study.db
+    artifacts: str | None = None  # default: runs/<name>/artifacts
+    sampler: str = "tpe"
+    trials: int = 12  # target number of finished trials; re-running resumes up to it
+    timeout_s: float | None = None
+    seed: int = 0
+    objectives: tuple[str, ...] = ("accuracy", "kgco2e")
+    startup_trials: int = 6  # random trials before TPE models the space
+
+    def check(self) -> None:
+        if not self.name or "/" in self.name:
+            raise ConfigError(f"study.name {self.name!r} must be a non-empty name without '/'")
+        if self.sampler not in SAMPLERS:
+            raise ConfigError(f"study.sampler {self.sampler!r} is unknown; use one of {list(SAMPLERS)}")
+        if self.trials < 1:
+            raise ConfigError("study.trials must be >= 1")
+        if self.timeout_s is not None and self.timeout_s <= 0:
+            raise ConfigError("study.timeout_s must be > 0")
+        if not self.objectives:
+            raise ConfigError("study.objectives must name at least one objective")
+        for obj in self.objectives:
+            if obj not in OBJECTIVES:
+                raise ConfigError(f"study.objectives: unknown objective {obj!r}; use {list(OBJECTIVES)}")
+        if len(set(self.objectives)) != len(self.objectives):
+            raise ConfigError("study.objectives lists an objective twice")
+
+
+@dataclass(frozen=True)
+class SearchSection:
+    spaces: tuple[str, ...] = ("cnn", "vit")
+    # Per-space constructor options, from tables like [search.cnn]; filled by the parser.
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def check(self) -> None:
+        if not self.spaces:
+            raise ConfigError("search.spaces must name at least one search space")
+        from search_spaces import list_search_spaces
+
+        known = list_search_spaces()
+        for name in (*self.spaces, *self.options):
+            if name not in known:
+                raise ConfigError(f"search: unknown search space {name!r}; known: {known}")
+
+
+@dataclass(frozen=True)
+class DataSection:
+    dataset: str = "fashion-mnist"
+    train_size: int | None = 2000
+    val_size: int = 500
+    test_size: int | None = 1000
+    resolution: int | None = None
+    batch_size: int = 64
+
+    def check(self) -> None:
+        for key in ("train_size", "test_size", "resolution"):
+            value = getattr(self, key)
+            if value is not None and value < 1:
+                raise ConfigError(f"data.{key} must be >= 1")
+        if self.val_size < 1 or self.batch_size < 1:
+            raise ConfigError("data.val_size and data.batch_size must be >= 1")
+
+
+@dataclass(frozen=True)
+class TrainSection:
+    epochs: int = 1
+    lr: float = 2e-3
+    weight_decay: float = 0.01
+    optimizer: str = "adamw"
+    label_smoothing: float = 0.0
+
+    def check(self) -> None:
+        if self.epochs < 1:
+            raise ConfigError("train.epochs must be >= 1")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ConfigError("train.lr must be a positive number")
+        if self.optimizer not in ("adamw", "sgd"):
+            raise ConfigError(f"train.optimizer {self.optimizer!r} is unknown; use adamw or sgd")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ConfigError("train.label_smoothing must be in [0, 1)")
+
+
+@dataclass(frozen=True)
+class HardwareSection:
+    device: str = "auto"
+    meter: str = "auto"
+
+    def check(self) -> None:
+        if self.device not in DEVICES and not self.device.startswith("cuda:"):
+            raise ConfigError(f"hardware.device {self.device!r} is unknown; use {list(DEVICES)}")
+        from nas.energy import METER_NAMES
+
+        if self.meter not in METER_NAMES:
+            raise ConfigError(f"hardware.meter {self.meter!r} is unknown; use {list(METER_NAMES)}")
+
+
+@dataclass(frozen=True)
+class CarbonSection:
+    region: str | None = None
+    intensity_g_per_kwh: float | None = None
+
+    def check(self) -> None:
+        if self.region is not None and self.intensity_g_per_kwh is not None:
+            raise ConfigError("carbon: give either region or intensity_g_per_kwh, not both")
+
+
+@dataclass(frozen=True)
+class EvalSection:
+    measure_inference: bool = True  # measure per-sample inference energy and latency
+    inference_batch_size: int = 1
+    inference_min_duration_s: float = 0.3
+
+    def check(self) -> None:
+        if self.inference_batch_size < 1 or self.inference_min_duration_s <= 0:
+            raise ConfigError("eval.inference_batch_size and inference_min_duration_s must be > 0")
+
+
+SECTIONS: dict[str, type] = {
+    "study": StudySection,
+    "search": SearchSection,
+    "data": DataSection,
+    "train": TrainSection,
+    "hardware": HardwareSection,
+    "carbon": CarbonSection,
+    "eval": EvalSection,
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    study: StudySection = field(default_factory=StudySection)
+    search: SearchSection = field(default_factory=SearchSection)
+    data: DataSection = field(default_factory=DataSection)
+    train: TrainSection = field(default_factory=TrainSection)
+    hardware: HardwareSection = field(default_factory=HardwareSection)
+    carbon: CarbonSection = field(default_factory=CarbonSection)
+    eval: EvalSection = field(default_factory=EvalSection)
+    path: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: _section_dict(getattr(self, name)) for name in SECTIONS}
+
+    def fingerprint(self) -> str:
+        """Hash of everything that changes what a trial means (not trials/timeout/storage)."""
+        d = self.to_dict()
+        for key in ("trials", "timeout_s", "storage", "artifacts"):
+            d["study"].pop(key, None)
+        blob = json.dumps(d, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def replace(self, section: str, **changes: Any) -> Config:
+        """A copy with ``changes`` applied to ``section`` (validated again)."""
+        new = dataclasses.replace(getattr(self, section), **changes)
+        new.check()
+        return dataclasses.replace(self, **{section: new})
+
+    @property
+    def storage_url(self) -> str:
+        if self.study.storage:
+            return self.study.storage
+        return f"sqlite:///{self.run_dir / 'study.db'}"
+
+    @property
+    def run_dir(self) -> Path:
+        return Path("runs") / self.study.name
+
+    @property
+    def artifact_dir(self) -> Path:
+        return Path(self.study.artifacts) if self.study.artifacts else self.run_dir / "artifacts"
+
+
+def _section_dict(section: Any) -> dict[str, Any]:
+    out = dataclasses.asdict(section)
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+
+
+def _check_type(value: Any, hint: Any, where: str) -> Any:
+    """Check ``value`` against a simple type hint; return it converted (lists -> tuples)."""
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _check_type(value, arg, where)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if errors else f"{where}: bad value {value!r}")
+    if origin is tuple:
+        (item,) = {a for a in typing.get_args(hint) if a is not Ellipsis}
+        if not isinstance(value, list):
+            raise ConfigError(f"{where} must be a list, got {type(value).__name__}")
+        return tuple(_check_type(v, item, f"{where}[]") for v in value)
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where} must be a number, got {value!r}")
+        return float(value)
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where} must be an integer, got {value!r}")
+        return value
+    if hint in (str, bool):
+        if not isinstance(value, hint):
+            raise ConfigError(f"{where} must be a {hint.__name__}, got {value!r}")
+        return value
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a table")
+        return value
+    raise ConfigError(f"{where}: unsupported type {hint}")  # pragma: no cover
+
+
+def _build_section(name: str, cls: type, table: Any) -> Any:
+    if not isinstance(table, dict):
+        raise ConfigError(f"[{name}] must be a table")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    if cls is SearchSection:  # sub-tables are per-space options
+        options = {k: v for k, v in table.items() if isinstance(v, dict)}
+        table = {k: v for k, v in table.items() if not isinstance(v, dict)}
+        if "options" in table:
+            raise ConfigError("search.options is not a key; use [search.<space>] tables")
+        kwargs["options"] = options
+    for key, value in table.items():
+        if key not in fields or key == "options":
+            raise ConfigError(f"unknown key '{name}.{key}'; known keys: {sorted(fields - {'options'})}")
+        kwargs[key] = _check_type(value, hints[key], f"{name}.{key}")
+    section = cls(**kwargs)
+    section.check()
+    return section
+
+
+def config_from_dict(data: dict[str, Any], *, path: str | None = None) -> Config:
+    """Build a validated :class:`Config` from a parsed TOML document."""
+    sections: dict[str, Any] = {}
+    for name, table in data.items():
+        if name not in SECTIONS:
+            raise ConfigError(f"unknown section [{name}]; known sections: {sorted(SECTIONS)}")
+        sections[name] = _build_section(name, SECTIONS[name], table)
+    for name, cls in SECTIONS.items():
+        if name not in sections:
+            section = cls()
+            section.check()
+            sections[name] = section
+    return Config(**sections, path=path)
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a study config TOML file."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {p}")
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: invalid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: not a UTF-8 text file") from None
+    return config_from_dict(data, path=str(p))

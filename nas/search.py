@@ -1,0 +1,135 @@
+"""Run a search: set up data, device, meter and carbon source, then optimise with progress."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from typing import TextIO
+
+import optuna
+
+from nas.config import Config
+from nas.errors import EconasError
+from nas.study import StudyCounts, open_study
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SearchResult:
+    study: optuna.Study
+    new_trials: int
+    wall_s: float
+
+
+class ProgressBar:
+    """One line per finished trial on stderr, with a bar of the study's progress."""
+
+    def __init__(self, *, target: int, done: int, stream: TextIO | None = None) -> None:
+        self.target = target
+        self.done = done
+        self.stream = stream or sys.stderr
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if trial.state != optuna.trial.TrialState.FAIL:
+            self.done += 1
+        width = 20
+        filled = int(width * min(self.done, self.target) / max(self.target, 1))
+        bar = "#" * filled + "." * (width - filled)
+        a = trial.user_attrs
+        if trial.state == optuna.trial.TrialState.COMPLETE:
+            what = (
+                f"acc {a.get('accuracy', float('nan')):.3f}  "
+                f"{a.get('kgco2e', float('nan')):.3e} kgCO2e  "
+                f"{a.get('energy_kwh', float('nan')):.2e} kWh ({a.get('energy_kind', '?')})"
+            )
+        else:
+            reason = a.get("fail_reason") or a.get("stop_reason") or trial.state.name.lower()
+            what = f"{trial.state.name.lower()}: {reason}"
+        arch = a.get("arch", "?")
+        secs = (trial.duration.total_seconds() if trial.duration else 0.0)
+        print(
+            f"[{bar}] {self.done}/{self.target} trial {trial.number:>3} {arch:<38} {what}  {secs:.1f} s",
+            file=self.stream,
+            flush=True,
+        )
+
+
+def build_objective(config: Config, *, study: optuna.Study | None = None):  # noqa: ANN201
+    """Load data, pick device/meter/intensity source and return the trial objective."""
+    import torch
+
+    from nas.carbon import resolve_intensity_source
+    from nas.data import DataBudget, load_data
+    from nas.energy import create_meter
+    from nas.objective import Objective
+    from nas.train import resolve_device
+
+    device = resolve_device(config.hardware.device)
+    meter = create_meter(config.hardware.meter, device=str(device))
+    intensity = resolve_intensity_source(
+        region=config.carbon.region, intensity_g_per_kwh=config.carbon.intensity_g_per_kwh
+    )
+    d = config.data
+    budget = DataBudget(
+        train_size=d.train_size,
+        val_size=d.val_size,
+        test_size=d.test_size,
+        resolution=d.resolution,
+        batch_size=d.batch_size,
+    )
+    data = load_data(d.dataset, budget=budget, seed=config.study.seed)
+    store = None
+    if config.artifact_dir is not None:
+        config.artifact_dir.mkdir(parents=True, exist_ok=True)
+        store = optuna.artifacts.FileSystemArtifactStore(str(config.artifact_dir))
+    if device.type == "cpu":
+        torch.set_num_threads(max(1, torch.get_num_threads()))
+    return Objective(
+        config=config,
+        data=data,
+        device=device,
+        meter=meter,
+        intensity=intensity,
+        artifact_store=store,
+    )
+
+
+def run_search(
+    config: Config,
+    *,
+    n_trials: int | None = None,
+    progress: bool = True,
+    stream: TextIO | None = None,
+) -> SearchResult:
+    """Run the study until it has ``config.study.trials`` finished trials (resumes).
+
+    With ``n_trials`` (workers), run exactly that many more trials instead.
+    """
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = open_study(config)
+    counts = StudyCounts.of(study)
+    remaining = n_trials if n_trials is not None else config.study.trials - counts.finished
+    t0 = time.perf_counter()
+    if remaining <= 0:
+        log.info("study %s already has %d finished trials", config.study.name, counts.finished)
+        return SearchResult(study=study, new_trials=0, wall_s=0.0)
+    objective = build_objective(config, study=study)
+    target = counts.finished + remaining
+    callbacks = [ProgressBar(target=target, done=counts.finished, stream=stream)] if progress else []
+    n_before = len(study.trials)
+    study.optimize(
+        objective,
+        n_trials=remaining,
+        timeout=config.study.timeout_s,
+        catch=(Exception,),
+        callbacks=callbacks,
+        gc_after_trial=False,
+    )
+    new = len(study.trials) - n_before
+    if new and StudyCounts.of(study).complete == 0:
+        reasons = {t.user_attrs.get("fail_reason", "error") for t in study.trials}
+        raise EconasError(f"every trial failed ({', '.join(sorted(reasons))}); see -v output")
+    return SearchResult(study=study, new_trials=new, wall_s=time.perf_counter() - t0)

@@ -1,0 +1,172 @@
+"""Open storages and studies, pick samplers, and run a search.
+
+A study is fully described by its storage: the config it was created with is saved in the
+study's user attrs, and a second config under the same study name is refused rather than mixed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from nas.config import OBJECTIVES, Config
+from nas.errors import BadInputError, ConfigError
+
+log = logging.getLogger(__name__)
+
+CONFIG_ATTR = "econas_config"
+FINGERPRINT_ATTR = "econas_config_fingerprint"
+ARTIFACT_DIR_ATTR = "econas_artifact_dir"
+HEARTBEAT_INTERVAL_S = 30
+GRACE_PERIOD_S = 90
+
+
+def redact_url(url: str) -> str:
+    """``postgresql://user:secret@host/db`` -> ``postgresql://user:***@host/db``."""
+    return re.sub(r"(//[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+def open_storage(url: str, *, heartbeat: bool = True) -> optuna.storages.BaseStorage:
+    """An Optuna storage for ``url``; unreadable/unreachable URLs raise BadInputError.
+
+    ``sqlite:///path``, ``postgresql://...``, ``mysql://...`` use RDBStorage (with heartbeats,
+    so a killed worker's trial is failed and retried instead of staying RUNNING);
+    ``journal:PATH`` uses a journal file (one host, many processes).
+    """
+    safe = redact_url(url)
+    if url.startswith("journal:"):
+        from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+        path = Path(url.removeprefix("journal:"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(str(path)))
+    if "://" not in url:
+        raise BadInputError(f"storage URL {safe!r} is not a URL (try sqlite:///runs/x/study.db)")
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    kwargs: dict[str, Any] = {}
+    if heartbeat:
+        from optuna.storages import RetryHeartbeatStaleTrialCallback
+
+        kwargs = dict(
+            heartbeat_interval=HEARTBEAT_INTERVAL_S,
+            grace_period=GRACE_PERIOD_S,
+            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2),
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(url, **kwargs)
+    except ImportError as exc:
+        cause = getattr(exc.__cause__, "name", None) or exc
+        raise BadInputError(f"storage {safe}: database driver not installed ({cause})") from None
+    except Exception as exc:  # sqlalchemy errors: unreachable server, bad scheme, ...
+        reason = redact_url(str(exc).splitlines()[0])[:200]
+        raise BadInputError(f"cannot open storage {safe}: {reason}") from None
+
+
+def make_sampler(config: Config, *, offset: int = 0) -> optuna.samplers.BaseSampler:
+    """The configured sampler, seeded with ``seed + offset`` (offset = finished trials)."""
+    seed = config.study.seed + offset
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if config.study.sampler == "nsga2":
+            return optuna.samplers.NSGAIISampler(
+                seed=seed, population_size=max(4, min(20, config.study.trials // 2))
+            )
+        if config.study.sampler == "random":
+            return optuna.samplers.RandomSampler(seed=seed)
+        return optuna.samplers.TPESampler(
+            seed=seed,
+            n_startup_trials=config.study.startup_trials,
+            multivariate=True,
+            group=True,
+            constant_liar=True,
+        )
+
+
+def open_study(config: Config, *, storage: optuna.storages.BaseStorage | None = None) -> optuna.Study:
+    """Create the study or resume it; refuse a same-named study made from another config."""
+    storage = storage or open_storage(config.storage_url)
+    objectives = list(config.study.objectives)
+    if "latency_ms" in objectives and not config.eval.measure_inference:
+        raise ConfigError("objective latency_ms needs eval.measure_inference = true")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study = optuna.create_study(
+            storage=storage,
+            study_name=config.study.name,
+            directions=[OBJECTIVES[o] for o in objectives],
+            load_if_exists=True,
+        )
+    if [d.name.lower() for d in study.directions] != [OBJECTIVES[o] for o in objectives]:
+        raise ConfigError(
+            f"study {config.study.name!r} exists with other objectives; choose another study.name"
+        )
+    fingerprint = config.fingerprint()
+    existing = study.user_attrs.get(FINGERPRINT_ATTR)
+    if existing is None:
+        study.set_metric_names(objectives)
+        study.set_user_attr(FINGERPRINT_ATTR, fingerprint)
+        study.set_user_attr(CONFIG_ATTR, json.dumps(config.to_dict(), sort_keys=True))
+        study.set_user_attr(ARTIFACT_DIR_ATTR, str(config.artifact_dir.resolve()))
+    elif existing != fingerprint:
+        raise ConfigError(
+            f"study {config.study.name!r} in this storage was created from a different config "
+            "(search space, data, training or objectives differ); use another study.name"
+        )
+    study.sampler = make_sampler(config, offset=len(study.trials))
+    return study
+
+
+def load_existing_study(storage_url: str, name: str | None) -> optuna.Study:
+    """Load a study for reading (pareto, report, export); unknown names are bad input."""
+    storage = open_storage(storage_url, heartbeat=False)
+    names = [s.study_name for s in optuna.study.get_all_study_summaries(storage)]
+    if name is None:
+        if len(names) != 1:
+            raise BadInputError(f"storage holds {len(names)} studies; pass --study (one of {names})")
+        name = names[0]
+    if name not in names:
+        raise BadInputError(f"no study named {name!r} in {redact_url(storage_url)}; found {names}")
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def study_config(study: optuna.Study) -> Config:
+    """The config a study was created with (from its user attrs)."""
+    from nas.config import config_from_dict
+
+    raw = study.user_attrs.get(CONFIG_ATTR)
+    if raw is None:
+        raise BadInputError(f"study {study.study_name!r} was not created by econas")
+    return config_from_dict(json.loads(raw))
+
+
+@dataclass
+class StudyCounts:
+    complete: int
+    pruned: int
+    failed: int
+    running: int
+
+    @classmethod
+    def of(cls, study: optuna.Study) -> StudyCounts:
+        states = [t.state for t in study.get_trials(deepcopy=False)]
+        S = optuna.trial.TrialState
+        return cls(
+            complete=states.count(S.COMPLETE),
+            pruned=states.count(S.PRUNED),
+            failed=states.count(S.FAIL),
+            running=states.count(S.RUNNING),
+        )
+
+    @property
+    def finished(self) -> int:
+        return self.complete + self.pruned

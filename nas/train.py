@@ -1,0 +1,165 @@
+"""Proxy training and evaluation loops.
+
+Kept deliberately lean (tensor slicing instead of a DataLoader: the proxies' data sets live in
+memory) so that bookkeeping costs little next to the work it measures; see
+``benchmarks/overhead.py``. A diverging loss (NaN/Inf) or running out of memory raises
+:class:`~nas.errors.TrialFailure` with a reason, which fails that trial only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from nas.errors import TrialFailure
+
+LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+_CHECK_EVERY = 25  # steps between divergence checks (a host sync on GPU)
+
+
+@dataclass
+class TrainResult:
+    epochs: int
+    steps: int
+    samples: int
+    final_loss: float
+    epoch_losses: list[float] = field(default_factory=list)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> cuda when available, else cpu."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        from nas.errors import BadInputError
+
+        raise BadInputError(f"device {name!r} requested but CUDA is not available on this machine")
+    return torch.device(name)
+
+
+def iterate_batches(
+    data: TensorDataset,
+    batch_size: int,
+    *,
+    device: torch.device,
+    generator: torch.Generator | None = None,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Yield (x, y) batches on ``device``; shuffled when a generator is given."""
+    x, y = data.tensors[0], data.tensors[1]
+    n = len(x)
+    order = torch.randperm(n, generator=generator) if generator is not None else None
+    for start in range(0, n, batch_size):
+        idx = order[start : start + batch_size] if order is not None else slice(start, start + batch_size)
+        yield x[idx].to(device, non_blocking=True), y[idx].to(device, non_blocking=True)
+
+
+def cross_entropy_loss(label_smoothing: float = 0.0) -> LossFn:
+    def loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(model(x), y, label_smoothing=label_smoothing)
+
+    return loss
+
+
+def make_optimizer(
+    model: nn.Module, *, name: str, lr: float, weight_decay: float
+) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay, nesterov=True)
+    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+
+
+def _is_oom(exc: BaseException) -> bool:
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+
+def train_model(
+    model: nn.Module,
+    data: TensorDataset,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    device: torch.device,
+    seed: int = 0,
+    weight_decay: float = 0.0,
+    optimizer: str = "adamw",
+    loss_fn: LossFn | None = None,
+    autocast_dtype: Callable[[int], torch.dtype | None] | None = None,
+    on_epoch_end: Callable[[int, float], None] | None = None,
+) -> TrainResult:
+    """Train ``model`` in place with a cosine learning-rate schedule.
+
+    ``autocast_dtype(epoch)`` returns the autocast dtype for that epoch, or None for FP32.
+    ``on_epoch_end(epoch, mean_loss)`` may raise (e.g. ``optuna.TrialPruned``) to stop early.
+    """
+    loss_fn = loss_fn or cross_entropy_loss()
+    model.to(device).train()
+    opt = make_optimizer(model, name=optimizer, lr=lr, weight_decay=weight_decay)
+    steps_per_epoch = max(1, math.ceil(len(data) / batch_size))
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=lr, total_steps=epochs * steps_per_epoch, pct_start=0.15
+    )
+    gen = torch.Generator().manual_seed(seed)
+    scaler = torch.amp.GradScaler(device.type, enabled=False)
+    result = TrainResult(epochs=0, steps=0, samples=0, final_loss=float("nan"))
+    try:
+        for epoch in range(epochs):
+            dtype = autocast_dtype(epoch) if autocast_dtype else None
+            use_scaler = dtype == torch.float16 and device.type == "cuda"
+            if use_scaler and not scaler.is_enabled():
+                scaler = torch.amp.GradScaler(device.type, enabled=True)
+            total = torch.zeros((), device=device)
+            count = 0
+            for x, y in iterate_batches(data, batch_size, device=device, generator=gen):
+                with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+                    loss = loss_fn(model, x, y)
+                opt.zero_grad(set_to_none=True)
+                if use_scaler:
+                    scaler.scale(loss).backward()
+                    scaler.step(opt)
+                    scaler.update()
+                else:
+                    loss.backward()
+                    opt.step()
+                sched.step()
+                total += loss.detach().float() * len(x)
+                count += len(x)
+                result.steps += 1
+                if result.steps % _CHECK_EVERY == 0:
+                    _check_finite(total, result.steps)
+            _check_finite(total, result.steps)
+            mean_loss = float(total) / max(count, 1)
+            result.epochs, result.samples = epoch + 1, result.samples + count
+            result.final_loss = mean_loss
+            result.epoch_losses.append(mean_loss)
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, mean_loss)
+    except RuntimeError as exc:
+        if _is_oom(exc):
+            raise TrialFailure("out_of_memory", f"out of memory during training: {exc}") from exc
+        raise
+    return result
+
+
+def _check_finite(total: torch.Tensor, step: int) -> None:
+    if not torch.isfinite(total):
+        raise TrialFailure("nan_loss", f"training diverged: loss is not finite at step {step}")
+
+
+@torch.inference_mode()
+def evaluate(
+    model: nn.Module, data: TensorDataset, *, device: torch.device, batch_size: int = 512
+) -> float:
+    """Top-1 accuracy of ``model`` on ``data`` (fraction in [0, 1])."""
+    model.to(device).eval()
+    correct = 0
+    for x, y in iterate_batches(data, batch_size, device=device):
+        correct += int((model(x).argmax(dim=1) == y).sum())
+    return correct / max(len(data), 1)
