@@ -54,9 +54,10 @@ class StudySection:
             raise ConfigError("study.timeout_s must be > 0")
         if not self.objectives:
             raise ConfigError("study.objectives must name at least one objective")
+        known = all_objectives()
         for obj in self.objectives:
-            if obj not in OBJECTIVES:
-                raise ConfigError(f"study.objectives: unknown objective {obj!r}; use {list(OBJECTIVES)}")
+            if obj not in known:
+                raise ConfigError(f"study.objectives: unknown objective {obj!r}; use {list(known)}")
         if len(set(self.objectives)) != len(self.objectives):
             raise ConfigError("study.objectives lists an objective twice")
 
@@ -150,6 +151,20 @@ class EvalSection:
             raise ConfigError("eval.inference_batch_size and inference_min_duration_s must be > 0")
 
 
+def all_objectives() -> dict[str, str]:
+    """Built-in objectives plus those plugins add (name -> direction)."""
+    from nas.plugins import plugin_objectives
+
+    return {**OBJECTIVES, **plugin_objectives()}
+
+
+def all_sections() -> dict[str, type]:
+    """Built-in sections plus those plugins add (``nas.plugins``)."""
+    from nas.plugins import plugin_sections
+
+    return {**SECTIONS, **plugin_sections()}
+
+
 SECTIONS: dict[str, type] = {
     "study": StudySection,
     "search": SearchSection,
@@ -171,9 +186,20 @@ class Config:
     carbon: CarbonSection = field(default_factory=CarbonSection)
     eval: EvalSection = field(default_factory=EvalSection)
     path: str | None = None
+    # Sections added by plugins (nas.plugins), reachable as attributes: config.compression.
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        extra = self.__dict__.get("extra")
+        if extra is not None and name in extra:
+            return extra[name]
+        if extra is not None and name in all_sections():
+            cls = all_sections()[name]
+            return cls()
+        raise AttributeError(name)
 
     def to_dict(self) -> dict[str, Any]:
-        return {name: _section_dict(getattr(self, name)) for name in SECTIONS}
+        return {name: _section_dict(getattr(self, name)) for name in all_sections()}
 
     def fingerprint(self) -> str:
         """Hash of everything that changes what a trial means (not trials/timeout/storage)."""
@@ -187,7 +213,9 @@ class Config:
         """A copy with ``changes`` applied to ``section`` (validated again)."""
         new = dataclasses.replace(getattr(self, section), **changes)
         new.check()
-        return dataclasses.replace(self, **{section: new})
+        if section in SECTIONS:
+            return dataclasses.replace(self, **{section: new})
+        return dataclasses.replace(self, extra={**self.extra, section: new})
 
     @property
     def storage_url(self) -> str:
@@ -272,17 +300,20 @@ def _build_section(name: str, cls: type, table: Any) -> Any:
 
 def config_from_dict(data: dict[str, Any], *, path: str | None = None) -> Config:
     """Build a validated :class:`Config` from a parsed TOML document."""
+    known = all_sections()
     sections: dict[str, Any] = {}
     for name, table in data.items():
-        if name not in SECTIONS:
-            raise ConfigError(f"unknown section [{name}]; known sections: {sorted(SECTIONS)}")
-        sections[name] = _build_section(name, SECTIONS[name], table)
-    for name, cls in SECTIONS.items():
+        if name not in known:
+            raise ConfigError(f"unknown section [{name}]; known sections: {sorted(known)}")
+        sections[name] = _build_section(name, known[name], table)
+    for name, cls in known.items():
         if name not in sections:
             section = cls()
             section.check()
             sections[name] = section
-    return Config(**sections, path=path)
+    builtin = {k: v for k, v in sections.items() if k in SECTIONS}
+    extra = {k: v for k, v in sections.items() if k not in SECTIONS}
+    return Config(**builtin, path=path, extra=extra)
 
 
 def load_config(path: str | Path) -> Config:

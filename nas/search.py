@@ -11,7 +11,8 @@ from typing import TextIO
 import optuna
 
 from nas.config import Config
-from nas.errors import EconasError
+from nas.errors import EconasError, TrialFailure
+from nas.plugins import study_callbacks
 from nas.study import StudyCounts, open_study
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,24 @@ class ProgressBar:
             file=self.stream,
             flush=True,
         )
+
+
+class _ExpectedFailureFilter(logging.Filter):
+    """Optuna logs every failed trial with a traceback; for failures econas expects and records
+    (invalid architecture, NaN loss, out of memory) one line is enough: the progress bar and
+    the trial's ``fail_reason`` attr say why."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, TrialFailure):
+            return False
+        return not record.getMessage().endswith("failed with value None.")
+
+
+def _quiet_expected_failures() -> None:
+    logger = logging.getLogger("optuna.study._optimize")
+    if not any(isinstance(f, _ExpectedFailureFilter) for f in logger.filters):
+        logger.addFilter(_ExpectedFailureFilter())
 
 
 def build_objective(config: Config, *, study: optuna.Study | None = None):  # noqa: ANN201
@@ -109,6 +128,7 @@ def run_search(
     With ``n_trials`` (workers), run exactly that many more trials instead.
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    _quiet_expected_failures()
     study = open_study(config)
     counts = StudyCounts.of(study)
     remaining = n_trials if n_trials is not None else config.study.trials - counts.finished
@@ -119,6 +139,7 @@ def run_search(
     objective = build_objective(config, study=study)
     target = counts.finished + remaining
     callbacks = [ProgressBar(target=target, done=counts.finished, stream=stream)] if progress else []
+    callbacks += study_callbacks(config, study)
     n_before = len(study.trials)
     study.optimize(
         objective,

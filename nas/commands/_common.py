@@ -21,6 +21,9 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--meter", help="auto | nvml | rapl | estimate")
     p.add_argument("--json", action="store_true", help="print the Pareto front as JSON on stdout")
+    from nas.plugins import add_run_args as add_plugin_args
+
+    add_plugin_args(p)
 
 
 def config_from_args(args: argparse.Namespace):  # noqa: ANN201 - nas.config.Config
@@ -47,7 +50,9 @@ def config_from_args(args: argparse.Namespace):  # noqa: ANN201 - nas.config.Con
         hw["meter"] = args.meter
     if hw:
         cfg = cfg.replace("hardware", **hw)
-    return cfg
+    from nas.plugins import apply_run_args
+
+    return apply_run_args(cfg, args)
 
 
 def add_study_source_args(p: argparse.ArgumentParser) -> None:

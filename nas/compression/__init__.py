@@ -1,0 +1,1 @@
+"""econas compression (see plugin.py)."""

@@ -1,0 +1,1 @@
+"""Compression plugin (issue 3): filled in by its own change."""

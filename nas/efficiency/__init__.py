@@ -1,0 +1,1 @@
+"""econas efficiency (see plugin.py)."""

@@ -1,0 +1,1 @@
+"""econas federated (see plugin.py)."""

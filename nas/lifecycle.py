@@ -1,0 +1,1 @@
+"""Lifecycle carbon (issue 5): filled in by its own change."""
