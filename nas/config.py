@@ -47,7 +47,9 @@ class StudySection:
         if not self.name or "/" in self.name:
             raise ConfigError(f"study.name {self.name!r} must be a non-empty name without '/'")
         if self.sampler not in SAMPLERS:
-            raise ConfigError(f"study.sampler {self.sampler!r} is unknown; use one of {list(SAMPLERS)}")
+            raise ConfigError(
+                f"study.sampler {self.sampler!r} is unknown; use one of {list(SAMPLERS)}"
+            )
         if self.trials < 1:
             raise ConfigError("study.trials must be >= 1")
         if self.timeout_s is not None and self.timeout_s <= 0:
@@ -291,7 +293,9 @@ def _build_section(name: str, cls: type, table: Any) -> Any:
         kwargs["options"] = options
     for key, value in table.items():
         if key not in fields or key == "options":
-            raise ConfigError(f"unknown key '{name}.{key}'; known keys: {sorted(fields - {'options'})}")
+            raise ConfigError(
+                f"unknown key '{name}.{key}'; known keys: {sorted(fields - {'options'})}"
+            )
         kwargs[key] = _check_type(value, hints[key], f"{name}.{key}")
     section = cls(**kwargs)
     section.check()

@@ -182,7 +182,9 @@ class Objective:
             ctx.record(self.meter.end_window("train"))
             attrs["energy_kwh_train"] = ctx.phases[-1].energy_kwh
         result = ctx.train_result
-        attrs.update(train_loss=result.final_loss, epochs=result.epochs, train_samples=result.samples)
+        attrs.update(
+            train_loss=result.final_loss, epochs=result.epochs, train_samples=result.samples
+        )
 
         for plugin in self.plugins:
             plugin.after_train(ctx)

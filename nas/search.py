@@ -50,12 +50,18 @@ class ProgressBar:
             reason = a.get("fail_reason") or a.get("stop_reason") or trial.state.name.lower()
             what = f"{trial.state.name.lower()}: {reason}"
         arch = a.get("arch", "?")
-        secs = (trial.duration.total_seconds() if trial.duration else 0.0)
+        secs = trial.duration.total_seconds() if trial.duration else 0.0
         print(
             f"[{bar}] {self.done}/{self.target} trial {trial.number:>3} {arch:<38} {what}  {secs:.1f} s",
             file=self.stream,
             flush=True,
         )
+
+
+def _stopped(study: optuna.Study) -> bool:
+    """A plugin stopped the study on purpose (e.g. the carbon budget)."""
+    attrs = study.user_attrs
+    return bool(attrs.get("stop_reason") or attrs.get("carbon_budget_stop_reason"))
 
 
 class _ExpectedFailureFilter(logging.Filter):
@@ -138,17 +144,32 @@ def run_search(
         return SearchResult(study=study, new_trials=0, wall_s=0.0)
     objective = build_objective(config, study=study)
     target = counts.finished + remaining
-    callbacks = [ProgressBar(target=target, done=counts.finished, stream=stream)] if progress else []
+    callbacks = (
+        [ProgressBar(target=target, done=counts.finished, stream=stream)] if progress else []
+    )
     callbacks += study_callbacks(config, study)
     n_before = len(study.trials)
-    study.optimize(
-        objective,
-        n_trials=remaining,
-        timeout=config.study.timeout_s,
-        catch=(Exception,),
-        callbacks=callbacks,
-        gc_after_trial=False,
-    )
+    # Failed trials (invalid architecture, NaN loss...) don't count towards study.trials: run
+    # more passes until the target is reached, as long as a pass finishes some trial and the
+    # study wasn't stopped (carbon budget, timeout). Workers run exactly n_trials attempts.
+    deadline = None if config.study.timeout_s is None else time.monotonic() + config.study.timeout_s
+    while remaining > 0:
+        before = StudyCounts.of(study).finished
+        timeout = None if deadline is None else deadline - time.monotonic()
+        if timeout is not None and timeout <= 0:
+            break
+        study.optimize(
+            objective,
+            n_trials=remaining,
+            timeout=timeout,
+            catch=(Exception,),
+            callbacks=callbacks,
+            gc_after_trial=False,
+        )
+        gained = StudyCounts.of(study).finished - before
+        if n_trials is not None or gained == 0 or _stopped(study):
+            break
+        remaining = target - StudyCounts.of(study).finished
     new = len(study.trials) - n_before
     if new and StudyCounts.of(study).complete == 0:
         reasons = {t.user_attrs.get("fail_reason", "error") for t in study.trials}
