@@ -42,7 +42,12 @@ def make_spec(in_channels: int, num_classes: int, image_size: int) -> ArchSpec:
 
 
 def bare_epoch(model: torch.nn.Module, data, device: torch.device, batch_size: int, lr: float) -> int:
-    opt = torch.optim.AdamW(model.parameters(), lr=lr)
+    # The same algorithm as nas.train.train_model (AdamW, one-cycle schedule, no weight decay),
+    # written as a plain loop: the ratio then measures econas's machinery, not a different
+    # optimisation (a constant high learning rate trains into slower, denormal-heavy weights).
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    steps = -(-len(data) // batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
     model.train()
     gen = torch.Generator().manual_seed(0)
     n = 0
@@ -50,6 +55,7 @@ def bare_epoch(model: torch.nn.Module, data, device: torch.device, batch_size: i
         opt.zero_grad(set_to_none=True)
         F.cross_entropy(model(x), y).backward()
         opt.step()
+        sched.step()
         n += len(x)
     if device.type == "cuda":
         torch.cuda.synchronize()
