@@ -57,7 +57,7 @@ timeout 90 "$PY" benchmarks/overhead.py --device cuda --rounds 5 --out "$OUT_DIR
 
 if [ -f benchmarks/techniques.py ]; then
   echo "== 4. technique ablation on GPU" >&2
-  timeout 120 "$PY" benchmarks/techniques.py --device cuda --out "$OUT_DIR/techniques_gpu.json" \
+  timeout 150 "$PY" benchmarks/techniques.py --gpu --repeats 2 --out "$OUT_DIR/techniques_gpu.json" \
     > "$OUT_DIR/techniques_gpu.stdout" 2> "$OUT_DIR/techniques_gpu.log"
 fi
 ls -la "$OUT_DIR" >&2

@@ -55,7 +55,11 @@ def iterate_batches(
     n = len(x)
     order = torch.randperm(n, generator=generator) if generator is not None else None
     for start in range(0, n, batch_size):
-        idx = order[start : start + batch_size] if order is not None else slice(start, start + batch_size)
+        idx = (
+            order[start : start + batch_size]
+            if order is not None
+            else slice(start, start + batch_size)
+        )
         yield x[idx].to(device, non_blocking=True), y[idx].to(device, non_blocking=True)
 
 
@@ -71,7 +75,9 @@ def make_optimizer(
 ) -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]
     if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay, nesterov=True)
+        return torch.optim.SGD(
+            params, lr=lr, momentum=0.9, weight_decay=weight_decay, nesterov=True
+        )
     return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
 
 
@@ -118,7 +124,9 @@ def train_model(
             total = torch.zeros((), device=device)
             count = 0
             for x, y in iterate_batches(data, batch_size, device=device, generator=gen):
-                with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+                with torch.autocast(
+                    device.type, dtype=dtype or torch.float32, enabled=dtype is not None
+                ):
                     loss = loss_fn(model, x, y)
                 opt.zero_grad(set_to_none=True)
                 if use_scaler:

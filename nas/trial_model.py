@@ -40,7 +40,10 @@ def load_trial_model(
     if raw is None or artifact_id is None:
         raise BadInputError(f"trial {trial.number} has no stored architecture/weights")
     spec = ArchSpec.from_json(raw)
-    model = build_model(spec)
+    from nas.compression import deployed_layout  # pruned structure + quantization, if any
+
+    shape = (spec.in_channels, spec.image_size, spec.image_size)
+    model = deployed_layout(build_model(spec), trial.user_attrs, input_shape=shape)
     store = artifact_store_for(study, artifact_dir)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "weights.pt"

@@ -38,7 +38,14 @@ def test_nan_loss_fails_the_trial_with_reason() -> None:
     x = x.clone()
     x[3] = float("nan")
     with pytest.raises(TrialFailure) as info:
-        train_model(_model(), TensorDataset(x, y), epochs=1, batch_size=32, lr=1e-2, device=torch.device("cpu"))
+        train_model(
+            _model(),
+            TensorDataset(x, y),
+            epochs=1,
+            batch_size=32,
+            lr=1e-2,
+            device=torch.device("cpu"),
+        )
     assert info.value.reason == "nan_loss"
 
 
@@ -51,14 +58,27 @@ def test_on_epoch_end_can_stop_training() -> None:
             raise StopIteration
 
     with pytest.raises(StopIteration):
-        train_model(_model(), _toy(), epochs=5, batch_size=64, lr=1e-2, device=torch.device("cpu"), on_epoch_end=stop)
+        train_model(
+            _model(),
+            _toy(),
+            epochs=5,
+            batch_size=64,
+            lr=1e-2,
+            device=torch.device("cpu"),
+            on_epoch_end=stop,
+        )
     assert seen == [0, 1]
 
 
 def test_autocast_bf16_runs_on_cpu() -> None:
     model = _model()
     result = train_model(
-        model, _toy(), epochs=2, batch_size=32, lr=1e-2, device=torch.device("cpu"),
+        model,
+        _toy(),
+        epochs=2,
+        batch_size=32,
+        lr=1e-2,
+        device=torch.device("cpu"),
         autocast_dtype=lambda epoch: torch.bfloat16 if epoch >= 1 else None,
     )
     assert result.epochs == 2

@@ -1,0 +1,323 @@
+"""The technique table (``econas ablate``): a baseline, each technique alone, all combined.
+
+Every row trains on the same data with the same budget and is measured by the same meter;
+then its deployed model's test accuracy, inference energy and latency are measured, and a
+lifecycle of one training plus ``ablate.inference_predictions`` predictions gives its total
+energy and kgCO2e. Rows are a small registry, run in registration order (``baseline``
+first; the others may use ``ctx.baseline``)::
+
+    register_technique("federated", lambda ctx: ...)  # returns a Deployed
+
+The built-in rows live in :mod:`nas.compression.techniques`. Repeats use seeds
+``seed, seed + 1, ...`` and the result carries each repeat's rows and their spread.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import torch
+
+from nas.compression.techniques import (
+    BUILTIN_TECHNIQUES,
+    AblationContext,
+    Deployed,
+    baseline_spec,
+    total_train,
+)
+from nas.config import Config
+from nas.federated.ablation import federated_technique
+
+log = logging.getLogger(__name__)
+
+COLUMNS = (
+    "technique",
+    "accuracy",
+    "accuracy_delta",
+    "train_energy_kwh",
+    "train_energy_change_pct",
+    "inference_energy_kwh_per_1k",
+    "inference_energy_change_pct",
+    "energy_kwh",
+    "energy_change_pct",
+    "kgco2e",
+    "carbon_change_pct",
+    "params",
+    "flops",
+    "latency_ms",
+)
+PROVENANCE = ("energy_source", "energy_kind", "hardware", "intensity_g_per_kwh", "intensity_source")
+# The reference paper's table (CodeCarbon on a V100): change vs. its baseline.
+REFERENCE: dict[str, dict[str, float]] = {
+    "pruning": {"energy_change_pct": -28.0, "carbon_change_pct": -25.0, "accuracy_delta": -1.5},
+    "quantization": {
+        "energy_change_pct": -35.0,
+        "carbon_change_pct": -32.0,
+        "accuracy_delta": -2.0,
+    },
+    "distillation": {
+        "energy_change_pct": -42.0,
+        "carbon_change_pct": -38.0,
+        "accuracy_delta": -3.0,
+    },
+    "mixed_precision": {
+        "energy_change_pct": -22.0,
+        "carbon_change_pct": -20.0,
+        "accuracy_delta": -0.5,
+    },
+    "combined": {"carbon_change_pct": -55.0},
+}
+TARGET = {"energy_change_pct": -55.0, "accuracy_delta": -1.5}  # combined, on the quickstart data
+
+TechniqueFn = Callable[[AblationContext], Deployed]
+_TECHNIQUES: dict[str, TechniqueFn] = {}
+
+
+def register_technique(name: str, fn: TechniqueFn, *, replace: bool = False) -> None:
+    """Add a row to the table (rows run in registration order; ``baseline`` is first)."""
+    if name in _TECHNIQUES and not replace:
+        raise ValueError(f"technique {name!r} is already registered")
+    _TECHNIQUES[name] = fn
+
+
+def list_techniques() -> list[str]:
+    return list(_TECHNIQUES)
+
+
+for _name, _fn in BUILTIN_TECHNIQUES:
+    register_technique(_name, _fn)
+register_technique("federated", federated_technique)
+
+
+def _pct(new: float, old: float) -> float:
+    return (new - old) / old * 100.0 if old > 0 else float("nan")
+
+
+def _measure_row(ctx: AblationContext, name: str, dep: Deployed) -> dict[str, Any]:
+    """Accuracy, cost and training energy of one row (inference comes in :func:`_measure_inference`)."""
+    from nas.cost import analyze_cost
+    from nas.train import evaluate
+
+    train = total_train(dep)
+    cost = analyze_cost(dep.float_model, (1, *ctx.input_shape))
+    return {
+        "technique": name,
+        "accuracy": evaluate(dep.model, ctx.data.test, device=dep.device),
+        "train_energy_kwh": train.energy_kwh,
+        "params": cost.params,
+        "flops": cost.flops,
+        "inference_device": str(dep.device),
+        "train_duration_s": train.duration_s,
+        "energy_source": train.source,
+        "energy_kind": train.kind,
+        "hardware": train.hardware,
+    }
+
+
+def _measure_inference(
+    ctx: AblationContext, rows: list[dict[str, Any]], deployed: list[Deployed]
+) -> None:
+    """Inference energy and latency of every row, in interleaved rounds (median per row), so a
+    burst of load on a shared machine does not land on one row only."""
+    from nas.inference import measure_inference
+
+    s = ctx.section
+    energy: list[list[float]] = [[] for _ in rows]
+    latency: list[list[float]] = [[] for _ in rows]
+    for _ in range(s.inference_rounds):
+        for i, dep in enumerate(deployed):
+            inf = measure_inference(
+                dep.model,
+                input_shape=ctx.input_shape,
+                batch_size=s.inference_batch_size,
+                device=str(dep.device),
+                meter=ctx.meter,
+                min_duration_s=s.inference_min_duration_s,
+            )
+            energy[i].append(inf.energy_kwh_per_1k)
+            latency[i].append(inf.latency_ms)
+            if inf.measurement.kind == "estimated":
+                rows[i]["energy_kind"] = "estimated"
+    for row, e, lat in zip(rows, energy, latency, strict=True):
+        row["inference_energy_kwh_per_1k"] = statistics.median(e)
+        row["latency_ms"] = statistics.median(lat)
+        row["energy_kwh"] = (
+            row["train_energy_kwh"]
+            + row["inference_energy_kwh_per_1k"] * s.inference_predictions / 1000.0
+        )
+
+
+def _add_changes(rows: list[dict[str, Any]], intensity: Any) -> None:
+    from nas.carbon import kgco2e
+
+    base = rows[0]
+    for row in rows:
+        row["accuracy_delta"] = (row["accuracy"] - base["accuracy"]) * 100.0
+        row["kgco2e"] = kgco2e(row["energy_kwh"], intensity.intensity_g_per_kwh)
+        for col, ref in (
+            ("train_energy_change_pct", "train_energy_kwh"),
+            ("inference_energy_change_pct", "inference_energy_kwh_per_1k"),
+            ("energy_change_pct", "energy_kwh"),
+            ("carbon_change_pct", "kgco2e"),
+        ):
+            row[col] = _pct(row[ref], base[ref])
+        row["intensity_g_per_kwh"] = intensity.intensity_g_per_kwh
+        row["intensity_source"] = intensity.source
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    return {
+        "mean": statistics.fmean(values),
+        "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+        "min": min(values),
+        "max": max(values),
+    }
+
+
+def run_ablation(
+    config: Config,
+    *,
+    repeats: int | None = None,
+    seed: int | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Run every registered technique ``repeats`` times; return the table with its spread."""
+    from nas.carbon import resolve_intensity_source
+    from nas.data import DataBudget, load_data
+    from nas.energy import create_meter
+    from nas.train import resolve_device
+
+    s = config.ablate
+    repeats = repeats or s.repeats
+    seed = config.study.seed if seed is None else seed
+    device = resolve_device(config.hardware.device)
+    threads = torch.get_num_threads()
+    if s.threads:
+        torch.set_num_threads(s.threads)
+    meter = create_meter(config.hardware.meter, device=str(device))
+    intensity = resolve_intensity_source(
+        region=config.carbon.region, intensity_g_per_kwh=config.carbon.intensity_g_per_kwh
+    )
+    d = config.data
+    budget = DataBudget(
+        train_size=d.train_size,
+        val_size=d.val_size,
+        test_size=d.test_size,
+        resolution=d.resolution,
+        batch_size=d.batch_size,
+    )
+    data = load_data(d.dataset, budget=budget, seed=seed)
+    spec = baseline_spec(config, data)
+    started = datetime.now(UTC)
+    runs: list[list[dict[str, Any]]] = []
+    details: dict[str, list[dict[str, Any]]] = {}
+    try:
+        for r in range(repeats):
+            ctx = AblationContext(
+                config=config,
+                section=s,
+                data=data,
+                device=device,
+                meter=meter,
+                spec=spec,
+                seed=seed + r,
+            )
+            rows, deployed = [], []
+            for name, fn in _TECHNIQUES.items():
+                if progress:
+                    progress(f"repeat {r + 1}/{repeats}: {name}")
+                torch.manual_seed(seed + r)
+                dep = fn(ctx)
+                if name == "baseline":
+                    ctx.baseline = dep
+                rows.append(_measure_row(ctx, name, dep))
+                deployed.append(dep)
+                details.setdefault(name, []).append(dep.details)
+            if progress:
+                progress(
+                    f"repeat {r + 1}/{repeats}: inference, {s.inference_rounds} interleaved rounds"
+                )
+            _measure_inference(ctx, rows, deployed)
+            runs.append(rows)
+    finally:
+        meter.close()
+        torch.set_num_threads(threads)
+    ci = intensity.intensity_over(started, datetime.now(UTC))
+    for rows in runs:
+        _add_changes(rows, ci)
+    table, spread = [], {}
+    for i, name in enumerate(_TECHNIQUES):
+        per_run = [rows[i] for rows in runs]
+        row: dict[str, Any] = {"technique": name}
+        spread[name] = {}
+        for col in (*COLUMNS[1:], "train_duration_s"):
+            values = [float(x[col]) for x in per_run]
+            spread[name][col] = _spread(values)
+            row[col] = spread[name][col]["mean"]
+        row["params"], row["flops"] = int(row["params"]), int(row["flops"])
+        for col in (*PROVENANCE, "inference_device"):
+            row[col] = per_run[0][col]
+        table.append(row)
+    return {
+        "rows": table,
+        "spread": spread,
+        "runs": runs,
+        "details": details,
+        "repeats": repeats,
+        "seeds": [seed + r for r in range(repeats)],
+        "baseline_arch": spec.encode(),
+        "baseline_spec": spec.to_dict(),
+        "data": {"dataset": data.name, "train": len(data.train), "test": len(data.test)},
+        "lifecycle": {
+            "trainings": 1,
+            "inference_predictions": s.inference_predictions,
+            "inference_batch_size": s.inference_batch_size,
+            "inference_rounds": s.inference_rounds,
+            "inference_min_duration_s": s.inference_min_duration_s,
+            "accuracy_split": "test",
+        },
+        "meter": {"source": meter.source, "kind": meter.kind, "hardware": meter.hardware},
+        "device": str(device),
+        "torch_threads": s.threads or threads,
+        "reference": REFERENCE,
+        "comparison": compare_with_reference(table),
+    }
+
+
+def compare_with_reference(rows: list[dict[str, Any]]) -> list[str]:
+    """One line per row against the reference paper's figures, and the combined target."""
+    lines = []
+    by_name = {r["technique"]: r for r in rows}
+    for name, ref in REFERENCE.items():
+        row = by_name.get(name)
+        if row is None:
+            continue
+        parts = [
+            f"energy {row['energy_change_pct']:+.1f}%"
+            + (f" (paper {ref['energy_change_pct']:+.0f}%)" if "energy_change_pct" in ref else ""),
+            f"carbon {row['carbon_change_pct']:+.1f}% (paper {ref['carbon_change_pct']:+.0f}%)",
+            f"accuracy {row['accuracy_delta']:+.2f} pts"
+            + (f" (paper {ref['accuracy_delta']:+.1f})" if "accuracy_delta" in ref else ""),
+        ]
+        lines.append(f"{name}: " + ", ".join(parts))
+    combined = by_name.get("combined")
+    if combined is not None:
+        saving, drop = -combined["energy_change_pct"], -combined["accuracy_delta"]
+        ok_e = saving >= -TARGET["energy_change_pct"]
+        ok_a = drop <= -TARGET["accuracy_delta"]
+        verdict = "target met" if ok_e and ok_a else "target missed"
+        short = []
+        if not ok_e:
+            short.append(f"saving short by {-TARGET['energy_change_pct'] - saving:.1f} points")
+        if not ok_a:
+            short.append(f"accuracy drop over by {drop + TARGET['accuracy_delta']:.2f} points")
+        lines.append(
+            f"combined target (>= 55% energy saved, <= 1.5 pts accuracy lost): {verdict}: "
+            f"{saving:.1f}% saved, {drop:+.2f} pts lost"
+            + (f" ({'; '.join(short)})" if short else "")
+        )
+    return lines

@@ -1,0 +1,145 @@
+"""`econas ablate`: six rows with the issue's columns on a tiny slice; bad input exits 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from nas.ablation import COLUMNS, PROVENANCE, list_techniques, register_technique
+from nas.cli import main
+
+TINY = """
+[study]
+name = "abl"
+seed = 1
+
+[search]
+spaces = ["cnn"]
+
+[data]
+train_size = 192
+val_size = 64
+test_size = 128
+batch_size = 64
+
+[train]
+epochs = 1
+
+[hardware]
+device = "cpu"
+meter = "estimate"
+
+[carbon]
+region = "FRA"
+
+[ablate]
+inference_min_duration_s = 0.02
+inference_rounds = 1
+inference_predictions = 1000
+arch = {{ stem_width = 8, stem_stride = 2, activation = "relu", stages = [
+  {{ block = "conv", depth = 1, width = 16, kernel = 3, stride = 2, se = false }},
+] }}
+{extra}
+"""
+ROWS = ["baseline", "pruning", "quantization", "distillation", "mixed_precision", "combined", "federated"]
+
+
+def write(tmp_path: Path, extra: str = "") -> Path:
+    path = tmp_path / "abl.toml"
+    path.write_text(TINY.format(extra=extra))
+    return path
+
+
+def test_ablate_json_has_six_rows_with_the_columns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["ablate", str(write(tmp_path)), "--json", "--repeats", "2", "--seed", "5"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [r["technique"] for r in out["rows"]] == ROWS
+    assert out["seeds"] == [5, 6] and len(out["runs"]) == 2
+    base = out["rows"][0]
+    for row in out["rows"]:
+        assert set(COLUMNS) | set(PROVENANCE) <= set(row)
+        # Same meter for every row; federated adds an estimated network term, named as such.
+        assert row["energy_kind"] == "estimated"
+        assert row["energy_source"].split("+")[0] == "estimate"
+        if row["technique"] == "federated":
+            assert row["energy_source"] == "estimate+network-estimate"
+        assert row["train_energy_kwh"] > 0 and row["inference_energy_kwh_per_1k"] > 0
+        life = row["train_energy_kwh"] + row["inference_energy_kwh_per_1k"]  # 1,000 predictions
+        assert row["energy_kwh"] == pytest.approx(life, rel=1e-6)
+        assert row["kgco2e"] == pytest.approx(row["energy_kwh"] * row["intensity_g_per_kwh"] / 1000)
+        spread = out["spread"][row["technique"]]["accuracy"]
+        assert spread["min"] <= row["accuracy"] <= spread["max"] and spread["std"] >= 0
+    assert base["energy_change_pct"] == 0 and base["accuracy_delta"] == 0
+    by = {r["technique"]: r for r in out["rows"]}
+    assert by["pruning"]["params"] < base["params"] and by["pruning"]["flops"] < base["flops"]
+    assert by["distillation"]["params"] < base["params"]
+    assert by["quantization"]["params"] == base["params"]  # same multiply-adds, INT8 kernels
+    assert by["quantization"]["inference_device"] == "cpu"
+    # pruning's training includes the baseline's plus the fine-tune
+    for run in out["runs"]:
+        assert run[1]["train_energy_kwh"] > run[0]["train_energy_kwh"]
+    assert out["details"]["distillation"][0]["teacher_energy_kwh"] > 0
+    assert any(line.startswith("combined target") for line in out["comparison"])
+    assert out["lifecycle"]["inference_predictions"] == 1000
+
+
+def test_ablate_table_and_registry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from nas import ablation
+    from nas.compression.techniques import Deployed
+
+    def extra_row(ctx):  # noqa: ANN001, ANN202 - a registered technique reusing the baseline
+        return Deployed(
+            ctx.baseline.model, ctx.device, ctx.baseline.float_model, list(ctx.baseline.train)
+        )
+
+    monkeypatch.setattr(ablation, "_TECHNIQUES", dict(ablation._TECHNIQUES))
+    register_technique("again", extra_row)
+    with pytest.raises(ValueError):
+        register_technique("again", extra_row)
+    assert list_techniques()[-1] == "again"
+    monkeypatch.chdir(tmp_path)
+    assert main(["ablate", str(write(tmp_path))]) == 0
+    text = capsys.readouterr().out
+    for name in [*ROWS, "again"]:
+        assert name in text
+    assert "paper -28%" in text and "meter: estimate (estimated)" in text
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("prune_ratio = 1.2", "ablate.prune_ratio"),
+        ('quantization = "int4"', "ablate.quantization"),
+        ('family = "rnn"', "ablate.family"),
+    ],
+)
+def test_bad_ablate_settings_exit_2(
+    extra: str,
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["ablate", str(write(tmp_path, extra))]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0] and "Traceback" not in err[0]
+
+
+def test_bad_arch_and_data_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(write(tmp_path).read_text().replace("stem_stride = 2", "stem_stride = 3"))
+    assert main(["ablate", str(cfg)]) == 2
+    assert "ablate.arch" in capsys.readouterr().err
+    assert main(["ablate", str(write(tmp_path)), "--dataset", "npz:/does/not/exist.npz"]) == 2
+    assert main(["ablate", str(write(tmp_path)), "--repeats", "0"]) == 2
