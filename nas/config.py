@@ -208,6 +208,8 @@ class Config:
         d = self.to_dict()
         for key in ("trials", "timeout_s", "storage", "artifacts"):
             d["study"].pop(key, None)
+        for key in ("max_kgco2e", "countdown_s"):  # how far to run / display only
+            d.get("schedule", {}).pop(key, None)
         blob = json.dumps(d, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

@@ -211,7 +211,7 @@ class Objective:
             latency_ms = self._measure_inference(model, attrs, device)
         finished = datetime.now(UTC)
         energy_kwh = ctx.energy_kwh
-        ci = self.intensity.intensity_over(ctx.started, finished)
+        ci = ctx.intensity.intensity_over(ctx.started, finished)
         trial_kg = kgco2e(energy_kwh, ci.intensity_g_per_kwh)
         search_kwh = energy_kwh + float(attrs.get("inference_energy_kwh_window", 0.0))
         attrs.update(
@@ -251,7 +251,7 @@ class Objective:
             attrs.setdefault("energy_source", ctx.phases[0].source)
             attrs.setdefault("energy_kind", _combined_kind(ctx.phases))
             try:
-                ci = self.intensity.intensity_over(ctx.started, datetime.now(UTC))
+                ci = ctx.intensity.intensity_over(ctx.started, datetime.now(UTC))
                 attrs["search_kgco2e"] = kgco2e(kwh, ci.intensity_g_per_kwh)
                 attrs.setdefault("intensity_g_per_kwh", ci.intensity_g_per_kwh)
             except Exception:  # noqa: BLE001 - never lose the energy over a carbon lookup

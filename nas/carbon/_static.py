@@ -129,11 +129,13 @@ def resolve_intensity_source(
 ) -> IntensitySource:
     """The intensity source for the given option; at most one may be given.
 
-    With none, codecarbon's world average, labelled as such, and a logged warning. To add an
-    option (e.g. a trace), add a keyword and an entry to ``given``.
+    ``region="trace:gb_2020"`` (or ``"trace:path/to.csv"``) gives the trace's intensity over
+    the interval the work ran (:class:`nas.scheduling.TraceIntensity`). With none,
+    codecarbon's world average, labelled as such, and a logged warning. To add an option,
+    add a keyword and an entry to ``given``.
     """
     given: dict[str, tuple[Any, Any]] = {
-        "region": (region, lambda v: RegionIntensity(region=v)),
+        "region": (region, _region_or_trace),
         "intensity_g_per_kwh": (
             intensity_g_per_kwh,
             lambda v: FixedIntensity(intensity_g_per_kwh=v),
@@ -153,6 +155,15 @@ def resolve_intensity_source(
         source.intensity_g_per_kwh,
     )
     return source
+
+
+def _region_or_trace(region: str) -> IntensitySource:
+    """``trace:<shipped name or CSV path>`` is a time-varying trace; anything else a region."""
+    if isinstance(region, str) and region.startswith("trace:"):
+        from nas.scheduling import TraceIntensity  # lazy: numpy and the trace readers
+
+        return TraceIntensity(trace=region.removeprefix("trace:"))
+    return RegionIntensity(region=region)
 
 
 def _unknown(region: str, hint: str = "") -> UnknownRegionError:

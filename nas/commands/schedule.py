@@ -59,6 +59,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument(
         "--slot-minutes", type=float, metavar="M", help="decision slot (default: trace step)"
     )
+    s.add_argument(
+        "--replan",
+        action="store_true",
+        help="flexible-start/pause-resume: decide again at every slot with a fresh forecast",
+    )
     s.add_argument("--json", action="store_true", help="JSON summary on stdout")
     s.set_defaults(func=run)
     p.set_defaults(func=_missing_verb)
@@ -83,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
         arrival_every_hours=args.arrival_every_hours,
         slot_minutes=args.slot_minutes,
         job_kw=args.job_kw,
+        replan=args.replan,
     )
     if args.json:
         print_json(result.to_dict())
@@ -96,7 +102,8 @@ def format_table(r: SimulationResult) -> str:
     energy_kwh = r.job_kw * r.job_hours
     lines = [
         f"policy {r.policy}, forecast {r.forecast}"
-        + (" (perfect foresight: an upper bound)" if r.forecast_is_upper_bound else ""),
+        + (" (perfect foresight: an upper bound)" if r.forecast_is_upper_bound else "")
+        + (", re-planned at every slot" if r.replan else ""),
         f"trace(s) {', '.join(r.traces)}; home region {r.regions[0]} (run-now runs there)",
         f"{r.jobs} jobs of {r.job_hours:g} h, one every {r.arrival_every_hours:g} h "
         f"({r.first_arrival} .. {r.last_arrival}), window {r.window_hours:g} h, "

@@ -20,7 +20,12 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from nas.errors import BadInputError
-from nas.scheduling._forecast import Forecaster, create_forecaster, forecast_matrix
+from nas.scheduling._forecast import (
+    Forecaster,
+    create_forecaster,
+    forecast_at,
+    forecast_matrix,
+)
 from nas.scheduling._policies import Policy, RunNow, create_policy
 from nas.scheduling._trace import Trace
 
@@ -68,6 +73,7 @@ class SimulationResult:
     by_month: tuple[MonthSummary, ...]
     baseline_per_job_g_per_kwh: np.ndarray = field(repr=False, compare=False)
     policy_per_job_g_per_kwh: np.ndarray = field(repr=False, compare=False)
+    replan: bool = False
 
     @property
     def forecast_is_upper_bound(self) -> bool:
@@ -147,11 +153,14 @@ def simulate(
     arrival_every_hours: float = 1.0,
     slot_minutes: float | None = None,
     job_kw: float = 1.0,
+    replan: bool = False,
 ) -> SimulationResult:
     """Replay one job every ``arrival_every_hours`` over the trace(s); see the module docstring.
 
     ``slot_minutes`` defaults to the coarsest usual step of the traces; job, window and
-    arrival spacing must be whole numbers of slots.
+    arrival spacing must be whole numbers of slots. With ``replan`` (``flexible-start`` and
+    ``pause-resume``) each job decides again at every slot with the forecast made then, as a
+    live scheduler would (:func:`replan_masks`), instead of once at its arrival.
     """
     if not traces:
         raise BadInputError("give at least one trace")
@@ -185,8 +194,13 @@ def simulate(
     actual = sliding_window_view(values, window, axis=-1)[:, idx, :].transpose(1, 0, 2)
 
     baseline = actual[:, 0, :job].mean(axis=1)  # run-now in the home region
+    if replan and pol.name not in REPLAN_POLICIES:
+        raise BadInputError(f"replan applies to {', '.join(REPLAN_POLICIES)}, not {pol.name}")
     if isinstance(pol, RunNow):
         realised = baseline.copy()
+    elif replan:
+        mask = replan_masks(pol.name, fc, values[0], idx, slot_s=slot_s, window=window, job=job)
+        realised = np.where(mask, actual[:, 0, :], 0.0).sum(axis=1) / job
     else:
         cube = np.stack(
             [forecast_matrix(fc, row, idx, slot_s=slot_s, horizon_slots=window) for row in values],
@@ -219,4 +233,55 @@ def simulate(
         by_month=_by_month(arrivals, baseline, realised),
         baseline_per_job_g_per_kwh=baseline,
         policy_per_job_g_per_kwh=realised,
+        replan=bool(replan) and not isinstance(pol, RunNow),
     )
+
+
+REPLAN_POLICIES = ("flexible-start", "pause-resume")
+
+
+def replan_masks(
+    policy: str,
+    forecaster: Forecaster,
+    values: np.ndarray,
+    idx: np.ndarray,
+    *,
+    slot_s: int,
+    window: int,
+    job: int,
+) -> np.ndarray:
+    """Slots each job runs in (n_jobs, window) when it decides again at every slot.
+
+    At slot ``s`` after its arrival a job sees the forecast made at that slot for the rest of
+    its window. ``pause-resume`` runs the slot when fewer slots ahead are forecast strictly
+    greener than it than work is left (or when the work left fills the slots left);
+    ``flexible-start`` starts when no later start in the window is forecast greener (or at
+    the latest start). With perfect foresight both give the one-shot optimum.
+    """
+    rows = int(idx[-1]) + window  # decisions happen at idx + s, s < window
+    forecasts = np.full((rows, window), np.inf)
+    for i in range(rows):
+        h = min(window, values.size - i) if forecaster.perfect_foresight else window
+        forecasts[i, :h] = forecast_at(forecaster, values, i, slot_s=slot_s, horizon_slots=h)
+    n = idx.size
+    ran = np.zeros((n, window), dtype=bool)
+    if policy == "pause-resume":
+        left = np.full(n, job)
+        for s in range(window):
+            f = forecasts[idx + s, : window - s]
+            greener = (f[:, 1:] < f[:, :1]).sum(axis=1)
+            run = (left > 0) & ((greener < left) | (left >= window - s))
+            ran[:, s] = run
+            left -= run
+        return ran
+    start = np.full(n, -1)
+    for s in range(window - job + 1):
+        sums = _run_sums(forecasts[idx + s, : window - s], job)
+        go = (start < 0) & ((sums[:, 0] <= sums.min(axis=1)) | (s == window - job))
+        start[go] = s
+    ran[np.arange(n)[:, None], start[:, None] + np.arange(job)[None, :]] = True
+    return ran
+
+
+def _run_sums(forecast: np.ndarray, job: int) -> np.ndarray:
+    return sliding_window_view(forecast, job, axis=-1).sum(axis=-1)

@@ -99,3 +99,38 @@ def test_gap_longer_than_the_job_is_refused_shorter_is_held() -> None:
         simulate(traces=[tr], policy="flexible-start", job_hours=2, window_hours=4)
     res = simulate(traces=[tr], policy="flexible-start", job_hours=3, window_hours=4)
     assert res.jobs == 30 - 4 + 1
+
+
+@pytest.mark.parametrize("policy", ["flexible-start", "pause-resume"])
+def test_replan_oracle_is_the_one_shot_optimum_and_forecasts_decide_slot_by_slot(
+    policy: str,
+) -> None:
+    from nas.scheduling._forecast import create_forecaster, forecast_at
+
+    rng = np.random.default_rng(5)
+    hours = 24 * 6
+    values = 200 + 80 * np.sin(np.arange(hours) * 2 * np.pi / 24) + rng.normal(0, 30, hours)
+    tr = Trace(times_s=T0_S + 3600 * np.arange(hours), values_g_per_kwh=values, name="r.csv")
+    common = dict(traces=[tr], policy=policy, job_hours=3, window_hours=10)
+    once = simulate(forecast="oracle", **common)
+    again = simulate(forecast="oracle", replan=True, **common)
+    assert again.replan and again.to_dict()["replan"] is True
+    assert np.allclose(again.policy_per_job_g_per_kwh, once.policy_per_job_g_per_kwh)
+    # a forecast-based job re-decides at each hour with the forecast made at that hour only
+    res = simulate(forecast="seasonal", replan=True, **common)
+    fc = create_forecaster("seasonal")
+    for j in (30, 77, 120):  # arrivals are hourly from the first slot
+        left, ran = 3, []
+        for s in range(10):
+            f = forecast_at(fc, values, j + s, slot_s=3600, horizon_slots=10 - s)
+            if policy == "pause-resume":
+                go = left > 0 and ((f[1:] < f[0]).sum() < left or left >= 10 - s)
+            else:
+                sums = np.convolve(f, np.ones(3), "valid")
+                go = not ran and s <= 7 and (sums[0] <= sums.min() or s == 7)
+            if go or (policy == "flexible-start" and 0 < len(ran) < 3):
+                ran.append(j + s)
+                left -= 1
+        assert res.policy_per_job_g_per_kwh[j] == pytest.approx(values[ran].mean())
+    with pytest.raises(BadInputError, match="replan applies to"):
+        simulate(traces=[tr], policy="run-now", job_hours=3, window_hours=10, replan=True)
