@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Any, TextIO
 
 import optuna
 
 from nas.config import Config
 from nas.errors import EconasError, TrialFailure
 from nas.plugins import study_callbacks
-from nas.study import StudyCounts, open_study
+from nas.study import StudyCounts, make_sampler, open_study
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +73,7 @@ class _ExpectedFailureFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        if isinstance(exc, TrialFailure):
+        if isinstance(exc, TrialFailure | KeyboardInterrupt):
             return False
         return not record.getMessage().endswith("failed with value None.")
 
@@ -80,6 +82,37 @@ def _quiet_expected_failures() -> None:
     logger = logging.getLogger("optuna.study._optimize")
     if not any(isinstance(f, _ExpectedFailureFilter) for f in logger.filters):
         logger.addFilter(_ExpectedFailureFilter())
+
+
+class _Interruptible:
+    """Wraps the objective: a trial stopped by Ctrl-C is recorded as ``fail_reason=interrupted``
+    (Optuna then tells it FAIL and re-raises), and the last trial asked is remembered so that
+    :func:`run_search` can fail it if the interrupt came outside the objective."""
+
+    def __init__(self, objective: Callable[[optuna.Trial], Any]) -> None:
+        self.objective = objective
+        self.trial_id: int | None = None
+
+    def __call__(self, trial: optuna.Trial) -> Any:
+        self.trial_id = trial._trial_id
+        try:
+            return self.objective(trial)
+        except KeyboardInterrupt:
+            trial.set_user_attr("fail_reason", "interrupted")
+            trial.set_user_attr("fail_message", "stopped by Ctrl-C (SIGINT)")
+            raise
+
+
+def _fail_if_running(study: optuna.Study, trial_id: int | None) -> None:
+    if trial_id is None:
+        return
+    storage = study._storage
+    try:
+        if storage.get_trial(trial_id).state == optuna.trial.TrialState.RUNNING:
+            storage.set_trial_user_attr(trial_id, "fail_reason", "interrupted")
+            storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL)
+    except Exception:  # noqa: BLE001 - best effort while stopping; heartbeats cover the rest
+        log.debug("could not fail interrupted trial %s", trial_id, exc_info=True)
 
 
 def build_objective(config: Config, *, study: optuna.Study | None = None):  # noqa: ANN201
@@ -142,7 +175,9 @@ def run_search(
     if remaining <= 0:
         log.info("study %s already has %d finished trials", config.study.name, counts.finished)
         return SearchResult(study=study, new_trials=0, wall_s=0.0)
-    objective = build_objective(config, study=study)
+    if n_trials is not None:  # workers started together must not share a sampler seed
+        study.sampler = make_sampler(config, offset=len(study.trials) + os.getpid())
+    objective = _Interruptible(build_objective(config, study=study))
     target = counts.finished + remaining
     callbacks = (
         [ProgressBar(target=target, done=counts.finished, stream=stream)] if progress else []
@@ -158,14 +193,18 @@ def run_search(
         timeout = None if deadline is None else deadline - time.monotonic()
         if timeout is not None and timeout <= 0:
             break
-        study.optimize(
-            objective,
-            n_trials=remaining,
-            timeout=timeout,
-            catch=(Exception,),
-            callbacks=callbacks,
-            gc_after_trial=False,
-        )
+        try:
+            study.optimize(
+                objective,
+                n_trials=remaining,
+                timeout=timeout,
+                catch=(Exception,),
+                callbacks=callbacks,
+                gc_after_trial=False,
+            )
+        except KeyboardInterrupt:  # finished trials are already in the storage
+            _fail_if_running(study, objective.trial_id)
+            raise
         gained = StudyCounts.of(study).finished - before
         if n_trials is not None or gained == 0 or _stopped(study):
             break

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import random
 import re
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +19,7 @@ from typing import Any
 
 import optuna
 
-from nas.config import OBJECTIVES, Config
+from nas.config import Config, all_objectives
 from nas.errors import BadInputError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -26,6 +29,21 @@ FINGERPRINT_ATTR = "econas_config_fingerprint"
 ARTIFACT_DIR_ATTR = "econas_artifact_dir"
 HEARTBEAT_INTERVAL_S = 30
 GRACE_PERIOD_S = 90
+HEARTBEAT_ENV = "ECONAS_HEARTBEAT_S"  # override the interval (grace = 3x); e.g. 1 in tests
+
+
+def heartbeat_settings() -> tuple[int, int]:
+    """(heartbeat interval, grace period) in seconds; ``$ECONAS_HEARTBEAT_S`` overrides."""
+    raw = os.environ.get(HEARTBEAT_ENV, "").strip()
+    if not raw:
+        return HEARTBEAT_INTERVAL_S, GRACE_PERIOD_S
+    try:
+        interval = int(raw)
+    except ValueError:
+        raise BadInputError(f"{HEARTBEAT_ENV}={raw!r} must be a whole number of seconds") from None
+    if interval < 1:
+        raise BadInputError(f"{HEARTBEAT_ENV} must be >= 1")
+    return interval, 3 * interval
 
 
 def redact_url(url: str) -> str:
@@ -52,24 +70,41 @@ def open_storage(url: str, *, heartbeat: bool = True) -> optuna.storages.BaseSto
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     kwargs: dict[str, Any] = {}
-    if heartbeat:
-        from optuna.storages import RetryHeartbeatStaleTrialCallback
-
-        kwargs = dict(
-            heartbeat_interval=HEARTBEAT_INTERVAL_S,
-            grace_period=GRACE_PERIOD_S,
-            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2),
-        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(url, **kwargs)
+            if heartbeat:
+                from optuna.storages import RetryHeartbeatStaleTrialCallback
+
+                interval_s, grace_s = heartbeat_settings()
+                kwargs = dict(
+                    heartbeat_interval=interval_s,
+                    grace_period=grace_s,
+                    heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2),
+                )
+            return _create_rdb_storage(url, kwargs)
     except ImportError as exc:
         cause = getattr(exc.__cause__, "name", None) or exc
         raise BadInputError(f"storage {safe}: database driver not installed ({cause})") from None
     except Exception as exc:  # sqlalchemy errors: unreachable server, bad scheme, ...
         reason = redact_url(str(exc).splitlines()[0])[:200]
         raise BadInputError(f"cannot open storage {safe}: {reason}") from None
+
+
+_SCHEMA_RACE = ("UniqueViolation", "IntegrityError", "already exists", "duplicate key")
+
+
+def _create_rdb_storage(url: str, kwargs: dict[str, Any]) -> optuna.storages.RDBStorage:
+    """Workers starting together on an empty database race to create its tables: retry."""
+    for attempt in range(6):
+        try:
+            return optuna.storages.RDBStorage(url, **kwargs)
+        except Exception as exc:
+            if attempt == 5 or not any(s in str(exc) for s in _SCHEMA_RACE):
+                raise
+            log.debug("storage schema created concurrently; retrying (%d)", attempt + 1)
+            time.sleep(0.2 * (attempt + 1) + random.random() * 0.3)  # noqa: S311 - jitter
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def make_sampler(config: Config, *, offset: int = 0) -> optuna.samplers.BaseSampler:
@@ -92,7 +127,9 @@ def make_sampler(config: Config, *, offset: int = 0) -> optuna.samplers.BaseSamp
         )
 
 
-def open_study(config: Config, *, storage: optuna.storages.BaseStorage | None = None) -> optuna.Study:
+def open_study(
+    config: Config, *, storage: optuna.storages.BaseStorage | None = None
+) -> optuna.Study:
     """Create the study or resume it; refuse a same-named study made from another config."""
     storage = storage or open_storage(config.storage_url)
     objectives = list(config.study.objectives)
@@ -103,21 +140,24 @@ def open_study(config: Config, *, storage: optuna.storages.BaseStorage | None = 
         study = optuna.create_study(
             storage=storage,
             study_name=config.study.name,
-            directions=[OBJECTIVES[o] for o in objectives],
+            directions=[all_objectives()[o] for o in objectives],
             load_if_exists=True,
         )
-    if [d.name.lower() for d in study.directions] != [OBJECTIVES[o] for o in objectives]:
+    if [d.name.lower() for d in study.directions] != [all_objectives()[o] for o in objectives]:
         raise ConfigError(
             f"study {config.study.name!r} exists with other objectives; choose another study.name"
         )
     fingerprint = config.fingerprint()
     existing = study.user_attrs.get(FINGERPRINT_ATTR)
     if existing is None:
-        study.set_metric_names(objectives)
-        study.set_user_attr(FINGERPRINT_ATTR, fingerprint)
-        study.set_user_attr(CONFIG_ATTR, json.dumps(config.to_dict(), sort_keys=True))
-        study.set_user_attr(ARTIFACT_DIR_ATTR, str(config.artifact_dir.resolve()))
-    elif existing != fingerprint:
+        try:
+            _init_study_attrs(study, config, objectives, fingerprint)
+        except Exception:  # noqa: BLE001 - workers starting together race on the same rows
+            log.debug("study attrs set concurrently; re-reading them", exc_info=True)
+            existing = study.user_attrs.get(FINGERPRINT_ATTR)
+            if existing is None:
+                raise
+    if existing is not None and existing != fingerprint:
         raise ConfigError(
             f"study {config.study.name!r} in this storage was created from a different config "
             "(search space, data, training or objectives differ); use another study.name"
@@ -126,13 +166,26 @@ def open_study(config: Config, *, storage: optuna.storages.BaseStorage | None = 
     return study
 
 
+def _init_study_attrs(
+    study: optuna.Study, config: Config, objectives: list[str], fingerprint: str
+) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(objectives)
+    study.set_user_attr(FINGERPRINT_ATTR, fingerprint)
+    study.set_user_attr(CONFIG_ATTR, json.dumps(config.to_dict(), sort_keys=True))
+    study.set_user_attr(ARTIFACT_DIR_ATTR, str(config.artifact_dir.resolve()))
+
+
 def load_existing_study(storage_url: str, name: str | None) -> optuna.Study:
     """Load a study for reading (pareto, report, export); unknown names are bad input."""
     storage = open_storage(storage_url, heartbeat=False)
     names = [s.study_name for s in optuna.study.get_all_study_summaries(storage)]
     if name is None:
         if len(names) != 1:
-            raise BadInputError(f"storage holds {len(names)} studies; pass --study (one of {names})")
+            raise BadInputError(
+                f"storage holds {len(names)} studies; pass --study (one of {names})"
+            )
         name = names[0]
     if name not in names:
         raise BadInputError(f"no study named {name!r} in {redact_url(storage_url)}; found {names}")

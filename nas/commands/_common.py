@@ -15,7 +15,9 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     """Flags of `search` and `worker` that override the config."""
     p.add_argument("config", help="study config (TOML), e.g. studies/quickstart.toml")
     p.add_argument("--trials", type=int, help="number of finished trials to reach (worker: to run)")
-    p.add_argument("--storage", help="Optuna storage URL (sqlite:///..., postgresql://..., journal:PATH)")
+    p.add_argument(
+        "--storage", help="Optuna storage URL (sqlite:///..., postgresql://..., journal:PATH)"
+    )
     p.add_argument("--study-name", help="study name (overrides study.name)")
     p.add_argument("--dataset", help="fashion-mnist | cifar10 | npz:PATH")
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N")

@@ -1,0 +1,80 @@
+"""Multi-objective early stopping: successive halving on the non-dominated rank at a rung.
+
+Optuna cannot prune multi-objective studies (``trial.report`` raises), so econas keeps its own
+partial learning curves: at each rung (the end of every epoch but the last) a trial records
+``rung_<k>_accuracy`` (on a small validation subset) and ``rung_<k>_energy_kwh`` (energy of
+its training so far). A trial is stopped when, among the trials that reached the same rung,
+its non-dominated rank of (accuracy up, energy down) is outside the best ``keep`` fraction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import optuna
+
+_REACHED = (
+    optuna.trial.TrialState.COMPLETE,
+    optuna.trial.TrialState.PRUNED,
+)
+
+
+def rung_attr(rung: int, what: str) -> str:
+    """``rung_0_accuracy``, ``rung_0_energy_kwh``."""
+    return f"rung_{rung}_{what}"
+
+
+def nondominated_ranks(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Front index of each ``(accuracy, energy)`` point: 0 = not dominated by any point;
+    accuracy is maximised and energy minimised."""
+
+    def dominates(a: tuple[float, float], b: tuple[float, float]) -> bool:
+        return a[0] >= b[0] and a[1] <= b[1] and (a[0] > b[0] or a[1] < b[1])
+
+    ranks = [-1] * len(points)
+    remaining = set(range(len(points)))
+    front = 0
+    while remaining:
+        current = {
+            i for i in remaining if not any(dominates(points[j], points[i]) for j in remaining)
+        }
+        for i in current:
+            ranks[i] = front
+        remaining -= current
+        front += 1
+    return ranks
+
+
+def rung_history(study: optuna.Study, rung: int, *, exclude: int) -> list[tuple[float, float]]:
+    """(accuracy, energy) at ``rung`` of every finished trial that reached it."""
+    acc_key, kwh_key = rung_attr(rung, "accuracy"), rung_attr(rung, "energy_kwh")
+    out = []
+    for t in study.get_trials(deepcopy=False, states=_REACHED):
+        a = t.user_attrs
+        if t.number != exclude and acc_key in a and kwh_key in a:
+            out.append((float(a[acc_key]), float(a[kwh_key])))
+    return out
+
+
+def should_stop(
+    point: tuple[float, float],
+    history: Sequence[tuple[float, float]],
+    *,
+    keep: float,
+    min_trials: int,
+) -> tuple[bool, str]:
+    """Keep ``point`` only if fewer than ``keep`` (a fraction) of all points at the rung are in
+    strictly better fronts; decide only once ``min_trials`` reached the rung.
+    Returns (stop, reason)."""
+    if len(history) < min_trials:
+        return False, ""
+    ranks = nondominated_ranks([*history, point])
+    mine = ranks[-1]
+    better = sum(1 for r in ranks[:-1] if r < mine)
+    share = better / (len(history) + 1)
+    if share >= keep:
+        return True, (
+            f"early-stopped: front {mine} at the rung, {better} of {len(history)} trials "
+            f"in better fronts (keep {keep:.2f})"
+        )
+    return False, ""

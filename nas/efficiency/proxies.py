@@ -1,0 +1,118 @@
+"""Zero-cost proxies: score an untrained network from one minibatch.
+
+* ``synflow`` (Tanaka et al. 2020; Abdelfattah et al. 2021): sum of ``|theta * dR/dtheta|``
+  where R is the output sum of the network with all weights made positive, on an all-ones
+  input (data-free). Computed in float64 to avoid overflow on deep nets.
+* ``naswot`` (Mellor et al. 2021, "jacob_cov"'s successor): log-determinant of the kernel
+  ``K[i, j] = #units where images i and j have the same binary ReLU/GELU activation code``.
+* ``grad_norm`` (Abdelfattah et al. 2021): L2 norm of the loss gradient w.r.t. all weights.
+
+Each proxy runs on a copy of the model, so the candidate's own weights are untouched.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ProxyFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], float]
+_ACTIVATIONS = (nn.ReLU, nn.GELU, nn.SiLU, nn.ReLU6, nn.Hardswish, nn.LeakyReLU)
+
+
+def synflow(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Synaptic flow of ``model`` (data-free: only ``x``'s shape is used)."""
+    net = copy.deepcopy(model).double()
+    net.eval()  # batch norm uses its (initial) running stats: no batch dependence
+    with torch.no_grad():
+        for p in net.state_dict().values():
+            if p.is_floating_point():
+                p.abs_()
+    net.zero_grad(set_to_none=True)
+    ones = torch.ones((1, *x.shape[1:]), dtype=torch.float64, device=x.device)
+    torch.sum(net(ones)).backward()
+    total = 0.0
+    for p in net.parameters():
+        if p.grad is not None:
+            total += float((p.detach() * p.grad).abs().sum())
+    return _log_or_nan(total)
+
+
+def naswot(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Log-determinant of the binary activation-code kernel over the batch ``x``."""
+    net = copy.deepcopy(model)
+    net.train()
+    n = x.shape[0]
+    kernel = torch.zeros((n, n), dtype=torch.float64, device=x.device)
+
+    def hook(_module: nn.Module, _inp: object, out: torch.Tensor) -> None:
+        codes = (out.detach().reshape(n, -1) > 0).double()
+        kernel.add_(codes @ codes.t() + (1 - codes) @ (1 - codes).t())
+
+    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, _ACTIVATIONS)]
+    try:
+        with torch.no_grad():
+            net(x)
+    finally:
+        for h in handles:
+            h.remove()
+    if not handles:
+        return float("nan")
+    sign, logdet = torch.linalg.slogdet(kernel)
+    return float(logdet) if float(sign) > 0 else float("-inf")
+
+
+def grad_norm(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """L2 norm of the cross-entropy gradient over all weights, at initialisation."""
+    net = copy.deepcopy(model)
+    net.train()
+    net.zero_grad(set_to_none=True)
+    F.cross_entropy(net(x), y).backward()
+    sq = sum(float(p.grad.pow(2).sum()) for p in net.parameters() if p.grad is not None)
+    return math.sqrt(sq)
+
+
+def _log_or_nan(value: float) -> float:
+    """Synflow spans hundreds of orders of magnitude: keep its log (monotone, same ranks)."""
+    if not math.isfinite(value) or value <= 0:
+        return float("nan")
+    return math.log(value)
+
+
+PROXIES: dict[str, ProxyFn] = {"synflow": synflow, "naswot": naswot, "grad_norm": grad_norm}
+
+
+def compute_proxy(name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Score ``model`` with proxy ``name`` on the batch ``(x, y)``."""
+    return PROXIES[name](model, x, y)
+
+
+def spearman(a: list[float], b: list[float]) -> float:
+    """Spearman rank correlation (average ranks for ties); NaN pairs are dropped."""
+    pairs = [(u, v) for u, v in zip(a, b, strict=True) if math.isfinite(u) and math.isfinite(v)]
+    if len(pairs) < 3:
+        return float("nan")
+    ra = _ranks([p[0] for p in pairs])
+    rb = _ranks([p[1] for p in pairs])
+    ta, tb = torch.tensor(ra, dtype=torch.float64), torch.tensor(rb, dtype=torch.float64)
+    ta, tb = ta - ta.mean(), tb - tb.mean()
+    denom = float(ta.norm() * tb.norm())
+    return float((ta * tb).sum()) / denom if denom > 0 else float("nan")
+
+
+def _ranks(values: list[float]) -> list[float]:
+    order = sorted(range(len(values)), key=values.__getitem__)
+    ranks = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2.0
+        i = j + 1
+    return ranks

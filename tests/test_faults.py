@@ -1,0 +1,217 @@
+"""Faults: a SIGKILLed worker's trial is failed and retried; bad trials fail alone; Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import torch
+
+import nas.objective
+from nas.cli import main
+from nas.config import load_config
+from nas.search import run_search
+from nas.study import open_storage
+
+ROOT = Path(__file__).resolve().parents[1]
+S = optuna.trial.TrialState
+
+TINY = """
+[study]
+name = "{name}"
+sampler = "random"
+trials = 4
+seed = 5
+
+[search]
+spaces = ["cnn"]
+
+[search.cnn]
+max_stages = 1
+stem_width_choices = [8]
+width_choices = [8, 16]
+depth_choices = [1]
+kernel_choices = [3]
+
+[data]
+train_size = {train}
+val_size = 100
+test_size = 100
+batch_size = 50
+
+[train]
+epochs = {epochs}
+
+[hardware]
+device = "cpu"
+meter = "estimate"
+
+[carbon]
+intensity_g_per_kwh = 50.0
+
+[eval]
+measure_inference = false
+
+[efficiency]
+reuse = false
+"""
+
+
+def _config(tmp_path: Path, name: str, *, train: int = 200, epochs: int = 1) -> Path:
+    path = tmp_path / f"{name}.toml"
+    path.write_text(TINY.format(name=name, train=train, epochs=epochs), encoding="utf-8")
+    return path
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env["OMP_NUM_THREADS"] = "1"
+    env.update(extra)
+    return env
+
+
+def _trials(storage: str, name: str) -> list[optuna.trial.FrozenTrial]:
+    study = optuna.load_study(study_name=name, storage=open_storage(storage, heartbeat=False))
+    return study.get_trials(deepcopy=False)
+
+
+def _start_worker(config: Path, storage: str, trials: int, cwd: Path) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "nas.cli", "worker", str(config), "--storage", storage]
+    return subprocess.Popen(
+        [*cmd, "--trials", str(trials)],
+        cwd=cwd,
+        env=_env(ECONAS_HEARTBEAT_S="1"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_mid_trial(proc: subprocess.Popen, storage: str, name: str) -> None:
+    """Until >= 1 trial is COMPLETE and one is RUNNING."""
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()[1][-2000:]
+        try:
+            states = [t.state for t in _trials(storage, name)]
+        except KeyError:  # study not created yet
+            states = []
+        if S.COMPLETE in states and states[-1] == S.RUNNING:
+            return
+        time.sleep(0.1)
+    pytest.fail("the worker never got mid-trial")
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+def test_sigkilled_worker_trial_is_failed_retried_and_nothing_is_lost(tmp_path: Path) -> None:
+    config = _config(tmp_path, "kill", train=300, epochs=3)
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    proc = _start_worker(config, storage, 50, tmp_path)
+    _wait_mid_trial(proc, storage, "kill")
+    proc.kill()  # SIGKILL: no cleanup, no last heartbeat
+    proc.wait()
+    before = _trials(storage, "kill")
+    done = {t.number: t.values for t in before if t.state == S.COMPLETE}
+    zombie = [t.number for t in before if t.state == S.RUNNING]
+    assert len(zombie) == 1 and done
+    time.sleep(3.5)  # grace period = 3 x ECONAS_HEARTBEAT_S
+    proc = _start_worker(config, storage, 1, tmp_path)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-3000:]
+    after = _trials(storage, "kill")
+    by_number = {t.number: t for t in after}
+    assert by_number[zombie[0]].state == S.FAIL  # marked failed, not left RUNNING
+    assert not [t for t in after if t.state == S.RUNNING]
+    for number, values in done.items():  # completed trials preserved
+        assert by_number[number].state == S.COMPLETE and by_number[number].values == values
+    retried = [
+        t
+        for t in after
+        if optuna.storages.RetryFailedTrialCallback.retried_trial_number(t) == zombie[0]
+    ]
+    assert len(retried) == 1 and retried[0].state != S.WAITING
+    assert retried[0].params == by_number[zombie[0]].params
+    assert len(after) == len(before) + 1  # the restart ran exactly its 1 trial: the retry
+
+
+def _faulty_train(plan: list[str]):  # noqa: ANN202
+    """train_model that makes trial k fail as ``plan[k]`` says (nan, oom, error, ok)."""
+    real = nas.objective.train_model
+    calls = iter(plan)
+
+    def train_model(model, data, **kw):  # noqa: ANN001, ANN202
+        what = next(calls, "ok")
+        inner = kw["loss_fn"]
+
+        def loss_fn(m, x, y):  # noqa: ANN001, ANN202
+            if what == "nan":
+                return inner(m, x, y) * float("nan")
+            if what == "oom":
+                raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            if what == "error":
+                raise ValueError("boom in the model")
+            if what == "interrupt":
+                raise KeyboardInterrupt
+            return inner(m, x, y)
+
+        return real(model, data, **{**kw, "loss_fn": loss_fn})
+
+    return train_model
+
+
+def test_nan_oom_and_exceptions_fail_their_trial_and_the_study_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    torch.set_num_threads(1)
+    monkeypatch.setattr(nas.objective, "train_model", _faulty_train(["nan", "oom", "error"]))
+    cfg = load_config(_config(tmp_path, "faulty"))
+    result = run_search(cfg, n_trials=4, progress=False)
+    trials = sorted(result.study.trials, key=lambda t: t.number)
+    reasons = [t.user_attrs.get("fail_reason") for t in trials]
+    assert reasons[:3] == ["nan_loss", "out_of_memory", "error:ValueError"]
+    assert [t.state for t in trials] == [S.FAIL, S.FAIL, S.FAIL, S.COMPLETE]
+    for t in trials[:3]:  # failed trials keep what they measured
+        assert t.user_attrs["search_energy_kwh"] > 0
+
+
+def test_ctrl_c_keeps_finished_trials_and_fails_the_interrupted_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    torch.set_num_threads(1)
+    monkeypatch.setattr(nas.objective, "train_model", _faulty_train(["ok", "ok", "interrupt"]))
+    config = _config(tmp_path, "ctrlc")
+    rc = main(["search", str(config), "--trials", "6"])
+    err = capsys.readouterr().err
+    assert rc == 130
+    assert err.strip().splitlines()[-1] == "econas: interrupted"
+    assert "Traceback" not in err
+    trials = sorted(
+        _trials(f"sqlite:///{tmp_path}/runs/ctrlc/study.db", "ctrlc"), key=lambda t: t.number
+    )
+    assert [t.state for t in trials] == [S.COMPLETE, S.COMPLETE, S.FAIL]
+    assert trials[2].user_attrs["fail_reason"] == "interrupted"
+
+
+def test_sigint_to_a_worker_exits_130_and_leaves_no_running_trial(tmp_path: Path) -> None:
+    config = _config(tmp_path, "sigint", train=300, epochs=3)
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    proc = _start_worker(config, storage, 50, tmp_path)
+    _wait_mid_trial(proc, storage, "sigint")
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert err.strip().splitlines()[-1] == "econas: interrupted" and "Traceback" not in err
+    trials = _trials(storage, "sigint")
+    assert not [t for t in trials if t.state == S.RUNNING]
+    assert any(t.state == S.COMPLETE for t in trials)
+    failed = [t for t in trials if t.state == S.FAIL]
+    assert failed and all(t.user_attrs.get("fail_reason") == "interrupted" for t in failed)
