@@ -41,7 +41,9 @@ def make_spec(in_channels: int, num_classes: int, image_size: int) -> ArchSpec:
     )
 
 
-def bare_epoch(model: torch.nn.Module, data, device: torch.device, batch_size: int, lr: float) -> int:
+def bare_epoch(
+    model: torch.nn.Module, data, device: torch.device, batch_size: int, lr: float
+) -> int:
     # The same algorithm as nas.train.train_model (AdamW, one-cycle schedule, no weight decay),
     # written as a plain loop: the ratio then measures econas's machinery, not a different
     # optimisation (a constant high learning rate trains into slower, denormal-heavy weights).

@@ -71,7 +71,9 @@ def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     """A plain aligned text table."""
     cells = [list(columns)] + [[_fmt(r.get(c)) for c in columns] for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -96,8 +98,15 @@ def pareto_table(study: optuna.Study) -> str:
         return "no completed trials yet"
     provenance = {(r["energy_source"], r["energy_kind"], r["hardware"]) for r in rows}
     intens = {(r["intensity_g_per_kwh"], r["intensity_source"]) for r in rows}
-    foot = [
-        f"energy: {src} ({kind}) on {hw}" for src, kind, hw in sorted(provenance, key=str)
-    ] + [f"carbon intensity: {_fmt(g)} gCO2e/kWh from {s}" for g, s in sorted(intens, key=str)]
+    foot = [f"energy: {src} ({kind}) on {hw}" for src, kind, hw in sorted(provenance, key=str)] + [
+        f"carbon intensity: {_fmt(g)} gCO2e/kWh from {s}" for g, s in sorted(intens, key=str)
+    ]
+    a = study.user_attrs
+    if a.get("carbon_budget_kgco2e") is not None:  # set by nas.scheduling's carbon budget
+        used, cap = a.get("carbon_budget_used_kgco2e", 0.0), a["carbon_budget_kgco2e"]
+        foot.append(f"carbon budget: {_fmt(used)} of {_fmt(cap)} kgCO2e used by the search")
+    foot += [
+        f"study stopped: {a[k]}" for k in ("carbon_budget_stop_reason", "stop_reason") if a.get(k)
+    ]
     head = f"Pareto front of study '{study.study_name}' ({len(rows)} of {len(completed_trials(study))} completed trials)"
     return "\n".join([head, format_table(rows, TABLE_COLUMNS), *foot])

@@ -25,6 +25,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--artifacts", help="artifact directory (default: the study's)")
     p.add_argument("--json", action="store_true", help="print what was written as JSON")
+    p.add_argument(
+        "--inference-min-duration-s",
+        type=float,
+        default=1.0,
+        help="onnx: length of the ONNX Runtime CPU inference measurement window (default 1 s)",
+    )
     p.set_defaults(func=run)
 
 
@@ -48,14 +54,27 @@ def run(args: argparse.Namespace) -> int:
     elif args.format == "pt2":
         check = check_pt2(path, model, example)
     (out / "arch_spec.json").write_text(spec.to_json() + "\n")
+    if trial.user_attrs.get("pruned_structure"):  # the spec alone can't rebuild pruned weights
+        (out / "pruned_structure.json").write_text(trial.user_attrs["pruned_structure"] + "\n")
     figures = trial_row(trial) | {
         "study": study.study_name,
         "format": args.format,
+        "quantization": trial.user_attrs.get("quantization", "fp32"),
         "max_abs_diff_vs_pytorch": check,
         "intensity_source": trial.user_attrs.get("intensity_source"),
     }
+    onnx_figures = _measure_onnx(path, spec, trial, args) if args.format == "onnx" else None
+    figures |= onnx_figures or {}
     (out / "figures.json").write_text(json.dumps(figures, indent=2, default=str) + "\n")
-    written = {"model": str(path), "arch_spec": str(out / "arch_spec.json"), "figures": str(out / "figures.json")}
+    written = {
+        "model": str(path),
+        "arch_spec": str(out / "arch_spec.json"),
+        "figures": str(out / "figures.json"),
+    }
+    from nas.carbon_label import build_carbon_label, write_carbon_label
+
+    label = build_carbon_label(study, trial, model_format=args.format, onnx_inference=onnx_figures)
+    written |= {k: str(v) for k, v in write_carbon_label(out, label).items()}
     if args.json:
         print_json(written | {"trial": trial.number, "max_abs_diff_vs_pytorch": check})
     else:
@@ -64,3 +83,23 @@ def run(args: argparse.Namespace) -> int:
         if check is not None:
             print(f"verified against PyTorch: max abs difference {check:.2e}", file=sys.stderr)
     return 0
+
+
+def _measure_onnx(path: Path, spec, trial, args: argparse.Namespace) -> dict:  # noqa: ANN001
+    """Per-inference latency and energy of the exported file in ONNX Runtime on the CPU."""
+    from nas.errors import BadInputError
+    from nas.onnx_inference import measure_onnx_inference, onnx_inference_figures
+
+    if not args.inference_min_duration_s > 0:
+        raise BadInputError("--inference-min-duration-s must be > 0")
+    cost = measure_onnx_inference(
+        path,
+        input_shape=(spec.in_channels, spec.image_size, spec.image_size),
+        min_duration_s=args.inference_min_duration_s,
+    )
+    a = trial.user_attrs
+    return onnx_inference_figures(
+        cost,
+        intensity_g_per_kwh=a.get("intensity_g_per_kwh"),
+        intensity_source=a.get("intensity_source"),
+    )

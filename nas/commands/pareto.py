@@ -22,4 +22,9 @@ def run(args: argparse.Namespace) -> int:
         print_json(pareto_rows(study))
     else:
         print(pareto_table(study))
+        from nas.report import feedback_lines
+
+        lines = feedback_lines(study)
+        if lines:
+            print("\n" + "\n".join(lines))
     return 0

@@ -1,0 +1,217 @@
+"""Carbon labels: ``carbon_label.json`` (Henderson et al. 2020 style) and a model card.
+
+The label of an exported trial states the hardware, the meter and whether its figures were
+measured or estimated, the energy and kgCO2e of the whole search, of the trial's own
+training (train, eval and any fine-tune phases) and of 1,000 inferences (measured), the
+carbon intensity and its source, software versions, the data set and the accuracies.
+``README.md`` carries the training emissions in Hugging Face's ``co2_eq_emissions`` front
+matter, in **grams** (the trial's kgCO2e x 1000).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import platform
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+SCHEMA = "econas.carbon_label/1"
+_PACKAGES = ("torch", "optuna", "econas", "onnxruntime", "codecarbon")
+
+
+def software_versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def _num(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _study_config(study: optuna.Study) -> dict[str, Any]:
+    try:
+        cfg = json.loads(study.user_attrs.get("econas_config") or "{}")
+    except (TypeError, ValueError):
+        return {}
+    return cfg if isinstance(cfg, dict) else {}
+
+
+def build_carbon_label(
+    study: optuna.Study,
+    trial: optuna.trial.FrozenTrial,
+    *,
+    model_format: str | None = None,
+    onnx_inference: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The label of ``trial`` (from the storage alone, plus ONNX Runtime figures if given)."""
+    from nas.report import search_cost
+
+    a = trial.user_attrs
+    g = _num(a.get("intensity_g_per_kwh"))
+    phases = [p for p in str(a.get("phases", "")).split(",") if p]
+    search = search_cost(study.get_trials(deepcopy=False))
+    per_1k_kwh = _num(a.get("inference_energy_kwh_per_1k"))
+    inference: dict[str, Any] = {
+        "pytorch": {
+            "energy_kwh": per_1k_kwh,
+            "kgco2e": per_1k_kwh * g / 1000 if per_1k_kwh is not None and g is not None else None,
+            "latency_ms": _num(a.get("inference_latency_ms")),
+            "runtime": a.get("inference_runtime"),
+            "device": a.get("inference_device"),
+            "batch_size": a.get("inference_batch_size"),
+            "meter": a.get("inference_energy_source"),
+            "kind": a.get("inference_energy_kind"),
+        }
+    }
+    if onnx_inference:
+        o = {k.removeprefix("onnxruntime_cpu_"): v for k, v in onnx_inference.items()}
+        inference["onnxruntime_cpu"] = {
+            "energy_kwh": o.get("energy_kwh_per_1k"),
+            "kgco2e": o.get("kgco2e_per_1k"),
+            "latency_ms": o.get("latency_ms"),
+            "runtime": "onnxruntime",
+            "device": "cpu",
+            "batch_size": o.get("batch_size"),
+            "meter": o.get("energy_source"),
+            "kind": o.get("energy_kind"),
+        }
+    data = _study_config(study).get("data", {})
+    return {
+        "schema": SCHEMA,
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "model": {
+            "study": study.study_name,
+            "trial": trial.number,
+            "family": a.get("family"),
+            "arch": a.get("arch"),
+            "params": a.get("params"),
+            "flops": a.get("flops"),
+            "format": model_format,
+        },
+        "dataset": {
+            k: data.get(k) for k in ("dataset", "train_size", "val_size", "test_size", "resolution")
+        },
+        "accuracy": _num(a.get("accuracy")),
+        "test_accuracy": _num(a.get("test_accuracy")),
+        "hardware": a.get("hardware"),
+        "meter": {"source": a.get("energy_source"), "kind": a.get("energy_kind")},
+        "carbon_intensity": {
+            "g_per_kwh": g,
+            "source": a.get("intensity_source"),
+            "region": a.get("carbon_region") or None,
+        },
+        "search": {
+            "energy_kwh": search.energy_kwh,
+            "kgco2e": search.kgco2e,
+            "trials_by_state": search.trials_by_state,
+            "meters": search.meters,
+            "intensities": search.intensities,
+        },
+        "final_training": {
+            "energy_kwh": _num(a.get("energy_kwh")),
+            "kgco2e": _num(a.get("kgco2e")),
+            "phases": {p: _num(a.get(f"{p}_energy_kwh")) for p in phases},
+            "duration_s": _num(a.get("duration_s")),
+            "epochs": a.get("epochs"),
+        },
+        "inference_per_1k": inference,
+        "software": software_versions(),
+    }
+
+
+def _yaml_str(value: Any) -> str:
+    return json.dumps("" if value is None else str(value))  # a JSON string is YAML too
+
+
+def _g(value: Any) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def _cell(value: Any) -> str:
+    return str(value).replace("|", "\\|")  # a literal pipe inside a Markdown table cell
+
+
+def model_card(label: dict[str, Any]) -> str:
+    """README.md text: YAML front matter (``co2_eq_emissions`` in grams) and a summary."""
+    m, ci, tr = label["model"], label["carbon_intensity"], label["final_training"]
+    grams = (tr["kgco2e"] or 0.0) * 1000.0
+    kind = label["meter"]["kind"] or "unknown"
+    source = f"econas {label['software'].get('econas')}: {label['meter']['source']} meter ({kind}); intensity {ci['g_per_kwh']} gCO2e/kWh from {ci['source']}"
+    dataset = label["dataset"].get("dataset")
+    front = [
+        "---",
+        "library_name: pytorch",
+        "tags:",
+        "- econas",
+        "- neural-architecture-search",
+        "- image-classification",
+        *([f"datasets:\n- {_yaml_str(dataset)}"] if dataset else []),
+        "metrics:",
+        "- accuracy",
+        "co2_eq_emissions:",
+        f"  emissions: {grams:.16e}",  # always a YAML float (dot + signed exponent)
+        f"  source: {_yaml_str(source)}",
+        '  training_type: "pre-training"',
+        f"  geographical_location: {_yaml_str(ci['region'] or 'unknown')}",
+        f"  hardware_used: {_yaml_str(label['hardware'])}",
+        "---",
+    ]
+    rows = [
+        ("architecture", m["arch"]),
+        ("validation accuracy", label["accuracy"]),
+        ("test accuracy", label["test_accuracy"]),
+        (
+            "training (this model)",
+            f"{_g(tr['energy_kwh'])} kWh, {_g(tr['kgco2e'])} kgCO2e ({grams:.4g} g)",
+        ),
+        (
+            "the whole search",
+            f"{_g(label['search']['energy_kwh'])} kWh, {_g(label['search']['kgco2e'])} kgCO2e",
+        ),
+    ]
+    for name, inf in label["inference_per_1k"].items():
+        rows.append(
+            (
+                f"1,000 inferences ({name})",
+                f"{_g(inf['energy_kwh'])} kWh, {_g(inf['kgco2e'])} kgCO2e, {_g(inf['latency_ms'])} ms/batch ({inf['kind']})",
+            )
+        )
+    rows += [
+        ("energy meter", f"{label['meter']['source']} ({kind})"),
+        ("hardware", label["hardware"]),
+        ("carbon intensity", f"{ci['g_per_kwh']} gCO2e/kWh ({ci['source']})"),
+    ]
+    body = [
+        "",
+        f"# {m['study']} trial {m['trial']}",
+        "",
+        f"Found by econas's energy-aware architecture search (study `{m['study']}`). "
+        f"Energy figures are **{kind}**; see `carbon_label.json` for every figure.",
+        "",
+        "| | |",
+        "|---|---|",
+        *(f"| {k} | {_cell(v)} |" for k, v in rows),
+        "",
+    ]
+    return "\n".join(front + body)
+
+
+def write_carbon_label(out_dir: str | Path, label: dict[str, Any]) -> dict[str, Path]:
+    """Write ``carbon_label.json`` and ``README.md`` into ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "carbon_label.json").write_text(json.dumps(label, indent=2, default=str) + "\n")
+    (out / "README.md").write_text(model_card(label), encoding="utf-8")
+    return {"carbon_label": out / "carbon_label.json", "model_card": out / "README.md"}

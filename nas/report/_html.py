@@ -1,0 +1,168 @@
+"""One self-contained HTML page (plotly.js embedded, works offline) describing a study."""
+
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from nas.report._analysis import best_under_cap, hypervolume_history, knee_point
+from nas.report._data import Point, carbon_budget, check_cap, pareto_front, points, search_cost
+from nas.report._feedback import feedback_lines
+from nas.report._figures import eco_curve, hypervolume_figure, phase_energy_figure
+
+
+@dataclass(frozen=True)
+class Report:
+    """What ``econas report`` computed; ``html`` is the page."""
+
+    html: str
+    figures: dict[str, Any]  # name -> plotly Figure
+    front: list[Point]
+    knee: Point | None
+    capped: Point | None
+    search_kgco2e: float
+    feedback: list[str]
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value))
+
+
+def _num(value: Any, spec: str) -> str:
+    try:
+        return format(float(value), spec)
+    except (TypeError, ValueError):
+        return "-"
+
+
+def _kg(value: float | None) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{value:.3e} kgCO2e"
+
+
+def _point_line(title: str, p: Point | None, missing: str) -> str:
+    if p is None:
+        return f"<li><b>{_e(title)}</b>: {_e(missing)}</li>"
+    return (
+        f"<li><b>{_e(title)}</b>: trial {p.trial} — accuracy {p.accuracy:.4f}, "
+        f"{_kg(p.kgco2e)} — <code>{_e(p.label)}</code></li>"
+    )
+
+
+def _table(d: dict[str, float]) -> str:
+    rows = "".join(f"<tr><td>{_e(k)}</td><td>{_kg(v)}</td></tr>" for k, v in sorted(d.items()))
+    return f"<table>{rows}</table>" if rows else "<p>-</p>"
+
+
+def build_report(study: optuna.Study, *, cap_kgco2e: float | None = None) -> Report:
+    """Compute every figure and number of the report from the study's storage."""
+    check_cap(cap_kgco2e)
+    trials = study.get_trials(deepcopy=False)
+    pts = points(trials)
+    front = pareto_front(pts)
+    knee = knee_point(front)
+    capped = best_under_cap(pts, cap_kgco2e) if cap_kgco2e is not None else None
+    cost = search_cost(trials)
+    figs: dict[str, Any] = {
+        "eco_curve": eco_curve(pts, front, knee=knee, capped=capped, cap_kgco2e=cap_kgco2e),
+        "hypervolume": hypervolume_figure(hypervolume_history(trials)),
+        "energy_by_phase": phase_energy_figure(trials),
+    }
+    lines = feedback_lines(study)
+    budget = carbon_budget(study)
+    bd = cost.breakdown
+    parts = [
+        f"<h1>econas report: study <code>{_e(study.study_name)}</code></h1>",
+        f"<p class=meta>generated {datetime.now(UTC).isoformat(timespec='seconds')} from the "
+        f"study's storage; {len(pts)} completed trials, {len(front)} on the front; "
+        f"trials by state: {_e(cost.trials_by_state)}</p>",
+        "<h2>Search cost (the whole study)</h2>",
+        f"<p class=total>The search emitted <b>{_kg(cost.kgco2e)}</b> "
+        f"({cost.energy_kwh:.3e} kWh) over all {sum(cost.trials_by_state.values())} trials, "
+        "failed and pruned ones included.</p>",
+        "<ul>"
+        + "".join(f"<li>energy meter: {_e(m)}</li>" for m in cost.meters)
+        + "".join(f"<li>carbon intensity: {_e(i)}</li>" for i in cost.intensities)
+        + "</ul>",
+    ]
+    if "estimated" in cost.kinds:
+        parts.append(
+            "<p class=warn>Some or all energy figures are <b>estimated</b> (no readable energy "
+            "counter), not measured.</p>"
+        )
+    parts += [
+        "<h3>Where it went</h3><div class=cols>",
+        f"<div><h4>by trial state</h4>{_table(bd.get('by_state', {}))}</div>",
+        f"<div><h4>by family</h4>{_table(bd.get('by_family', {}))}</div>",
+        f"<div><h4>by phase</h4>{_table(bd.get('by_phase', {}))}</div></div>",
+    ]
+    if budget is not None:
+        parts.append(
+            f"<h3>Carbon budget</h3><p>{_kg(budget.used_kgco2e)} of {_kg(budget.limit_kgco2e)} "
+            f"used; {'stopped: ' + _e(budget.stop_reason) if budget.stop_reason else 'not stopped'}"
+            "</p>"
+        )
+    parts += [
+        "<h2>Eco-performance curve</h2>",
+        "<ul>",
+        _point_line("knee point", knee, "no completed trial"),
+        _point_line(
+            f"most accurate under the cap of {_kg(cap_kgco2e)}" if cap_kgco2e else "carbon cap",
+            capped,
+            "no trial under the cap" if cap_kgco2e else "none given (--carbon-cap KGCO2E)",
+        ),
+        "</ul>",
+        figs["eco_curve"].to_html(full_html=False, include_plotlyjs=True, div_id="eco-curve"),
+        "<h2>What would cut the most carbon next</h2>",
+        "<ul>" + "".join(f"<li>{_e(x.removeprefix('- '))}</li>" for x in lines[1:]) + "</ul>"
+        if lines
+        else "<p>no suggestion: the study has no completed trial yet</p>",
+        "<h2>Hypervolume</h2>",
+        figs["hypervolume"].to_html(full_html=False, include_plotlyjs=False, div_id="hypervolume"),
+        "<h2>Energy by phase</h2>",
+        figs["energy_by_phase"].to_html(full_html=False, include_plotlyjs=False, div_id="phases"),
+        "<h2>Front</h2>",
+        "<table><tr><th>trial</th><th>arch / compression</th><th>accuracy</th>"
+        "<th>test accuracy</th><th>kgCO2e</th><th>energy (kWh)</th><th>kind</th></tr>"
+        + "".join(
+            f"<tr><td>{p.trial}</td><td><code>{_e(p.label.split(' | ', 1)[-1])}</code></td>"
+            f"<td>{p.accuracy:.4f}</td><td>{_num(p.attrs.get('test_accuracy'), '.4f')}</td>"
+            f"<td>{p.kgco2e:.3e}</td><td>{_num(p.attrs.get('energy_kwh'), '.3e')}</td>"
+            f"<td>{_e(p.attrs.get('energy_kind', '?'))}</td></tr>"
+            for p in front
+        )
+        + "</table>",
+    ]
+    page = (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+        f"<title>econas report: {_e(study.study_name)}</title><style>{_CSS}</style></head>"
+        f"<body>{''.join(parts)}</body></html>"
+    )
+    return Report(
+        html=page,
+        figures=figs,
+        front=front,
+        knee=knee,
+        capped=capped,
+        search_kgco2e=cost.kgco2e,
+        feedback=lines,
+    )
+
+
+def write_report(report: Report, path: str | Path) -> Path:
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(report.html, encoding="utf-8")
+    return out
+
+
+_CSS = (
+    "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+    "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 6px;"
+    "font-size:13px}.cols{display:flex;gap:2em}.warn{color:#a40}.meta{color:#666}"
+)
