@@ -32,6 +32,7 @@ data:
 
 run: setup data
 	$(VENV)/bin/econas search studies/quickstart.toml
+	$(VENV)/bin/econas report studies/quickstart.toml --out runs/quickstart/report.html
 
 test: setup data
 	$(PY) -m pytest
