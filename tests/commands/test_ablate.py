@@ -43,7 +43,15 @@ arch = {{ stem_width = 8, stem_stride = 2, activation = "relu", stages = [
 ] }}
 {extra}
 """
-ROWS = ["baseline", "pruning", "quantization", "distillation", "mixed_precision", "combined", "federated"]
+ROWS = [
+    "baseline",
+    "pruning",
+    "quantization",
+    "distillation",
+    "mixed_precision",
+    "combined",
+    "federated",
+]
 
 
 def write(tmp_path: Path, extra: str = "") -> Path:
