@@ -186,31 +186,16 @@ def run_ablation(
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run every registered technique ``repeats`` times; return the table with its spread."""
-    from nas.carbon import resolve_intensity_source
-    from nas.data import DataBudget, load_data
-    from nas.energy import create_meter
-    from nas.train import resolve_device
+    from nas.search import load_resources
 
     s = config.ablate
     repeats = repeats or s.repeats
     seed = config.study.seed if seed is None else seed
-    device = resolve_device(config.hardware.device)
     threads = torch.get_num_threads()
     if s.threads:
         torch.set_num_threads(s.threads)
-    meter = create_meter(config.hardware.meter, device=str(device))
-    intensity = resolve_intensity_source(
-        region=config.carbon.region, intensity_g_per_kwh=config.carbon.intensity_g_per_kwh
-    )
-    d = config.data
-    budget = DataBudget(
-        train_size=d.train_size,
-        val_size=d.val_size,
-        test_size=d.test_size,
-        resolution=d.resolution,
-        batch_size=d.batch_size,
-    )
-    data = load_data(d.dataset, budget=budget, seed=seed)
+    res = load_resources(config, seed=seed)
+    device, meter, intensity, data = res.device, res.meter, res.intensity, res.data
     spec = baseline_spec(config, data)
     started = datetime.now(UTC)
     runs: list[list[dict[str, Any]]] = []

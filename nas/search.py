@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import optuna
 
@@ -16,6 +16,13 @@ from nas.config import Config
 from nas.errors import EconasError, TrialFailure
 from nas.plugins import study_callbacks
 from nas.study import StudyCounts, make_sampler, open_study
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from nas.carbon import IntensitySource
+    from nas.data import DataSplits
+    from nas.energy import Meter
 
 log = logging.getLogger(__name__)
 
@@ -115,14 +122,21 @@ def _fail_if_running(study: optuna.Study, trial_id: int | None) -> None:
         log.debug("could not fail interrupted trial %s", trial_id, exc_info=True)
 
 
-def build_objective(config: Config, *, study: optuna.Study | None = None):  # noqa: ANN201
-    """Load data, pick device/meter/intensity source and return the trial objective."""
-    import torch
+@dataclass
+class Resources:
+    """What a run measures with and trains on: device, meter, carbon source, data splits."""
 
+    device: torch.device
+    meter: Meter
+    intensity: IntensitySource
+    data: DataSplits
+
+
+def load_resources(config: Config, *, seed: int | None = None) -> Resources:
+    """Resolve the config's device, meter, intensity source and data (bad input: exit 2)."""
     from nas.carbon import resolve_intensity_source
     from nas.data import DataBudget, load_data
     from nas.energy import create_meter
-    from nas.objective import Objective
     from nas.train import resolve_device
 
     device = resolve_device(config.hardware.device)
@@ -138,19 +152,25 @@ def build_objective(config: Config, *, study: optuna.Study | None = None):  # no
         resolution=d.resolution,
         batch_size=d.batch_size,
     )
-    data = load_data(d.dataset, budget=budget, seed=config.study.seed)
+    data = load_data(d.dataset, budget=budget, seed=config.study.seed if seed is None else seed)
+    return Resources(device=device, meter=meter, intensity=intensity, data=data)
+
+
+def build_objective(config: Config, *, study: optuna.Study | None = None):  # noqa: ANN201
+    """Load data, pick device/meter/intensity source and return the trial objective."""
+    from nas.objective import Objective
+
+    res = load_resources(config)
     store = None
     if config.artifact_dir is not None:
         config.artifact_dir.mkdir(parents=True, exist_ok=True)
         store = optuna.artifacts.FileSystemArtifactStore(str(config.artifact_dir))
-    if device.type == "cpu":
-        torch.set_num_threads(max(1, torch.get_num_threads()))
     return Objective(
         config=config,
-        data=data,
-        device=device,
-        meter=meter,
-        intensity=intensity,
+        data=res.data,
+        device=res.device,
+        meter=res.meter,
+        intensity=res.intensity,
         artifact_store=store,
     )
 

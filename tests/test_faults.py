@@ -95,15 +95,21 @@ def _start_worker(config: Path, storage: str, trials: int, cwd: Path) -> subproc
 
 
 def _wait_mid_trial(proc: subprocess.Popen, storage: str, name: str) -> None:
-    """Until >= 1 trial is COMPLETE and one is RUNNING."""
+    """Until >= 1 trial is COMPLETE and one is RUNNING with its architecture fully sampled
+    (killing it while it still samples would leave fewer params than its retry gets)."""
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()[1][-2000:]
         try:
-            states = [t.state for t in _trials(storage, name)]
+            trials = _trials(storage, name)
         except KeyError:  # study not created yet
-            states = []
-        if S.COMPLETE in states and states[-1] == S.RUNNING:
+            trials = []
+        states = [t.state for t in trials]
+        if (
+            S.COMPLETE in states
+            and states[-1] == S.RUNNING
+            and "arch_spec" in trials[-1].user_attrs
+        ):
             return
         time.sleep(0.1)
     pytest.fail("the worker never got mid-trial")
