@@ -94,19 +94,32 @@ TABLE_COLUMNS = (
 
 def pareto_table(study: optuna.Study) -> str:
     rows = pareto_rows(study)
+    foot = _study_stop_lines(study)
     if not rows:
-        return "no completed trials yet"
+        return "\n".join(["no completed trials yet", *foot])
     provenance = {(r["energy_source"], r["energy_kind"], r["hardware"]) for r in rows}
-    intens = {(r["intensity_g_per_kwh"], r["intensity_source"]) for r in rows}
-    foot = [f"energy: {src} ({kind}) on {hw}" for src, kind, hw in sorted(provenance, key=str)] + [
-        f"carbon intensity: {_fmt(g)} gCO2e/kWh from {s}" for g, s in sorted(intens, key=str)
-    ]
+    lines = [f"energy: {src} ({kind}) on {hw}" for src, kind, hw in sorted(provenance, key=str)]
+    by_source: dict[str, list[float]] = {}
+    for r in rows:
+        values = by_source.setdefault(str(r["intensity_source"]), [])
+        if r["intensity_g_per_kwh"] is not None:
+            values.append(r["intensity_g_per_kwh"])
+    for source, values in sorted(by_source.items()):
+        lo, hi = (min(values), max(values)) if values else (None, None)
+        span = _fmt(lo) if lo == hi else f"{_fmt(lo)}-{_fmt(hi)}"  # time-varying (trace) sources
+        lines.append(f"carbon intensity: {span} gCO2e/kWh from {source}")
+    head = f"Pareto front of study '{study.study_name}' ({len(rows)} of {len(completed_trials(study))} completed trials)"
+    return "\n".join([head, format_table(rows, TABLE_COLUMNS), *lines, *foot])
+
+
+def _study_stop_lines(study: optuna.Study) -> list[str]:
+    """The carbon budget (nas.scheduling) and why the study stopped, when recorded."""
     a = study.user_attrs
-    if a.get("carbon_budget_kgco2e") is not None:  # set by nas.scheduling's carbon budget
+    out = []
+    if a.get("carbon_budget_kgco2e") is not None:
         used, cap = a.get("carbon_budget_used_kgco2e", 0.0), a["carbon_budget_kgco2e"]
-        foot.append(f"carbon budget: {_fmt(used)} of {_fmt(cap)} kgCO2e used by the search")
-    foot += [
+        out.append(f"carbon budget: {_fmt(used)} of {_fmt(cap)} kgCO2e used by the search")
+    out += [
         f"study stopped: {a[k]}" for k in ("carbon_budget_stop_reason", "stop_reason") if a.get(k)
     ]
-    head = f"Pareto front of study '{study.study_name}' ({len(rows)} of {len(completed_trials(study))} completed trials)"
-    return "\n".join([head, format_table(rows, TABLE_COLUMNS), *foot])
+    return out
