@@ -99,8 +99,10 @@ def train_model(
     loss_fn: LossFn | None = None,
     autocast_dtype: Callable[[int], torch.dtype | None] | None = None,
     on_epoch_end: Callable[[int, float], None] | None = None,
+    lr_schedule: str = "one_cycle",
 ) -> TrainResult:
-    """Train ``model`` in place with a cosine learning-rate schedule.
+    """Train ``model`` in place with a one-cycle learning-rate schedule (``lr_schedule=
+    "constant"``: plain steps at ``lr``, as a federated client does within a round).
 
     ``autocast_dtype(epoch)`` returns the autocast dtype for that epoch, or None for FP32.
     ``on_epoch_end(epoch, mean_loss)`` may raise (e.g. ``optuna.TrialPruned``) to stop early.
@@ -109,9 +111,13 @@ def train_model(
     model.to(device).train()
     opt = make_optimizer(model, name=optimizer, lr=lr, weight_decay=weight_decay)
     steps_per_epoch = max(1, math.ceil(len(data) / batch_size))
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=lr, total_steps=epochs * steps_per_epoch, pct_start=0.15
-    )
+    sched = None
+    if lr_schedule == "one_cycle":
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=lr, total_steps=epochs * steps_per_epoch, pct_start=0.15
+        )
+    elif lr_schedule != "constant":
+        raise ValueError(f"lr_schedule {lr_schedule!r}: use 'one_cycle' or 'constant'")
     gen = torch.Generator().manual_seed(seed)
     scaler = torch.amp.GradScaler(device.type, enabled=False)
     result = TrainResult(epochs=0, steps=0, samples=0, final_loss=float("nan"))
@@ -136,7 +142,8 @@ def train_model(
                 else:
                     loss.backward()
                     opt.step()
-                sched.step()
+                if sched is not None:
+                    sched.step()
                 total += loss.detach().float() * len(x)
                 count += len(x)
                 result.steps += 1
