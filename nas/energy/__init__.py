@@ -7,13 +7,19 @@
     with meter.window("train") as w:
         train()
     w.measurement.total_energy_j, w.measurement.kind  # e.g. 812.4, "measured"
+
+``WindowAccumulator(meter, "teacher")`` sums a window repeated many times. Machine-wide
+(RAPL) and board-wide (NVML) readings are shared among the econas processes metering them on
+one host; ``Measurement.scope`` and ``.share`` say what was charged.
 """
 
 from __future__ import annotations
 
+from nas.energy._accumulate import WindowAccumulator, WindowTotals
 from nas.energy._base import J_PER_KWH, Measurement, Meter, Window, combine
 from nas.energy._composite import CompositeMeter
 from nas.energy._estimate import EstimateMeter
+from nas.energy._measurement import sanitize_domain
 from nas.energy._nvml import NvmlMeter, nvml_is_available
 from nas.energy._rapl import RaplMeter, rapl_is_available
 from nas.energy._select import METER_NAMES, available_meters, create_meter
@@ -28,9 +34,12 @@ __all__ = [
     "NvmlMeter",
     "RaplMeter",
     "Window",
+    "WindowAccumulator",
+    "WindowTotals",
     "available_meters",
     "combine",
     "create_meter",
     "nvml_is_available",
     "rapl_is_available",
+    "sanitize_domain",
 ]

@@ -3,100 +3,23 @@
 from __future__ import annotations
 
 import abc
-import re
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal, overload
 
-J_PER_KWH = 3.6e6
-KINDS = ("measured", "estimated")
+from nas.energy._measurement import (
+    J_PER_KWH,
+    KINDS,
+    Measurement,
+    combine,
+    sanitize_domain,
+)
 
-
-@dataclass(frozen=True)
-class Measurement:
-    """Energy drawn during one named window, with its provenance.
-
-    ``energy_j`` maps each domain (``"gpu:0"``, ``"package-0"``, ``"dram"``, ``"cpu"``) to
-    joules; the domains are disjoint, so ``total_energy_j`` is their sum. ``kind`` is
-    ``"estimated"`` as soon as any domain is estimated (per-domain kinds are in
-    ``details["domain_kinds"]``); ``details`` holds the constants and methods used.
-    """
-
-    name: str
-    duration_s: float
-    energy_j: dict[str, float]
-    total_energy_j: float
-    source: str
-    kind: str
-    hardware: str
-    details: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"Measurement.kind must be one of {KINDS}, got {self.kind!r}")
-
-    @property
-    def energy_kwh(self) -> float:
-        return self.total_energy_j / J_PER_KWH
-
-    def to_attrs(self, prefix: str = "") -> dict[str, float | str]:
-        """Flat JSON-able attributes with units in the names (e.g. for Optuna user attrs)."""
-        attrs: dict[str, float | str] = {
-            f"{prefix}energy_j": float(self.total_energy_j),
-            f"{prefix}energy_kwh": float(self.energy_kwh),
-            f"{prefix}duration_s": float(self.duration_s),
-            f"{prefix}energy_source": self.source,
-            f"{prefix}energy_kind": self.kind,
-            f"{prefix}hardware": self.hardware,
-        }
-        for domain, joules in self.energy_j.items():
-            attrs[f"{prefix}energy_j_{sanitize_domain(domain)}"] = float(joules)
-        return attrs
-
-    @classmethod
-    def combine(cls, measurements: Iterable[Measurement], name: str) -> Measurement:
-        """Sum sequential windows of the same meter into one measurement called ``name``."""
-        parts = list(measurements)
-        if not parts:
-            raise ValueError("combine() needs at least one measurement")
-        sources = {m.source for m in parts}
-        if len(sources) > 1:
-            raise ValueError(f"combine() needs windows of one meter, got sources {sorted(sources)}")
-        energy_j: dict[str, float] = {}
-        domain_kinds: dict[str, str] = {}
-        for m in parts:
-            for domain, joules in m.energy_j.items():
-                energy_j[domain] = energy_j.get(domain, 0.0) + joules
-            domain_kinds.update(m.details.get("domain_kinds", {}))
-        hardware = list(dict.fromkeys(m.hardware for m in parts))
-        return cls(
-            name=name,
-            duration_s=sum(m.duration_s for m in parts),
-            energy_j=energy_j,
-            total_energy_j=sum(m.total_energy_j for m in parts),
-            source=parts[0].source,
-            kind="estimated" if any(m.kind == "estimated" for m in parts) else "measured",
-            hardware=" / ".join(hardware),
-            details={
-                "domain_kinds": domain_kinds,
-                "combined_from": [m.name for m in parts],
-                "windows": [m.details for m in parts],
-            },
-        )
-
-
-def combine(measurements: Iterable[Measurement], name: str) -> Measurement:
-    """Sum sequential windows of the same meter; see :meth:`Measurement.combine`."""
-    return Measurement.combine(measurements, name)
-
-
-def sanitize_domain(domain: str) -> str:
-    """``"gpu:0"`` -> ``"gpu_0"``: a domain name usable inside an attribute key."""
-    return re.sub(r"[^0-9A-Za-z_\-]", "_", domain)
+__all__ = ["J_PER_KWH", "KINDS", "Measurement", "Meter", "Window", "combine", "sanitize_domain"]
 
 
 class Window:
@@ -111,6 +34,7 @@ class Window:
 class _Open:
     start_s: float
     token: Any = None
+    pending: bool = False  # _begin still running
 
 
 class Meter(abc.ABC):
@@ -121,15 +45,19 @@ class Meter(abc.ABC):
     * ``begin_window(name)`` starts a window and ``end_window(name)`` returns its
       :class:`Measurement`. Several windows may be open at once, nested or overlapping; each
       is measured independently. Beginning a window whose name is open, or ending one that
-      is not open, raises ``ValueError``.
+      is not open, raises ``ValueError``; ``begin_window(name, restart=True)`` instead
+      discards the open window silently and begins it again, and
+      ``end_window(name, cancel=True)`` discards the window and returns None.
     * With ``sync=True`` (default) pending CUDA work is synchronised at both edges when
       torch has initialised CUDA, so asynchronous kernels are charged to the right window.
     * ``source`` (``"nvml"``, ``"rapl"``, ``"estimate"``, ``"nvml+estimate"``...), ``kind``
-      (``"measured"``/``"estimated"``) and ``hardware`` describe every measurement.
+      (``"measured"``/``"estimated"``) and ``hardware`` describe every measurement; its
+      ``details["scope"]`` says what was metered (``process``, ``system``, ``device``).
     * ``close()`` releases threads and vendor libraries; a closed meter can't open windows.
 
-    Subclasses implement :meth:`_begin` (read the starting state, return a token) and
-    :meth:`_end` (return ``(energy_j per domain, details)`` for the token).
+    Subclasses implement :meth:`_begin` (read the starting state, return a token),
+    :meth:`_end` (return ``(energy_j per domain, details)`` for the token) and, when a
+    window holds state (a poller's accumulator), :meth:`_cancel` to release it unread.
     """
 
     def __init__(self) -> None:
@@ -160,20 +88,28 @@ class Meter(abc.ABC):
     def _end(self, name: str, token: Any) -> tuple[dict[str, float], dict[str, Any]]:
         """Finish window ``name``: joules per domain and the details of how they were got."""
 
+    def _cancel(self, name: str, token: Any) -> None:
+        """Discard window ``name`` without measuring it: release what _begin holds."""
+        return None
+
     def _close(self) -> None:
         """Release resources (threads, vendor libraries). Called once by :meth:`close`."""
         return None
 
-    def begin_window(self, name: str, *, sync: bool = True) -> None:
+    def begin_window(self, name: str, *, sync: bool = True, restart: bool = False) -> None:
+        """Start window ``name``; ``restart=True`` first discards an open one of that name."""
         if not isinstance(name, str) or not name:
             raise ValueError(f"a window name must be a non-empty string, got {name!r}")
         with self._lock:
             if self._closed:
                 raise RuntimeError(f"the {self.source} meter is closed")
-            if name in self._open:
+            stale = self._open.pop(name, None) if restart else self._open.get(name)
+            if stale is not None and not restart:
                 raise ValueError(f"energy window {name!r} is already open")
-            self._open[name] = _Open(start_s=time.perf_counter())
+            self._open[name] = _Open(start_s=time.perf_counter(), pending=True)
         try:
+            if stale is not None and not stale.pending:
+                self._cancel(name, stale.token)
             if sync:
                 sync_cuda()
             start_s = time.perf_counter()
@@ -185,11 +121,26 @@ class Meter(abc.ABC):
         with self._lock:
             self._open[name] = _Open(start_s=start_s, token=token)
 
-    def end_window(self, name: str, *, sync: bool = True) -> Measurement:
+    @overload
+    def end_window(
+        self, name: str, *, sync: bool = True, cancel: Literal[False] = False
+    ) -> Measurement: ...
+
+    @overload
+    def end_window(self, name: str, *, sync: bool = True, cancel: bool) -> Measurement | None: ...
+
+    def end_window(
+        self, name: str, *, sync: bool = True, cancel: bool = False
+    ) -> Measurement | None:
+        """The window's :class:`Measurement`; with ``cancel=True`` discard it: None."""
         with self._lock:
-            opened = self._open.pop(name, None)
-        if opened is None:
-            raise ValueError(f"energy window {name!r} is not open")
+            opened = self._open.get(name)
+            if opened is None or opened.pending:
+                raise ValueError(f"energy window {name!r} is not open")
+            del self._open[name]
+        if cancel:
+            self._cancel(name, opened.token)
+            return None
         if sync:
             sync_cuda()
         end_s = time.perf_counter()
@@ -207,10 +158,10 @@ class Meter(abc.ABC):
         )
 
     @contextmanager
-    def window(self, name: str, *, sync: bool = True) -> Iterator[Window]:
-        """``with meter.window("train") as w: ...`` then ``w.measurement``."""
+    def window(self, name: str, *, sync: bool = True, restart: bool = False) -> Iterator[Window]:
+        """``with meter.window("train") as w: ...`` then ``w.measurement`` (set on error too)."""
         handle = Window(name)
-        self.begin_window(name, sync=sync)
+        self.begin_window(name, sync=sync, restart=restart)
         try:
             yield handle
         finally:

@@ -34,16 +34,24 @@ class CompositeMeter(Meter):
         return " + ".join(p.hardware for p in self.parts)
 
     def _begin(self, name: str) -> Any:
+        # The composite owns its parts' windows and has already refused a duplicate name
+        # (unless restarting), so a part window of this name can only be a leftover: parts
+        # always begin with restart=True, which also forwards a restart.
         started: list[Meter] = []
         try:
             for part in self.parts:
-                part.begin_window(name, sync=False)  # the composite synchronised already
+                part.begin_window(name, sync=False, restart=True)  # synchronised already
                 started.append(part)
         except BaseException:
             for part in started:
-                part.end_window(name, sync=False)
+                part.end_window(name, sync=False, cancel=True)
             raise
         return None
+
+    def _cancel(self, name: str, token: Any) -> None:
+        for part in self.parts:
+            if name in part.open_windows:
+                part.end_window(name, sync=False, cancel=True)
 
     def _end(self, name: str, token: Any) -> tuple[dict[str, float], dict[str, Any]]:
         energy_j: dict[str, float] = {}
@@ -59,7 +67,12 @@ class CompositeMeter(Meter):
             if overlap:
                 raise ValueError(f"meters {self.source} overlap on domains {sorted(overlap)}")
             energy_j.update(m.energy_j)
-            parts[m.source] = {**m.details, "energy_kind": m.kind, "hardware": m.hardware}
+            parts[m.source] = {
+                **m.details,
+                "energy_kind": m.kind,
+                "hardware": m.hardware,
+                "total_energy_j": m.total_energy_j,
+            }
         if errors:
             raise errors[0]
         return energy_j, {"domain_kinds": merge_domain_kinds(parts), "parts": parts}

@@ -106,6 +106,7 @@ class EstimateMeter(Meter):
         details: dict[str, Any] = {
             "method": "cpu_time_s x watts_per_core + mean_rss_gb x dram_w_per_gb x duration_s",
             "scope": self.scope,
+            "share": 1.0,  # the process's (or its children's) own CPU time: nothing to split
             "cpu_time_s": cpu_time_s,
             "watts_per_core": self.cpu_power.watts_per_core,
             "watts_per_core_source": self.cpu_power.source,
@@ -122,6 +123,9 @@ class EstimateMeter(Meter):
         if self.cpu_power.tdp_w is not None:
             details["cpu_tdp_w"] = self.cpu_power.tdp_w
         return energy_j, details
+
+    def _cancel(self, name: str, token: Any) -> None:
+        self._rss.discard(name)
 
     def _close(self) -> None:
         self._rss.stop()

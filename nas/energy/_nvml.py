@@ -3,31 +3,39 @@
 ``nvmlDeviceGetTotalEnergyConsumption`` (mJ since the driver loaded, Volta and newer) is
 read at the window edges. Where it is not supported, one daemon thread per meter polls
 ``nvmlDeviceGetPowerUsage`` (mW) every ``poll_interval_s`` and integrates it (trapezoid).
-Counters are board-wide: every process on the GPU counts.
+Counters are board-wide: every process on the GPU counts. Only the trial's board is metered
+(matched by UUID or PCI bus id, see ``_gpu``); other econas processes metering the same board
+split it equally, and the number of other compute processes on it is recorded.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
 from collections import Counter
+from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
 from nas.energy._base import Meter
+from nas.energy._gpu import Board, NvmlUnavailable, find_boards, visible_gpus
 from nas.energy._poll import Poller, TrapezoidIntegrator
+from nas.energy._share import EqualShare, Share
 from nas.errors import EconasError, MeterUnavailableError
+
+__all__ = [
+    "NvmlMeter",
+    "import_pynvml",
+    "nvml_is_available",
+    "nvml_problem",
+    "visible_gpus",
+]
 
 log = logging.getLogger(__name__)
 
 _NOT_SUPPORTED = 3  # NVML_ERROR_NOT_SUPPORTED
 _FUNCTION_NOT_FOUND = 13  # NVML_ERROR_FUNCTION_NOT_FOUND
 _INSTALL_HINT = "pynvml not installed (pip install nvidia-ml-py)"
-
-
-class NvmlUnavailable(Exception):
-    """Internal: why NVML can't be used (one line)."""
 
 
 def import_pynvml() -> ModuleType:
@@ -38,42 +46,19 @@ def import_pynvml() -> ModuleType:
     return pynvml
 
 
-def parse_cuda_index(device: str) -> int | None:
-    """``"cuda:1"`` -> 1; ``"cuda"`` (every visible GPU) or a non-CUDA device -> None."""
-    m = re.fullmatch(r"cuda:(\d+)", device.strip())
-    return int(m[1]) if m else None
-
-
-def visible_gpus(count: int, env: str | None) -> list[int | str]:
-    """NVML indexes (or UUIDs) of the GPUs CUDA numbers 0, 1, ... under CUDA_VISIBLE_DEVICES.
-
-    Plain indexes and ``GPU-`` UUIDs are understood; like CUDA, the list stops at the first
-    invalid entry. MIG instances are not (NVML reports energy per board, not per instance).
-    Assumes CUDA_DEVICE_ORDER=PCI_BUS_ID when several GPUs differ (NVML's order).
-    """
-    if env is None:
-        return list(range(count))
-    visible: list[int | str] = []
-    for item in (x.strip() for x in env.split(",")):
-        if item.isdigit() and int(item) < count:
-            visible.append(int(item))
-        elif item.startswith("GPU-"):
-            visible.append(item)
-        elif item.startswith("MIG-"):
-            raise NvmlUnavailable(f"CUDA_VISIBLE_DEVICES={env!r}: MIG instances are not supported")
-        else:
-            break
-    return visible
-
-
 class NvmlMeter(Meter):
-    """Measured GPU energy via NVML for ``device`` (``"cuda:N"``: that GPU; else all visible).
+    """Measured GPU energy via NVML for ``device``: ``"cuda:N"`` that GPU, ``"cuda"`` the
+    current CUDA device, ``"cuda:all"`` every visible GPU.
 
     Raises :class:`~nas.errors.MeterUnavailableError` when NVML can't be used. Domains are
-    ``"gpu:N"`` with N the CUDA index (what ``torch`` calls ``cuda:N``).
+    ``"gpu:N"`` with N the CUDA index (what ``torch`` calls ``cuda:N``). With ``share=True``
+    (default) a board that other econas processes on this host meter too is split equally
+    among them for the windows they overlap (``details["share"]``, ``share_method``).
     """
 
-    def __init__(self, *, device: str = "cuda", poll_interval_s: float = 0.1) -> None:
+    def __init__(
+        self, *, device: str = "cuda", poll_interval_s: float = 0.1, share: bool = True
+    ) -> None:
         super().__init__()
         try:
             self._nvml = import_pynvml()
@@ -87,7 +72,7 @@ class NvmlMeter(Meter):
                 f"meter 'nvml' is not available: NVML init failed ({_describe(exc)})"
             ) from None
         try:
-            self._setup(device, poll_interval_s)
+            self._setup(device, poll_interval_s, share)
         except NvmlUnavailable as exc:
             self._shutdown()
             raise MeterUnavailableError(f"meter 'nvml' is not available: {exc}") from None
@@ -97,31 +82,18 @@ class NvmlMeter(Meter):
                 f"meter 'nvml' is not available: {_describe(exc)}"
             ) from None
 
-    def _setup(self, device: str, poll_interval_s: float) -> None:
+    def _setup(self, device: str, poll_interval_s: float, share: bool) -> None:
         nvml = self._nvml
-        visible = visible_gpus(nvml.nvmlDeviceGetCount(), os.environ.get("CUDA_VISIBLE_DEVICES"))
-        if not visible:
-            raise NvmlUnavailable("no GPU visible to NVML (or CUDA_VISIBLE_DEVICES hides all)")
-        index = parse_cuda_index(device)
-        if index is not None and index >= len(visible):
-            raise NvmlUnavailable(f"{device} is not a visible GPU ({len(visible)} visible)")
-        chosen = [index] if index is not None else list(range(len(visible)))
-        self._handles: dict[str, Any] = {}
-        self._nvml_ids: dict[str, int | str] = {}
-        names: list[str] = []
-        for cuda_index in chosen:
-            target = visible[cuda_index]
-            if isinstance(target, str):
-                handle = nvml.nvmlDeviceGetHandleByUUID(target)
-            else:
-                handle = nvml.nvmlDeviceGetHandleByIndex(target)
-            domain = f"gpu:{cuda_index}"
-            self._handles[domain] = handle
-            self._nvml_ids[domain] = target
-            name = nvml.nvmlDeviceGetName(handle)
-            names.append(name.decode() if isinstance(name, bytes) else str(name))
+        self.boards: list[Board] = find_boards(nvml, device, os.environ.get("CUDA_VISIBLE_DEVICES"))
+        self._handles: dict[str, Any] = {b.domain: b.handle for b in self.boards}
+        names = [_text(nvml.nvmlDeviceGetName(b.handle)) for b in self.boards]
         counts = Counter(names)
         self._hardware = ", ".join(n if c == 1 else f"{c} x {n}" for n, c in counts.items())
+        self._shares: dict[str, EqualShare] = {}
+        if share:
+            for b in self.boards:
+                key = b.uuid or b.pci_bus_id or f"index:{b.nvml_id}"
+                self._shares[b.domain] = EqualShare(f"nvml:{key}")
         self.method = "counter" if self._counter_supported() else "polling"
         self._poller: Poller | None = None
         if self.method == "polling":
@@ -172,17 +144,19 @@ class NvmlMeter(Meter):
         return out
 
     def _begin(self, name: str) -> Any:
+        marks = {d: sh.begin() for d, sh in self._shares.items()}
         if self._poller is not None:
             self._poller.open(name, TrapezoidIntegrator())
-            return None
-        return self._read_energy_mj()
+            return marks, None
+        return marks, self._read_energy_mj()
+
+    def _cancel(self, name: str, token: Any) -> None:
+        if self._poller is not None:
+            self._poller.discard(name)
 
     def _end(self, name: str, token: Any) -> tuple[dict[str, float], dict[str, Any]]:
-        details: dict[str, Any] = {
-            "scope": "system",
-            "nvml_method": self.method,
-            "nvml_devices": dict(self._nvml_ids),
-        }
+        marks, start_mj = token
+        details: dict[str, Any] = {"nvml_method": self.method}
         if self._poller is not None:
             acc = self._poller.close(name)
             details.update(
@@ -190,22 +164,59 @@ class NvmlMeter(Meter):
                 poll_interval_s=self._poller.interval_s,
                 failed_reads=self._poller.failed_reads,
             )
-            return {d: mw_s / 1e3 for d, mw_s in acc.total.items()}, details
-        end_mj = self._read_energy_mj()
-        energy_j: dict[str, float] = {}
-        for domain, start in token.items():
-            delta_mj = end_mj[domain] - start
-            if delta_mj < 0:
-                raise EconasError(
-                    f"NVML energy counter of {domain} went backwards (driver reloaded?)"
-                )
-            energy_j[domain] = delta_mj / 1e3
-        details["samples"] = 2
+            unshared = {d: mw_s / 1e3 for d, mw_s in acc.total.items()}
+        else:
+            end_mj = self._read_energy_mj()
+            unshared = {}
+            for domain, start in start_mj.items():
+                delta_mj = end_mj[domain] - start
+                if delta_mj < 0:
+                    raise EconasError(
+                        f"NVML energy counter of {domain} went backwards (driver reloaded?)"
+                    )
+                unshared[domain] = delta_mj / 1e3
+            details["samples"] = 2
+        shares = {d: sh.end(marks[d]) for d, sh in self._shares.items()}
+        energy_j = {d: j * (shares[d].share if d in shares else 1.0) for d, j in unshared.items()}
+        details.update(self._scope_details(shares, unshared, energy_j))
         return energy_j, details
+
+    def _scope_details(
+        self,
+        shares: Mapping[str, Share],
+        unshared: Mapping[str, float],
+        charged: Mapping[str, float],
+    ) -> dict[str, Any]:
+        """What was metered (which board, matched how) and how it was shared."""
+        total = sum(unshared.values())
+        methods = list(dict.fromkeys(s.method for s in shares.values()))
+        others = [n for b in self.boards if (n := self._other_processes(b)) is not None]
+        return {
+            "scope": "device",
+            "nvml_devices": {b.domain: b.nvml_id for b in self.boards},
+            "nvml_match": ", ".join(dict.fromkeys(b.match for b in self.boards)),
+            "gpu_uuid": ", ".join(b.uuid or "unknown" for b in self.boards),
+            "gpu_pci_bus_id": ", ".join(b.pci_bus_id or "unknown" for b in self.boards),
+            "board_processes": max(others) if others else None,
+            "share": sum(charged.values()) / total if total > 0 else _min_share(shares),
+            "share_method": "; ".join(methods) or "whole board charged (share=False)",
+            "energy_j_unshared": total,
+            "peers": max((s.peers for s in shares.values()), default=0),
+        }
+
+    def _other_processes(self, board: Board) -> int | None:
+        """Compute processes on the board other than this one (None: the driver can't say)."""
+        try:
+            procs = self._nvml.nvmlDeviceGetComputeRunningProcesses(board.handle)
+        except Exception:  # old driver, partial fake, no permission
+            return None
+        return sum(1 for p in procs if getattr(p, "pid", None) != os.getpid())
 
     def _close(self) -> None:
         if self._poller is not None:
             self._poller.stop()
+        for share in self._shares.values():
+            share.close()
         self._shutdown()
 
     def _shutdown(self) -> None:
@@ -213,6 +224,14 @@ class NvmlMeter(Meter):
             self._nvml.nvmlShutdown()
         except Exception as exc:  # already shut down, driver gone: nothing left to release
             log.debug("nvmlShutdown failed: %r", exc)
+
+
+def _min_share(shares: Mapping[str, Share]) -> float:
+    return min((s.share for s in shares.values()), default=1.0)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def nvml_problem(device: str = "cuda") -> str | None:

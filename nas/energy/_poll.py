@@ -118,6 +118,19 @@ class Poller:
                     self._stop = None
         return acc
 
+    def discard(self, key: str) -> None:
+        """Drop window ``key`` without a closing reading (a cancelled window)."""
+        with self._lock:
+            self._windows.pop(key, None)
+            if not self._windows and self._stop is not None:
+                self._stop.set()
+                self._stop = None
+
+    @property
+    def open_keys(self) -> tuple[str, ...]:
+        with self._lock:
+            return tuple(self._windows)
+
     def poll_once(self) -> None:
         """Take one reading and feed it to every open window (the thread's loop body)."""
         with self._lock:

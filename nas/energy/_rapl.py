@@ -1,8 +1,9 @@
 """RAPL meter: CPU package and DRAM energy counters from Linux powercap (Intel, AMD >= 5.8).
 
-The counters are machine-wide (every process counts). ``energy_uj`` wraps at
-``max_energy_range_uj`` (a few minutes at full power on some parts), so while a window is
-open the counters are read every ``poll_interval_s`` to see every wrap-around.
+The counters are machine-wide (every process counts): each window is charged this process's
+CPU-time share among the econas processes metering them (see ``_share``). ``energy_uj``
+wraps at ``max_energy_range_uj`` (a few minutes at full power on some parts), so while a
+window is open the counters are read every ``poll_interval_s`` to see every wrap-around.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from nas.energy._base import Meter
 from nas.energy._cpu_power import read_cpu_info
 from nas.energy._poll import CounterAccumulator, Poller
+from nas.energy._share import CpuTimeShare
 from nas.errors import MeterUnavailableError
 
 log = logging.getLogger(__name__)
@@ -104,13 +106,20 @@ def rapl_is_available(root: str | os.PathLike[str] | None = None) -> bool:
 
 
 class RaplMeter(Meter):
-    """Measured CPU package (+ DRAM where exposed) energy from powercap RAPL counters."""
+    """Measured CPU package (+ DRAM where exposed) energy from powercap RAPL counters.
+
+    The counters are machine-wide. With ``share=True`` (default) each window's joules (every
+    domain) are multiplied by this process's share of the CPU time of the econas processes
+    metering the same counters on this host (1.0 alone); ``details`` states the share, its
+    method, the peers and ``energy_j_unshared``. ``share=False`` charges the whole reading.
+    """
 
     def __init__(
         self,
         *,
         powercap_root: str | os.PathLike[str] | None = None,
         poll_interval_s: float = 5.0,
+        share: bool = True,
     ) -> None:
         super().__init__()
         problem = rapl_problem(powercap_root)
@@ -122,6 +131,8 @@ class RaplMeter(Meter):
         self._poller = Poller(read=self._read, interval_s=poll_interval_s, name="econas-rapl")
         info = read_cpu_info()
         self._hardware = f"{info.model} ({info.logical_cores} logical cores)"
+        scope = f"rapl:{os.path.realpath(self.root)}"
+        self._share = CpuTimeShare(scope) if share else None
 
     @property
     def source(self) -> str:
@@ -139,26 +150,41 @@ class RaplMeter(Meter):
         return {z.domain: float(_read_uj(z.path)) for z in self.zones}
 
     def _begin(self, name: str) -> Any:
+        mark = self._share.begin() if self._share is not None else None
         self._poller.open(name, CounterAccumulator(self._max))
-        return None
+        return mark
+
+    def _cancel(self, name: str, token: Any) -> None:
+        self._poller.discard(name)
 
     def _end(self, name: str, token: Any) -> tuple[dict[str, float], dict[str, Any]]:
         acc = self._poller.close(name)
+        share = self._share.end(token) if self._share is not None else None
+        factor = share.share if share is not None else 1.0
         joules = {d: uj / 1e6 for d, uj in acc.total.items()}
-        energy_j = {z.domain: joules[z.domain] for z in self.zones if z.additive}
+        energy_j = {z.domain: joules[z.domain] * factor for z in self.zones if z.additive}
+        unshared_j = sum(joules[z.domain] for z in self.zones if z.additive)
         details: dict[str, Any] = {
             "scope": "system",
             "powercap_root": str(self.root),
             "zones": {z.domain: z.path.name for z in self.zones},
-            "subdomains_j": {z.domain: joules[z.domain] for z in self.zones if not z.additive},
+            "subdomains_j": {
+                z.domain: joules[z.domain] * factor for z in self.zones if not z.additive
+            },
             "counter_wraps": acc.wraps,
             "samples": acc.samples,
             "poll_interval_s": self._poller.interval_s,
         }
+        if share is not None:
+            details.update(share.details(unshared_j))
+        else:
+            details.update(share=1.0, share_method="whole reading charged (share=False)")
         return energy_j, details
 
     def _close(self) -> None:
         self._poller.stop()
+        if self._share is not None:
+            self._share.close()
 
 
 def _zone_name(path: Path, fallback: str) -> str:

@@ -16,15 +16,20 @@ log = logging.getLogger(__name__)
 METER_NAMES = ("auto", "nvml", "rapl", "estimate")
 
 
-def create_meter(name: str = "auto", *, device: str = "cpu", scope: str = "process") -> Meter:
-    """A meter for work on ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:N"``).
+def create_meter(
+    name: str = "auto", *, device: str = "cpu", scope: str = "process", share: bool = True
+) -> Meter:
+    """A meter for work on ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"cuda:all"``).
 
     ``"auto"`` never fails: NVML for the GPU(s) plus a host meter when ``device`` is CUDA and
     NVML works (composite, e.g. ``"nvml+estimate"``); otherwise RAPL when powercap is
     readable; otherwise the estimate. A meter asked for by name that can't be used raises
     :class:`~nas.errors.MeterUnavailableError`. ``scope="children"`` makes the estimate
-    count waited-for child processes instead of this one (NVML and RAPL are machine-wide).
-    ``"nvml"`` measures ``cuda:N`` when given, else every visible GPU (also for ``"cpu"``).
+    count waited-for child processes instead of this one. NVML meters the device's board
+    only (``"cuda"``: the current CUDA device; ``"cuda:all"``: every visible GPU; ``"nvml"``
+    with a non-CUDA device: every visible GPU). RAPL is machine-wide and NVML board-wide:
+    with ``share=True`` (default) a reading other econas processes on this host meter too is
+    split among them (RAPL by CPU time, NVML equally); ``share=False`` charges it whole.
     """
     if name not in METER_NAMES:
         raise BadInputError(f"meter {name!r} is unknown; use one of {list(METER_NAMES)}")
@@ -32,15 +37,15 @@ def create_meter(name: str = "auto", *, device: str = "cpu", scope: str = "proce
         raise BadInputError(f"meter scope {scope!r} is unknown; use one of {list(SCOPES)}")
     device = _check_device(device)
     if name == "nvml":
-        return NvmlMeter(device=device if is_cuda(device) else "cuda")
+        return NvmlMeter(device=device if is_cuda(device) else "cuda:all", share=share)
     if name == "rapl":
-        return RaplMeter()
+        return RaplMeter(share=share)
     if name == "estimate":
         return EstimateMeter(scope=scope)
-    host = _auto_host(scope)
+    host = _auto_host(scope, share)
     if is_cuda(device):
         try:
-            gpu = NvmlMeter(device=device)
+            gpu = NvmlMeter(device=device, share=share)
         except MeterUnavailableError as exc:
             log.warning("%s; measuring the host only (%s)", exc, host.source)
             return host
@@ -52,7 +57,7 @@ def available_meters(device: str = "cpu") -> list[str]:
     """Names ``create_meter`` accepts on this machine for ``device`` (``auto`` always)."""
     device = _check_device(device)
     names = ["auto"]
-    if nvml_problem(device if is_cuda(device) else "cuda") is None:
+    if nvml_problem(device if is_cuda(device) else "cuda:all") is None:
         names.append("nvml")
     if rapl_problem() is None:
         names.append("rapl")
@@ -70,11 +75,11 @@ def _check_device(device: str) -> str:
     return device.strip().lower()
 
 
-def _auto_host(scope: str) -> Meter:
+def _auto_host(scope: str, share: bool) -> Meter:
     problem = rapl_problem()
     if problem is None:
         try:
-            return RaplMeter()
+            return RaplMeter(share=share)
         except MeterUnavailableError as exc:  # vanished between the check and the open
             log.warning("%s; estimating CPU and DRAM energy instead", exc)
     else:

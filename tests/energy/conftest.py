@@ -1,21 +1,47 @@
-"""Fakes for the energy tests: a patched ``pynvml`` and a fake powercap tree."""
+"""Fakes for the energy tests: a patched ``pynvml``, torch's CUDA view, a powercap tree.
+
+Every test gets its own meter registry (``ECONAS_METER_REGISTRY``), so econas processes
+metering elsewhere on this host never split a test's readings.
+"""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pynvml
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def private_meter_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    registry = tmp_path / "meter-registry"
+    monkeypatch.setenv("ECONAS_METER_REGISTRY", str(registry))
+    return registry
+
+
+def bus_id(i: int) -> str:
+    """NVML's PCI bus id of fake GPU ``i`` (boards sit on buses 0x19, 0x3B, 0x5D, ...)."""
+    return f"00000000:{0x19 + 0x22 * i:02X}:00.0"
+
+
 class FakeNvml:
-    """Patches the pynvml functions the meter uses; GPUs are ``("gpu", nvml_index)``."""
+    """Patches the pynvml functions the meter uses; GPUs are ``("gpu", nvml_index)``.
+
+    Each GPU has a UUID (``GPU-000i``) and a PCI bus id (:func:`bus_id`); ``lookups``
+    records how handles were asked for (``("index", 1)``, ``("uuid", ...)``, ``("pci", ...)``).
+    """
 
     def __init__(self, names: tuple[str, ...] = ("NVIDIA H200",)) -> None:
         self.names = list(names)
         self.uuids = [f"GPU-{i:04d}" for i in range(len(names))]
+        self.bus_ids = [bus_id(i) for i in range(len(names))]
+        self.processes: list[list[int]] = [[] for _ in names]  # pids of compute processes
+        self.processes_supported = True
+        self.lookups: list[tuple[str, object]] = []
         self.energy_mj = [0] * len(names)
         self.power_mw: Callable[[int], float] = lambda i: 100_000.0
         self.counter_supported = True
@@ -33,6 +59,10 @@ class FakeNvml:
             "nvmlDeviceGetCount",
             "nvmlDeviceGetHandleByIndex",
             "nvmlDeviceGetHandleByUUID",
+            "nvmlDeviceGetHandleByPciBusId",
+            "nvmlDeviceGetUUID",
+            "nvmlDeviceGetPciInfo",
+            "nvmlDeviceGetComputeRunningProcesses",
             "nvmlDeviceGetName",
             "nvmlDeviceGetTotalEnergyConsumption",
             "nvmlDeviceGetPowerUsage",
@@ -52,12 +82,37 @@ class FakeNvml:
         return len(self.names)
 
     def nvmlDeviceGetHandleByIndex(self, index: int) -> tuple[str, int]:
+        self.lookups.append(("index", index))
         if not 0 <= index < len(self.names):
             raise pynvml.NVMLError(pynvml.NVML_ERROR_INVALID_ARGUMENT)
         return ("gpu", index)
 
     def nvmlDeviceGetHandleByUUID(self, uuid: str) -> tuple[str, int]:
+        self.lookups.append(("uuid", uuid))
+        if uuid not in self.uuids:
+            raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_FOUND)
         return ("gpu", self.uuids.index(uuid))
+
+    def nvmlDeviceGetHandleByPciBusId(self, bus: str) -> tuple[str, int]:
+        self.lookups.append(("pci", bus))
+        domain, _, rest = bus.upper().partition(":")
+        wanted = f"{int(domain, 16):08X}:{rest}"  # NVML accepts 4- or 8-digit domains
+        if wanted not in self.bus_ids:
+            raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_FOUND)
+        return ("gpu", self.bus_ids.index(wanted))
+
+    def nvmlDeviceGetUUID(self, handle: tuple[str, int]) -> str:
+        return self.uuids[handle[1]]
+
+    def nvmlDeviceGetPciInfo(self, handle: tuple[str, int]) -> SimpleNamespace:
+        return SimpleNamespace(busId=self.bus_ids[handle[1]].encode())
+
+    def nvmlDeviceGetComputeRunningProcesses(self, handle: tuple[str, int]) -> list[Any]:
+        if not self.processes_supported:
+            raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
+        return [
+            SimpleNamespace(pid=pid, usedGpuMemory=1 << 30) for pid in self.processes[handle[1]]
+        ]
 
     def nvmlDeviceGetName(self, handle: tuple[str, int]) -> bytes:
         return self.names[handle[1]].encode()
@@ -89,6 +144,48 @@ def make_fake_nvml(monkeypatch: pytest.MonkeyPatch) -> Callable[..., FakeNvml]:
 def fake_nvml(make_fake_nvml: Callable[..., FakeNvml]) -> FakeNvml:
     """One fake NVIDIA H200 with a working energy counter."""
     return make_fake_nvml()
+
+
+class FakeTorchCuda:
+    """torch.cuda as a GPU machine shows it: ``order[i]`` is the NVML index of ``cuda:i``."""
+
+    def __init__(self, fake: FakeNvml, order: list[int], current: int = 0) -> None:
+        self.fake, self.order, self.current = fake, order, current
+        self.uuids = list(fake.uuids)  # what the CUDA driver reports, fixed at install
+        self.report_uuid = True
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> FakeTorchCuda:
+        import torch
+
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+        monkeypatch.setattr(torch.cuda, "device_count", lambda: len(self.order))
+        monkeypatch.setattr(torch.cuda, "current_device", lambda: self.current)
+        monkeypatch.setattr(torch.cuda, "get_device_properties", self.get_device_properties)
+        return self
+
+    def get_device_properties(self, index: int) -> SimpleNamespace:
+        nvml_index = self.order[index]
+        domain, bus, rest = self.fake.bus_ids[nvml_index].split(":")
+        uuid = self.uuids[nvml_index].removeprefix("GPU-")  # torch prints it bare
+        return SimpleNamespace(
+            name=self.fake.names[nvml_index],
+            uuid=uuid if self.report_uuid else None,
+            pci_domain_id=int(domain, 16),
+            pci_bus_id=int(bus, 16),
+            pci_device_id=int(rest.split(".")[0], 16),
+        )
+
+
+@pytest.fixture
+def make_fake_torch_cuda(
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Callable[..., FakeTorchCuda]]:
+    """``make_fake_torch_cuda(fake_nvml, order=[1, 0], current=0)`` patches torch.cuda."""
+
+    def make(fake: FakeNvml, order: list[int], current: int = 0) -> FakeTorchCuda:
+        return FakeTorchCuda(fake, order, current).install(monkeypatch)
+
+    yield make
 
 
 def make_zone(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import subprocess
 import sys
 from typing import Any
 
@@ -11,7 +13,10 @@ import pytest
 
 from nas.energy import NvmlMeter, create_meter, nvml_is_available
 from nas.energy._nvml import visible_gpus
+from nas.energy._registry import proc_stat, registry_dir
 from nas.errors import MeterUnavailableError
+
+from .conftest import bus_id
 
 
 def test_counter_path_reports_the_counter_difference(fake_nvml: Any) -> None:
@@ -105,8 +110,10 @@ def test_missing_pynvml_is_unavailable_not_a_crash(monkeypatch: pytest.MonkeyPat
 
 
 def test_all_visible_gpus_and_hardware_names(make_fake_nvml: Any) -> None:
+    # Was device="cuda": plain "cuda" now means the current CUDA device (a trial runs on
+    # one), so metering every visible board takes the explicit "cuda:all".
     fake = make_fake_nvml(names=("NVIDIA A100", "NVIDIA A100", "Tesla T4"))
-    meter = NvmlMeter(device="cuda")
+    meter = NvmlMeter(device="cuda:all")
     assert meter.hardware == "2 x NVIDIA A100, Tesla T4"
     meter.begin_window("w")
     fake.energy_mj[:] = [1000, 2000, 3000]
@@ -128,6 +135,8 @@ def test_cuda_visible_devices_maps_torch_index_to_nvml_index(
     m = meter.end_window("w")
     assert m.energy_j == pytest.approx({"gpu:0": 7.0})
     assert m.details["nvml_devices"] == {"gpu:0": 2}
+    assert m.details["nvml_match"] == "index (no torch CUDA to match by bus id)"
+    assert m.details["gpu_uuid"] == "GPU-0002" and m.details["gpu_pci_bus_id"] == bus_id(2)
     meter.close()
     with pytest.raises(MeterUnavailableError, match="cuda:2 is not a visible GPU"):
         NvmlMeter(device="cuda:2")
@@ -139,3 +148,144 @@ def test_visible_gpus_parsing() -> None:
     assert visible_gpus(4, "1,9,2") == [1]  # CUDA stops at the first invalid entry
     assert visible_gpus(2, "GPU-abc") == ["GPU-abc"]
     assert visible_gpus(2, "") == []
+
+
+def test_plain_cuda_is_the_current_device_not_every_board(make_fake_nvml: Any) -> None:
+    fake = make_fake_nvml(names=("GPU A", "GPU B"))
+    meter = NvmlMeter(device="cuda")  # no torch CUDA here: the current device is 0
+    meter.begin_window("w")
+    fake.energy_mj[:] = [1000, 9000]
+    m = meter.end_window("w")
+    assert m.energy_j == pytest.approx({"gpu:0": 1.0})
+    assert m.details["scope"] == "device"
+    meter.close()
+
+
+def test_cuda_index_is_matched_by_uuid_not_by_nvml_order(
+    make_fake_nvml: Any, make_fake_torch_cuda: Any
+) -> None:
+    fake = make_fake_nvml(names=("GPU A", "GPU B", "GPU C"))
+    make_fake_torch_cuda(fake, order=[2, 0, 1])  # torch's cuda:0 is NVML's GPU 2
+    meter = NvmlMeter(device="cuda:0")
+    assert meter.hardware == "GPU C"
+    assert ("index", 0) not in fake.lookups  # never by index order
+    meter.begin_window("w")
+    fake.energy_mj[:] = [1000, 2000, 3000]
+    m = meter.end_window("w")
+    assert m.energy_j == pytest.approx({"gpu:0": 3.0})
+    assert m.details["nvml_match"] == "uuid"
+    assert m.details["gpu_uuid"] == "GPU-0002"
+    assert m.details["gpu_pci_bus_id"] == bus_id(2)
+    assert m.details["nvml_devices"] == {"gpu:0": "GPU-0002"}
+    meter.close()
+
+
+def test_without_a_torch_uuid_the_pci_bus_id_finds_the_board(
+    make_fake_nvml: Any, make_fake_torch_cuda: Any
+) -> None:
+    fake = make_fake_nvml(names=("GPU A", "GPU B"))
+    cuda = make_fake_torch_cuda(fake, order=[1, 0], current=1)
+    cuda.report_uuid = False
+    meter = NvmlMeter(device="cuda")  # the current device, cuda:1, is NVML's GPU 0
+    assert fake.lookups == [("pci", bus_id(0))]
+    meter.begin_window("w")
+    fake.energy_mj[:] = [4000, 8000]
+    m = meter.end_window("w")
+    assert m.energy_j == pytest.approx({"gpu:1": 4.0})
+    assert m.details["nvml_match"] == "pci_bus_id"
+    assert m.details["gpu_pci_bus_id"] == bus_id(0)
+    meter.close()
+
+
+def test_a_uuid_nvml_does_not_know_falls_back_to_the_bus_id(
+    make_fake_nvml: Any, make_fake_torch_cuda: Any
+) -> None:
+    fake = make_fake_nvml(names=("GPU A", "GPU B"))
+    make_fake_torch_cuda(fake, order=[1, 0])
+    fake.uuids[1] = "GPU-renamed"  # torch reports GPU-0001, NVML doesn't know it
+    meter = NvmlMeter(device="cuda:0")
+    assert fake.lookups == [("uuid", "GPU-0001"), ("pci", bus_id(1))]
+    assert meter.boards[0].match == "pci_bus_id" and meter.boards[0].uuid == "GPU-renamed"
+    meter.close()
+
+
+def test_torch_cuda_bounds_and_cuda_all(make_fake_nvml: Any, make_fake_torch_cuda: Any) -> None:
+    fake = make_fake_nvml(names=("GPU A", "GPU B"))
+    make_fake_torch_cuda(fake, order=[1, 0])
+    with pytest.raises(MeterUnavailableError, match="cuda:2 is not a visible GPU"):
+        NvmlMeter(device="cuda:2")
+    meter = NvmlMeter(device="cuda:all")
+    assert [(b.domain, b.nvml_id) for b in meter.boards] == [
+        ("gpu:0", "GPU-0001"),
+        ("gpu:1", "GPU-0000"),
+    ]
+    meter.close()
+
+
+def test_cuda_visible_devices_uuid_entries_still_work(
+    make_fake_nvml: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_fake_nvml(names=("GPU A", "GPU B"))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-0001")
+    meter = NvmlMeter(device="cuda:0")
+    assert meter.hardware == "GPU B" and meter.boards[0].match == "uuid"
+    meter.close()
+
+
+def test_other_processes_on_the_board_are_counted(fake_nvml: Any) -> None:
+    import os
+
+    fake_nvml.processes[0] = [os.getpid(), 4242, 4343]
+    meter = NvmlMeter(device="cuda:0")
+    with meter.window("w") as w:
+        pass
+    assert w.measurement is not None
+    assert w.measurement.details["board_processes"] == 2  # not counting this process
+    fake_nvml.processes_supported = False  # an old driver: unknown, not 0
+    with meter.window("w") as w:
+        pass
+    assert w.measurement is not None and w.measurement.details["board_processes"] is None
+    meter.close()
+
+
+def test_alone_on_the_board_the_share_is_one(fake_nvml: Any) -> None:
+    meter = NvmlMeter(device="cuda:0")
+    meter.begin_window("w")
+    fake_nvml.energy_mj[0] += 10_000
+    m = meter.end_window("w")
+    assert m.details["share"] == 1.0 and m.details["peers"] == 0
+    assert m.total_energy_j == pytest.approx(10.0)
+    meter.close()
+
+
+def test_econas_peers_on_the_same_board_split_it_equally(fake_nvml: Any) -> None:
+    peer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        _register_as(peer.pid, "nvml:GPU-0000")
+        meter = NvmlMeter(device="cuda:0")
+        other = NvmlMeter(device="cuda:0", share=False)
+        meter.begin_window("w")
+        other.begin_window("w")
+        fake_nvml.energy_mj[0] += 10_000
+        m = meter.end_window("w")
+        whole = other.end_window("w")
+        assert m.details["share"] == pytest.approx(0.5)
+        assert m.details["share_method"] == "equal split among 2 econas processes on this GPU"
+        assert m.total_energy_j == pytest.approx(5.0)
+        assert m.details["energy_j_unshared"] == pytest.approx(10.0)
+        assert whole.total_energy_j == pytest.approx(10.0) and whole.details["share"] == 1.0
+        meter.close()
+        other.close()
+    finally:
+        peer.kill()
+        peer.wait()
+
+
+def _register_as(pid: int, scope: str) -> None:
+    """Write the registry file another econas process metering ``scope`` would write."""
+    stat = proc_stat(pid)
+    assert stat is not None
+    directory = registry_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    record = {"pid": pid, "start": stat.start, "scopes": {scope: {"cpu_s_at_register": 0.0}}}
+    (directory / f"{pid}.json").write_text(json.dumps(record))
