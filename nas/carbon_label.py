@@ -10,39 +10,31 @@ matter, in **grams** (the trial's kgCO2e x 1000).
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
-import platform
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import optuna
 
+from nas.record import Inference, Provenance, Study, Trial, TrialRecord, finite
+
 SCHEMA = "econas.carbon_label/1"
-_PACKAGES = ("torch", "optuna", "econas", "onnxruntime", "codecarbon")
 
 
 def software_versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {"python": platform.python_version()}
-    for name in _PACKAGES:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = None
-    return out
+    from nas.hardware import software_versions as versions
+
+    return versions()
 
 
 def _num(value: Any) -> float | None:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
+    return finite(value)
 
 
 def _study_config(study: optuna.Study) -> dict[str, Any]:
     try:
-        cfg = json.loads(study.user_attrs.get("econas_config") or "{}")
+        cfg = json.loads(study.user_attrs.get(Study.config) or "{}")
     except (TypeError, ValueError):
         return {}
     return cfg if isinstance(cfg, dict) else {}
@@ -58,21 +50,21 @@ def build_carbon_label(
     """The label of ``trial`` (from the storage alone, plus ONNX Runtime figures if given)."""
     from nas.report import search_cost
 
-    a = trial.user_attrs
-    g = _num(a.get("intensity_g_per_kwh"))
-    phases = [p for p in str(a.get("phases", "")).split(",") if p]
+    rec = TrialRecord.of(trial)
+    a = rec
+    g = rec.num(Trial.intensity_g_per_kwh)
     search = search_cost(study.get_trials(deepcopy=False))
-    per_1k_kwh = _num(a.get("inference_energy_kwh_per_1k"))
+    per_1k_kwh = rec.num(Inference.energy_kwh_per_1k)
     inference: dict[str, Any] = {
         "pytorch": {
             "energy_kwh": per_1k_kwh,
             "kgco2e": per_1k_kwh * g / 1000 if per_1k_kwh is not None and g is not None else None,
-            "latency_ms": _num(a.get("inference_latency_ms")),
-            "runtime": a.get("inference_runtime"),
-            "device": a.get("inference_device"),
-            "batch_size": a.get("inference_batch_size"),
-            "meter": a.get("inference_energy_source"),
-            "kind": a.get("inference_energy_kind"),
+            "latency_ms": rec.num(Inference.latency_ms),
+            "runtime": a.get(Inference.runtime),
+            "device": a.get(Inference.device),
+            "batch_size": a.get(Inference.batch_size),
+            "meter": a.get(Inference.energy_source),
+            "kind": a.get(Inference.energy_kind),
         }
     }
     if onnx_inference:
@@ -94,23 +86,25 @@ def build_carbon_label(
         "model": {
             "study": study.study_name,
             "trial": trial.number,
-            "family": a.get("family"),
-            "arch": a.get("arch"),
-            "params": a.get("params"),
-            "flops": a.get("flops"),
+            "family": a.get(Trial.family),
+            "arch": a.get(Trial.arch),
+            "params": a.get(Trial.params),
+            "flops": a.get(Trial.flops),
             "format": model_format,
+            "reused_from_trial": rec.reused_from[1] if rec.reused_from else None,
         },
         "dataset": {
             k: data.get(k) for k in ("dataset", "train_size", "val_size", "test_size", "resolution")
         },
-        "accuracy": _num(a.get("accuracy")),
-        "test_accuracy": _num(a.get("test_accuracy")),
-        "hardware": a.get("hardware"),
-        "meter": {"source": a.get("energy_source"), "kind": a.get("energy_kind")},
+        "accuracy": rec.accuracy,
+        "test_accuracy": rec.num(Trial.test_accuracy),
+        "hardware": a.get(Trial.hardware),
+        "meter": {"source": a.get(Trial.energy_source), "kind": a.get(Trial.energy_kind)},
+        "provenance": _provenance(rec),
         "carbon_intensity": {
             "g_per_kwh": g,
-            "source": a.get("intensity_source"),
-            "region": a.get("carbon_region") or None,
+            "source": a.get(Trial.intensity_source),
+            "region": a.get(Trial.carbon_region) or None,
         },
         "search": {
             "energy_kwh": search.energy_kwh,
@@ -120,15 +114,44 @@ def build_carbon_label(
             "intensities": search.intensities,
         },
         "final_training": {
-            "energy_kwh": _num(a.get("energy_kwh")),
-            "kgco2e": _num(a.get("kgco2e")),
-            "phases": {p: _num(a.get(f"{p}_energy_kwh")) for p in phases},
-            "duration_s": _num(a.get("duration_s")),
-            "epochs": a.get("epochs"),
+            "energy_kwh": rec.energy_kwh,
+            "kgco2e": rec.kgco2e,
+            "phases": {p.name: p.energy_kwh for p in rec.phases},
+            "duration_s": rec.num(Trial.duration_s),
+            "epochs": a.get(Trial.epochs),
+            "search_energy_kwh": rec.search_energy_kwh,
+            "metered_fraction": rec.metered_fraction,
         },
         "inference_per_1k": inference,
         "software": software_versions(),
     }
+
+
+def _provenance(rec: TrialRecord) -> dict[str, Any]:
+    """What decides the figures: instruction sets, GPU, threads, versions, the estimate's
+    constants with their sources."""
+    out: dict[str, Any] = {
+        "cpu_isa": rec.get(Provenance.cpu_isa),
+        "torch_cpu_capability": rec.get(Provenance.torch_cpu_capability),
+        "cuda_device": rec.get(Provenance.cuda_device),
+        "cuda_capability": rec.get(Provenance.cuda_capability),
+        "threads": rec.get(Provenance.threads),
+        "meter_scope": rec.get(Provenance.energy_scope),  # process, system or device
+        "meter_share": rec.num(Provenance.energy_share),  # of a machine-wide meter, charged
+        "torch_version": rec.get(Provenance.torch_version),
+        "econas_version": rec.get(Provenance.econas_version),
+        "estimate": {
+            "cpu_time_s": rec.num(Provenance.cpu_time_s),
+            "watts_per_core": rec.num(Provenance.watts_per_core),
+            "watts_per_core_source": rec.get(Provenance.watts_per_core_source),
+            "dram_w_per_gb": rec.num(Provenance.dram_w_per_gb),
+            "dram_w_per_gb_source": rec.get(Provenance.dram_w_per_gb_source),
+        },
+    }
+    details = rec.json(Provenance.provenance)
+    if isinstance(details, dict):
+        out["details"] = details
+    return out
 
 
 def _yaml_str(value: Any) -> str:
@@ -188,9 +211,23 @@ def model_card(label: dict[str, Any]) -> str:
                 f"{_g(inf['energy_kwh'])} kWh, {_g(inf['kgco2e'])} kgCO2e, {_g(inf['latency_ms'])} ms/batch ({inf['kind']})",
             )
         )
+    prov = label.get("provenance") or {}
+    est = prov.get("estimate") or {}
     rows += [
         ("energy meter", f"{label['meter']['source']} ({kind})"),
         ("hardware", label["hardware"]),
+        ("CPU instruction sets", prov.get("cpu_isa") or "-"),
+        ("threads", prov.get("threads") or "-"),
+    ]
+    if est.get("watts_per_core") is not None:
+        rows.append(
+            (
+                "estimate constants",
+                f"{_g(est['watts_per_core'])} W per busy core ({est.get('watts_per_core_source')}); "
+                f"{_g(est.get('dram_w_per_gb'))} W/GB DRAM ({est.get('dram_w_per_gb_source')})",
+            )
+        )
+    rows += [
         ("carbon intensity", f"{ci['g_per_kwh']} gCO2e/kWh ({ci['source']})"),
     ]
     body = [

@@ -1,8 +1,10 @@
 """Study configuration: a TOML file parsed into typed, validated dataclasses.
 
 Every section is a dataclass; unknown keys, wrong types and impossible values raise
-:class:`~nas.errors.ConfigError` with one line naming the key. New sections are added by
-listing their dataclass in ``SECTIONS``.
+:class:`~nas.errors.ConfigError` with one line naming the key. The built-in sections are
+here; the optional feature sections (``[compression]``, ``[efficiency]``, ``[schedule]``,
+``[lifecycle]``, ``[federated]``, ``[ablate]``) live in :mod:`nas.sections`. Each is a typed
+field of :class:`Config` and is listed in ``SECTIONS``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from nas.errors import ConfigError
+from nas.sections import (
+    LIFECYCLE_OBJECTIVE,
+    AblateSection,
+    CompressionSection,
+    EfficiencySection,
+    FederatedSection,
+    LifecycleSection,
+    ScheduleSection,
+)
 
 OBJECTIVES: dict[str, str] = {
     "accuracy": "maximize",
@@ -26,6 +37,7 @@ OBJECTIVES: dict[str, str] = {
     "energy_kwh": "minimize",
     "latency_ms": "minimize",
     "params": "minimize",
+    LIFECYCLE_OBJECTIVE: "minimize",  # needs a [lifecycle] section
 }
 SAMPLERS = ("tpe", "nsga2", "random")
 DEVICES = ("auto", "cpu", "cuda")
@@ -154,17 +166,13 @@ class EvalSection:
 
 
 def all_objectives() -> dict[str, str]:
-    """Built-in objectives plus those plugins add (name -> direction)."""
-    from nas.plugins import plugin_objectives
-
-    return {**OBJECTIVES, **plugin_objectives()}
+    """Objective names and their directions."""
+    return dict(OBJECTIVES)
 
 
 def all_sections() -> dict[str, type]:
-    """Built-in sections plus those plugins add (``nas.plugins``)."""
-    from nas.plugins import plugin_sections
-
-    return {**SECTIONS, **plugin_sections()}
+    """Section names and their dataclasses (the fields of :class:`Config`)."""
+    return dict(SECTIONS)
 
 
 SECTIONS: dict[str, type] = {
@@ -175,6 +183,12 @@ SECTIONS: dict[str, type] = {
     "hardware": HardwareSection,
     "carbon": CarbonSection,
     "eval": EvalSection,
+    "compression": CompressionSection,
+    "ablate": AblateSection,
+    "efficiency": EfficiencySection,
+    "schedule": ScheduleSection,
+    "lifecycle": LifecycleSection,
+    "federated": FederatedSection,
 }
 
 
@@ -187,21 +201,23 @@ class Config:
     hardware: HardwareSection = field(default_factory=HardwareSection)
     carbon: CarbonSection = field(default_factory=CarbonSection)
     eval: EvalSection = field(default_factory=EvalSection)
+    compression: CompressionSection = field(default_factory=CompressionSection)
+    ablate: AblateSection = field(default_factory=AblateSection)
+    efficiency: EfficiencySection = field(default_factory=EfficiencySection)
+    schedule: ScheduleSection = field(default_factory=ScheduleSection)
+    lifecycle: LifecycleSection = field(default_factory=LifecycleSection)
+    federated: FederatedSection = field(default_factory=FederatedSection)
     path: str | None = None
-    # Sections added by plugins (nas.plugins), reachable as attributes: config.compression.
-    extra: dict[str, Any] = field(default_factory=dict)
 
-    def __getattr__(self, name: str) -> Any:
-        extra = self.__dict__.get("extra")
-        if extra is not None and name in extra:
-            return extra[name]
-        if extra is not None and name in all_sections():
-            cls = all_sections()[name]
-            return cls()
-        raise AttributeError(name)
+    def check(self) -> None:
+        """Rules that span sections."""
+        if LIFECYCLE_OBJECTIVE in self.study.objectives and not self.lifecycle.active:
+            raise ConfigError(
+                f"objective {LIFECYCLE_OBJECTIVE!r} needs a [lifecycle] section with requests_per_day"
+            )
 
     def to_dict(self) -> dict[str, Any]:
-        return {name: _section_dict(getattr(self, name)) for name in all_sections()}
+        return {name: _section_dict(getattr(self, name)) for name in SECTIONS}
 
     def fingerprint(self) -> str:
         """Hash of everything that changes what a trial means (not trials/timeout/storage)."""
@@ -217,9 +233,9 @@ class Config:
         """A copy with ``changes`` applied to ``section`` (validated again)."""
         new = dataclasses.replace(getattr(self, section), **changes)
         new.check()
-        if section in SECTIONS:
-            return dataclasses.replace(self, **{section: new})
-        return dataclasses.replace(self, extra={**self.extra, section: new})
+        config = dataclasses.replace(self, **{section: new})
+        config.check()
+        return config
 
     @property
     def storage_url(self) -> str:
@@ -306,20 +322,19 @@ def _build_section(name: str, cls: type, table: Any) -> Any:
 
 def config_from_dict(data: dict[str, Any], *, path: str | None = None) -> Config:
     """Build a validated :class:`Config` from a parsed TOML document."""
-    known = all_sections()
     sections: dict[str, Any] = {}
     for name, table in data.items():
-        if name not in known:
-            raise ConfigError(f"unknown section [{name}]; known sections: {sorted(known)}")
-        sections[name] = _build_section(name, known[name], table)
-    for name, cls in known.items():
+        if name not in SECTIONS:
+            raise ConfigError(f"unknown section [{name}]; known sections: {sorted(SECTIONS)}")
+        sections[name] = _build_section(name, SECTIONS[name], table)
+    for name, cls in SECTIONS.items():
         if name not in sections:
             section = cls()
             section.check()
             sections[name] = section
-    builtin = {k: v for k, v in sections.items() if k in SECTIONS}
-    extra = {k: v for k, v in sections.items() if k not in SECTIONS}
-    return Config(**builtin, path=path, extra=extra)
+    config = Config(**sections, path=path)
+    config.check()
+    return config
 
 
 def load_config(path: str | Path) -> Config:

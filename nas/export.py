@@ -22,7 +22,6 @@ from __future__ import annotations
 import copy
 import importlib
 import logging
-import warnings
 from pathlib import Path
 from types import ModuleType
 
@@ -73,12 +72,9 @@ def quantize_model(model: nn.Module, *, precision: str) -> nn.Module:
     if precision == "bf16":
         return copied.to(torch.bfloat16)
     if precision == "int8_dynamic":
-        with warnings.catch_warnings():  # torch.ao is deprecated in favour of torchao (not a dep)
-            warnings.simplefilter("ignore", DeprecationWarning)
-            warnings.filterwarnings("ignore", message=".*quantize_per_tensor", category=UserWarning)
-            from torch.ao.quantization import quantize_dynamic
+        from nas.compression.quantize import dynamic_int8
 
-            return quantize_dynamic(copied, {nn.Linear}, dtype=torch.qint8)
+        return dynamic_int8(copied)
     return copied
 
 

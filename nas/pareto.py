@@ -1,4 +1,9 @@
-"""Pareto fronts read from a study's storage, as rows and as a text table."""
+"""Pareto fronts: the one non-dominated-sorting routine, and fronts read from a study's storage.
+
+A trial that reused another trial's result of the same study (``[efficiency] reuse``) is the
+same finding as its source, not a second one: it is left off the front and listed with its
+source (``reused_by``).
+"""
 
 from __future__ import annotations
 
@@ -8,51 +13,124 @@ from typing import Any
 
 import optuna
 
-ROW_KEYS = (
-    "accuracy",
-    "test_accuracy",
-    "kgco2e",
-    "energy_kwh",
-    "params",
-    "flops",
-    "latency_ms",
-    "inference_energy_kwh_per_1k",
-    "family",
-    "arch",
-    "energy_source",
-    "energy_kind",
-    "hardware",
-    "intensity_g_per_kwh",
-    "intensity_source",
-    "duration_s",
+from nas.record import (
+    METERED_FRACTION_FLAG,
+    Inference,
+    Study,
+    Trial,
+    TrialRecord,
+    records,
 )
-_ATTR_ALIASES = {"latency_ms": "inference_latency_ms"}
 
 
-def trial_row(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
-    """A flat dict of a trial's figures (from its user attrs), keyed with units."""
-    a = trial.user_attrs
-    row: dict[str, Any] = {"trial": trial.number, "state": trial.state.name}
-    for key in ROW_KEYS:
-        row[key] = a.get(key, a.get(_ATTR_ALIASES.get(key, ""), None))
+# -- the routine ----------------------------------------------------------------------------
+def dominates(a: Sequence[float], b: Sequence[float], maximize: Sequence[bool]) -> bool:
+    """``a`` is at least as good as ``b`` in every objective and better in one."""
+    better = False
+    for x, y, up in zip(a, b, maximize, strict=True):
+        if (x < y) if up else (x > y):
+            return False
+        if x != y:
+            better = True
+    return better
+
+
+def nondominated_ranks(points: Sequence[Sequence[float]], maximize: Sequence[bool]) -> list[int]:
+    """Front index of each point: 0 for the non-dominated ones, 1 for those only the first
+    front dominates, and so on."""
+    ranks = [-1] * len(points)
+    remaining = set(range(len(points)))
+    front = 0
+    while remaining:
+        current = {
+            i
+            for i in remaining
+            if not any(dominates(points[j], points[i], maximize) for j in remaining)
+        }
+        for i in current:
+            ranks[i] = front
+        remaining -= current
+        front += 1
+    return ranks
+
+
+def front_indices(points: Sequence[Sequence[float]], maximize: Sequence[bool]) -> list[int]:
+    """Indices of the non-dominated points."""
+    return [i for i, r in enumerate(nondominated_ranks(points, maximize)) if r == 0]
+
+
+# -- fronts of a study ----------------------------------------------------------------------
+ROW_FIELDS = (
+    Trial.accuracy,
+    Trial.test_accuracy,
+    Trial.kgco2e,
+    Trial.energy_kwh,
+    Trial.params,
+    Trial.flops,
+    Inference.latency_ms,  # row key "latency_ms", the objective's name
+    Inference.energy_kwh_per_1k,
+    Trial.family,
+    Trial.arch,
+    Trial.energy_source,
+    Trial.energy_kind,
+    Trial.hardware,
+    Trial.intensity_g_per_kwh,
+    Trial.intensity_source,
+    Trial.duration_s,
+    Trial.metered_fraction,
+    Trial.search_energy_kwh,
+)
+_KEY = {Inference.latency_ms: Inference.latency_ms.removeprefix("inference_")}
+ROW_KEYS = tuple(_KEY.get(f, str(f)) for f in ROW_FIELDS)
+_COMPLETE = (optuna.trial.TrialState.COMPLETE,)
+
+
+def trial_row(trial: optuna.trial.FrozenTrial | TrialRecord) -> dict[str, Any]:
+    """A flat dict of a trial's figures (from its record), keyed with units."""
+    rec = trial if isinstance(trial, TrialRecord) else TrialRecord.of(trial)
+    row: dict[str, Any] = {"trial": rec.number, "state": rec.state.name}
+    for key, field in zip(ROW_KEYS, ROW_FIELDS, strict=True):
+        row[key] = rec.get(field)
+    if rec.reused_from is not None:
+        row["reused_from"] = {"study": rec.reused_from[0], "trial": rec.reused_from[1]}
     return row
 
 
 def completed_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    states = (optuna.trial.TrialState.COMPLETE,)
-    return study.get_trials(deepcopy=False, states=states)
+    return study.get_trials(deepcopy=False, states=_COMPLETE)
 
 
-def pareto_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    """The study's non-dominated completed trials, cheapest first."""
-    if not completed_trials(study):
-        return []
-    front = study.best_trials if len(study.directions) > 1 else [study.best_trial]
-    return sorted(front, key=lambda t: (t.user_attrs.get("kgco2e", math.inf), t.number))
+def findings(study: optuna.Study) -> tuple[list[TrialRecord], dict[int, list[int]]]:
+    """The completed trials that are findings of their own, and for each source trial the
+    trials of this study that reused its result."""
+    out, reused_by = [], {}
+    for rec in records(completed_trials(study)):
+        src = rec.reused_from
+        if src is not None and src[0] in (None, study.study_name):
+            reused_by.setdefault(src[1], []).append(rec.number)
+        else:
+            out.append(rec)
+    return out, reused_by
+
+
+def pareto_trials(study: optuna.Study) -> list[TrialRecord]:
+    """The study's non-dominated findings over its objectives, cheapest first."""
+    recs, _ = findings(study)
+    recs = [r for r in recs if r.values is not None]
+    maximize = [d == optuna.study.StudyDirection.MAXIMIZE for d in study.directions]
+    front = [recs[i] for i in front_indices([r.values for r in recs], maximize)]
+    return sorted(front, key=lambda r: (r.kgco2e if r.kgco2e is not None else math.inf, r.number))
 
 
 def pareto_rows(study: optuna.Study) -> list[dict[str, Any]]:
-    return [trial_row(t) for t in pareto_trials(study)]
+    _, reused_by = findings(study)
+    rows = []
+    for rec in pareto_trials(study):
+        row = trial_row(rec)
+        if rec.number in reused_by:
+            row["reused_by"] = reused_by[rec.number]
+        rows.append(row)
+    return rows
 
 
 def _fmt(value: Any) -> str:
@@ -108,18 +186,66 @@ def pareto_table(study: optuna.Study) -> str:
         lo, hi = (min(values), max(values)) if values else (None, None)
         span = _fmt(lo) if lo == hi else f"{_fmt(lo)}-{_fmt(hi)}"  # time-varying (trace) sources
         lines.append(f"carbon intensity: {span} gCO2e/kWh from {source}")
-    head = f"Pareto front of study '{study.study_name}' ({len(rows)} of {len(completed_trials(study))} completed trials)"
+    lines += _reuse_lines(rows) + _metered_lines(study)
+    found, _ = findings(study)
+    head = (
+        f"Pareto front of study '{study.study_name}' ({len(rows)} of {len(found)} completed trials)"
+    )
     return "\n".join([head, format_table(rows, TABLE_COLUMNS), *lines, *foot])
+
+
+def _reuse_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
+    return [
+        f"trial {r['trial']}: its result was reused by trial(s) "
+        f"{', '.join(map(str, r['reused_by']))} (same configuration, not trained again)"
+        for r in rows
+        if r.get("reused_by")
+    ]
+
+
+def _metered_lines(study: optuna.Study) -> list[str]:
+    """The spread of metered fractions, and the trials whose phases cover too little time."""
+    recs = [r for r in records(study.get_trials(deepcopy=False)) if r.metered_fraction is not None]
+    if not recs:
+        return []
+    fractions = [r.metered_fraction for r in recs]
+    line = (
+        f"metered: {min(fractions):.1%}-{max(fractions):.1%} of each trial's time ran inside "
+        "its phase windows"
+    )
+    low = [r.number for r in recs if r.under_metered]
+    if low:
+        line += (
+            f"; below {METERED_FRACTION_FLAG:.0%} (search energy understated): trials "
+            f"{', '.join(map(str, low))}"
+        )
+    return [line]
 
 
 def _study_stop_lines(study: optuna.Study) -> list[str]:
     """The carbon budget (nas.scheduling) and why the study stopped, when recorded."""
     a = study.user_attrs
     out = []
-    if a.get("carbon_budget_kgco2e") is not None:
-        used, cap = a.get("carbon_budget_used_kgco2e", 0.0), a["carbon_budget_kgco2e"]
+    if a.get(Study.budget_kgco2e) is not None:
+        used, cap = a.get(Study.budget_used_kgco2e, 0.0), a[Study.budget_kgco2e]
         out.append(f"carbon budget: {_fmt(used)} of {_fmt(cap)} kgCO2e used by the search")
     out += [
-        f"study stopped: {a[k]}" for k in ("carbon_budget_stop_reason", "stop_reason") if a.get(k)
+        f"study stopped: {a[k]}" for k in (Study.budget_stop_reason, Study.stop_reason) if a.get(k)
     ]
     return out
+
+
+__all__ = [
+    "ROW_KEYS",
+    "TABLE_COLUMNS",
+    "completed_trials",
+    "dominates",
+    "findings",
+    "format_table",
+    "front_indices",
+    "nondominated_ranks",
+    "pareto_rows",
+    "pareto_table",
+    "pareto_trials",
+    "trial_row",
+]

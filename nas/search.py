@@ -14,7 +14,7 @@ import optuna
 
 from nas.config import Config
 from nas.errors import EconasError, TrialFailure
-from nas.plugins import study_callbacks
+from nas.record import Study, Trial, TrialRecord
 from nas.study import StudyCounts, make_sampler, open_study
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -48,17 +48,18 @@ class ProgressBar:
         width = 20
         filled = int(width * min(self.done, self.target) / max(self.target, 1))
         bar = "#" * filled + "." * (width - filled)
-        a = trial.user_attrs
+        rec = TrialRecord.of(trial)
         if trial.state == optuna.trial.TrialState.COMPLETE:
+            acc, kg, kwh = (_nan(v) for v in (rec.accuracy, rec.kgco2e, rec.energy_kwh))
             what = (
-                f"acc {a.get('accuracy', float('nan')):.3f}  "
-                f"{a.get('kgco2e', float('nan')):.3e} kgCO2e  "
-                f"{a.get('energy_kwh', float('nan')):.2e} kWh ({a.get('energy_kind', '?')})"
+                f"acc {acc:.3f}  {kg:.3e} kgCO2e  {kwh:.2e} kWh ({rec.get(Trial.energy_kind, '?')})"
             )
+            if rec.reused_from is not None:
+                what += f"  reused trial {rec.reused_from[1]}"
         else:
-            reason = a.get("fail_reason") or a.get("stop_reason") or trial.state.name.lower()
-            what = f"{trial.state.name.lower()}: {reason}"
-        arch = a.get("arch", "?")
+            reason = rec.get(Trial.fail_reason) or rec.get(Trial.stop_reason)
+            what = f"{trial.state.name.lower()}: {reason or trial.state.name.lower()}"
+        arch = rec.get(Trial.arch, "?")
         secs = trial.duration.total_seconds() if trial.duration else 0.0
         print(
             f"[{bar}] {self.done}/{self.target} trial {trial.number:>3} {arch:<38} {what}  {secs:.1f} s",
@@ -67,10 +68,14 @@ class ProgressBar:
         )
 
 
+def _nan(value: float | None) -> float:
+    return float("nan") if value is None else value
+
+
 def _stopped(study: optuna.Study) -> bool:
-    """A plugin stopped the study on purpose (e.g. the carbon budget)."""
+    """A step stopped the study on purpose (e.g. the carbon budget)."""
     attrs = study.user_attrs
-    return bool(attrs.get("stop_reason") or attrs.get("carbon_budget_stop_reason"))
+    return bool(attrs.get(Study.stop_reason) or attrs.get(Study.budget_stop_reason))
 
 
 class _ExpectedFailureFilter(logging.Filter):
@@ -105,8 +110,8 @@ class _Interruptible:
         try:
             return self.objective(trial)
         except KeyboardInterrupt:
-            trial.set_user_attr("fail_reason", "interrupted")
-            trial.set_user_attr("fail_message", "stopped by Ctrl-C (SIGINT)")
+            trial.set_user_attr(Trial.fail_reason, "interrupted")
+            trial.set_user_attr(Trial.fail_message, "stopped by Ctrl-C (SIGINT)")
             raise
 
 
@@ -116,7 +121,7 @@ def _fail_if_running(study: optuna.Study, trial_id: int | None) -> None:
     storage = study._storage
     try:
         if storage.get_trial(trial_id).state == optuna.trial.TrialState.RUNNING:
-            storage.set_trial_user_attr(trial_id, "fail_reason", "interrupted")
+            storage.set_trial_user_attr(trial_id, Trial.fail_reason, "interrupted")
             storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL)
     except Exception:  # noqa: BLE001 - best effort while stopping; heartbeats cover the rest
         log.debug("could not fail interrupted trial %s", trial_id, exc_info=True)
@@ -157,15 +162,17 @@ def load_resources(config: Config, *, seed: int | None = None) -> Resources:
 
 
 def build_objective(config: Config, *, study: optuna.Study | None = None):  # noqa: ANN201
-    """Load data, pick device/meter/intensity source and return the trial objective."""
-    from nas.objective import Objective
+    """Load data, pick device/meter/intensity source and return the trial objective
+    (:class:`nas.pipeline.Objective`, whose steps come from the config's sections)."""
+    from nas.pipeline import Objective
+    from nas.trial import TrialEnv
 
     res = load_resources(config)
     store = None
     if config.artifact_dir is not None:
         config.artifact_dir.mkdir(parents=True, exist_ok=True)
         store = optuna.artifacts.FileSystemArtifactStore(str(config.artifact_dir))
-    return Objective(
+    env = TrialEnv(
         config=config,
         data=res.data,
         device=res.device,
@@ -173,6 +180,7 @@ def build_objective(config: Config, *, study: optuna.Study | None = None):  # no
         intensity=res.intensity,
         artifact_store=store,
     )
+    return Objective(env)
 
 
 def run_search(
@@ -202,7 +210,9 @@ def run_search(
     callbacks = (
         [ProgressBar(target=target, done=counts.finished, stream=stream)] if progress else []
     )
-    callbacks += study_callbacks(config, study)
+    from nas.scheduling import budget_callbacks
+
+    callbacks += budget_callbacks(config.schedule.max_kgco2e, study)
     n_before = len(study.trials)
     # Failed trials (invalid architecture, NaN loss...) don't count towards study.trials: run
     # more passes until the target is reached, as long as a pass finishes some trial and the
@@ -231,6 +241,6 @@ def run_search(
         remaining = target - StudyCounts.of(study).finished
     new = len(study.trials) - n_before
     if new and StudyCounts.of(study).complete == 0:
-        reasons = {t.user_attrs.get("fail_reason", "error") for t in study.trials}
+        reasons = {TrialRecord.of(t).get(Trial.fail_reason, "error") for t in study.trials}
         raise EconasError(f"every trial failed ({', '.join(sorted(reasons))}); see -v output")
     return SearchResult(study=study, new_trials=new, wall_s=time.perf_counter() - t0)

@@ -21,12 +21,13 @@ import optuna
 
 from nas.config import Config, all_objectives
 from nas.errors import BadInputError, ConfigError
+from nas.record import Study
 
 log = logging.getLogger(__name__)
 
-CONFIG_ATTR = "econas_config"
-FINGERPRINT_ATTR = "econas_config_fingerprint"
-ARTIFACT_DIR_ATTR = "econas_artifact_dir"
+CONFIG_ATTR = Study.config
+FINGERPRINT_ATTR = Study.fingerprint
+ARTIFACT_DIR_ATTR = Study.artifact_dir
 HEARTBEAT_INTERVAL_S = 30
 GRACE_PERIOD_S = 90
 HEARTBEAT_ENV = "ECONAS_HEARTBEAT_S"  # override the interval (grace = 3x); e.g. 1 in tests
@@ -49,6 +50,11 @@ def heartbeat_settings() -> tuple[int, int]:
 def redact_url(url: str) -> str:
     """``postgresql://user:secret@host/db`` -> ``postgresql://user:***@host/db``."""
     return re.sub(r"(//[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+def strip_password(url: str) -> str:
+    """``postgresql://user:secret@host/db`` -> ``postgresql://user@host/db``."""
+    return re.sub(r"(//[^:/@]+):[^@]*@", r"\1@", url)
 
 
 def open_storage(url: str, *, heartbeat: bool = True) -> optuna.storages.BaseStorage:
@@ -173,7 +179,10 @@ def _init_study_attrs(
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.set_metric_names(objectives)
     study.set_user_attr(FINGERPRINT_ATTR, fingerprint)
-    study.set_user_attr(CONFIG_ATTR, json.dumps(config.to_dict(), sort_keys=True))
+    stored = config.to_dict()
+    if stored["study"].get("storage"):  # never store a credential: the dashboard serves attrs
+        stored["study"]["storage"] = strip_password(stored["study"]["storage"])
+    study.set_user_attr(CONFIG_ATTR, json.dumps(stored, sort_keys=True))
     study.set_user_attr(ARTIFACT_DIR_ATTR, str(config.artifact_dir.resolve()))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
@@ -10,9 +11,10 @@ import torch
 from torch import nn
 
 from nas.errors import BadInputError
-from nas.objective import WEIGHTS_ATTR
-from nas.study import ARTIFACT_DIR_ATTR
+from nas.record import Study, Trial, TrialRecord
 from search_spaces import ArchSpec, build_model
+
+_COMPLETE = (optuna.trial.TrialState.COMPLETE,)
 
 
 def get_trial(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial:
@@ -23,10 +25,30 @@ def get_trial(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial:
 
 
 def artifact_store_for(study: optuna.Study, override: str | None = None):  # noqa: ANN201
-    path = override or study.user_attrs.get(ARTIFACT_DIR_ATTR)
+    path = override or study.user_attrs.get(Study.artifact_dir)
     if not path or not Path(path).is_dir():
         raise BadInputError(f"artifact directory {path!r} of study {study.study_name!r} not found")
     return optuna.artifacts.FileSystemArtifactStore(str(path))
+
+
+def weights_source(
+    study: optuna.Study, trial: optuna.trial.FrozenTrial
+) -> tuple[optuna.Study, optuna.trial.FrozenTrial]:
+    """Where ``trial``'s weights are: its own, or those of the trial its result was reused
+    from (in this study or another study of the same storage)."""
+    rec = TrialRecord.of(trial)
+    source = rec.reused_from
+    if source is None or rec.get(Trial.weights_artifact_id):
+        return study, trial
+    name, number = source
+    if name and name != study.study_name:
+        try:
+            study = optuna.load_study(study_name=name, storage=study._storage)
+        except KeyError:
+            raise BadInputError(
+                f"trial {trial.number} reused trial {number} of study {name!r}, which is gone"
+            ) from None
+    return study, get_trial(study, number)
 
 
 def load_trial_model(
@@ -35,16 +57,17 @@ def load_trial_model(
     """The trial's model rebuilt from its ArchSpec with its own trained weights (CPU, eval)."""
     if trial.state != optuna.trial.TrialState.COMPLETE:
         raise BadInputError(f"trial {trial.number} is {trial.state.name}, not COMPLETE")
-    raw = trial.user_attrs.get("arch_spec")
-    artifact_id = trial.user_attrs.get(WEIGHTS_ATTR)
+    study, source = weights_source(study, trial)
+    rec = TrialRecord.of(source)
+    raw, artifact_id = rec.get(Trial.arch_spec), rec.get(Trial.weights_artifact_id)
     if raw is None or artifact_id is None:
         raise BadInputError(f"trial {trial.number} has no stored architecture/weights")
     spec = ArchSpec.from_json(raw)
     from nas.compression import deployed_layout  # pruned structure + quantization, if any
 
     shape = (spec.in_channels, spec.image_size, spec.image_size)
-    model = deployed_layout(build_model(spec), trial.user_attrs, input_shape=shape)
-    store = artifact_store_for(study, artifact_dir)
+    model = deployed_layout(build_model(spec), rec, input_shape=shape)
+    store = artifact_store_for(study, artifact_dir if source is trial else None)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "weights.pt"
         optuna.artifacts.download_artifact(
@@ -53,3 +76,17 @@ def load_trial_model(
         state = torch.load(path, map_location="cpu", weights_only=True)  # never unpickle code
     model.load_state_dict(state)
     return model.eval(), spec
+
+
+def best_trial_model(study: optuna.Study) -> tuple[int, Callable[[], nn.Module]] | None:
+    """(number, loader of its model) of the study's most accurate finished trial with saved
+    weights (the earliest on ties): the teacher ``[compression] teacher = "best"`` uses."""
+    done = [
+        (rec.accuracy, -rec.number, t)
+        for t in study.get_trials(deepcopy=False, states=_COMPLETE)
+        if (rec := TrialRecord.of(t)).accuracy is not None and rec.get(Trial.weights_artifact_id)
+    ]
+    if not done:
+        return None
+    *_, best = max(done, key=lambda x: (x[0], x[1]))
+    return best.number, lambda: load_trial_model(study, best)[0]

@@ -5,13 +5,12 @@
     space.validate(spec)            # InvalidArchError for impossible combinations
     model = build_model(spec)       # from the spec alone, e.g. ArchSpec.from_json(attr)
 
-Families: ``cnn`` (search_spaces/cnn.py) and ``vit`` (search_spaces/vit.py).
+Families: ``cnn`` (search_spaces/cnn.py) and ``vit`` (search_spaces/vit.py), imported (with
+torch) on first use.
 """
 
 from __future__ import annotations
 
-from search_spaces import cnn as _cnn  # noqa: F401  (registers "cnn")
-from search_spaces import vit as _vit  # noqa: F401  (registers "vit")
 from search_spaces._registry import (
     build_model,
     create_search_space,

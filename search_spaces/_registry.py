@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -14,12 +15,18 @@ if TYPE_CHECKING:
 
 _SpaceT = TypeVar("_SpaceT", bound="type[SearchSpace]")
 _REGISTRY: dict[str, type[SearchSpace]] = {}
+# Built-in families, imported on first use: naming them costs no torch import (reading a
+# config checks its space names; `econas pareto` must stay cheap).
+_BUILTIN: dict[str, str] = {"cnn": "search_spaces.cnn", "vit": "search_spaces.vit"}
 
 
 def register_search_space(name: str) -> Callable[[_SpaceT], _SpaceT]:
     """Class decorator registering a ``SearchSpace`` subclass under ``name`` (sets ``cls.name``)."""
 
     def decorator(cls: _SpaceT) -> _SpaceT:
+        builtin = _BUILTIN.get(name)
+        if builtin is not None and cls.__module__ != builtin:
+            raise ValueError(f"search space {name!r} is already registered by {builtin}")
         if name in _REGISTRY and _REGISTRY[name] is not cls:
             raise ValueError(f"search space {name!r} is already registered by {_REGISTRY[name]}")
         cls.name = name
@@ -30,11 +37,16 @@ def register_search_space(name: str) -> Callable[[_SpaceT], _SpaceT]:
 
 
 def list_search_spaces() -> list[str]:
-    """Names of the registered families, sorted."""
-    return sorted(_REGISTRY)
+    """Names of the registered families (built-in ones included), sorted."""
+    return sorted(set(_REGISTRY) | set(_BUILTIN))
 
 
 def get_search_space_class(name: str) -> type[SearchSpace]:
+    if name not in _REGISTRY and name in _BUILTIN:
+        module = importlib.import_module(_BUILTIN[name])  # registers it on first import
+        for value in vars(module).values():  # imported earlier into another registry copy
+            if isinstance(value, type) and getattr(value, "name", None) == name:
+                _REGISTRY.setdefault(name, value)
     try:
         return _REGISTRY[name]
     except KeyError:

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import optuna
 import pytest
+import sqlalchemy
 import torch
 
-import nas.objective
+import nas.pipeline
 from nas.cli import main
 from nas.config import load_config
 from nas.search import run_search
@@ -94,23 +95,33 @@ def _start_worker(config: Path, storage: str, trials: int, cwd: Path) -> subproc
     )
 
 
-def _wait_mid_trial(proc: subprocess.Popen, storage: str, name: str) -> None:
-    """Until >= 1 trial is COMPLETE and one is RUNNING with its architecture fully sampled
-    (killing it while it still samples would leave fewer params than its retry gets)."""
+def _mid_trial(storage: str, name: str) -> bool:
+    """>= 1 trial is COMPLETE and the latest is RUNNING with its architecture and settings
+    fully sampled (``arch_spec`` is stored once every parameter is)."""
+    try:
+        trials = _trials(storage, name)
+    except (KeyError, sqlalchemy.exc.OperationalError):  # not created yet / locked
+        return False
+    states = [t.state for t in trials]
+    return S.COMPLETE in states and states[-1] == S.RUNNING and "arch_spec" in trials[-1].user_attrs
+
+
+def _freeze_mid_trial(proc: subprocess.Popen, storage: str, name: str) -> None:
+    """Stop the worker (SIGSTOP) at a moment it is mid-trial, and check it still is.
+
+    Checking, then signalling, races with the worker: the trial seen RUNNING may finish, and
+    the next start sampling, before the signal lands; a trial killed while it samples has
+    fewer params than its retry. Freezing first and checking the storage while the worker
+    cannot move removes the race; the caller kills or interrupts the frozen worker.
+    """
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()[1][-2000:]
-        try:
-            trials = _trials(storage, name)
-        except KeyError:  # study not created yet
-            trials = []
-        states = [t.state for t in trials]
-        if (
-            S.COMPLETE in states
-            and states[-1] == S.RUNNING
-            and "arch_spec" in trials[-1].user_attrs
-        ):
-            return
+        if _mid_trial(storage, name):
+            proc.send_signal(signal.SIGSTOP)
+            if _mid_trial(storage, name):
+                return
+            proc.send_signal(signal.SIGCONT)
         time.sleep(0.1)
     pytest.fail("the worker never got mid-trial")
 
@@ -120,7 +131,7 @@ def test_sigkilled_worker_trial_is_failed_retried_and_nothing_is_lost(tmp_path: 
     config = _config(tmp_path, "kill", train=300, epochs=3)
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     proc = _start_worker(config, storage, 50, tmp_path)
-    _wait_mid_trial(proc, storage, "kill")
+    _freeze_mid_trial(proc, storage, "kill")
     proc.kill()  # SIGKILL: no cleanup, no last heartbeat
     proc.wait()
     before = _trials(storage, "kill")
@@ -149,7 +160,7 @@ def test_sigkilled_worker_trial_is_failed_retried_and_nothing_is_lost(tmp_path: 
 
 def _faulty_train(plan: list[str]):  # noqa: ANN202
     """train_model that makes trial k fail as ``plan[k]`` says (nan, oom, error, ok)."""
-    real = nas.objective.train_model
+    real = nas.pipeline.train_model
     calls = iter(plan)
 
     def train_model(model, data, **kw):  # noqa: ANN001, ANN202
@@ -177,7 +188,7 @@ def test_nan_oom_and_exceptions_fail_their_trial_and_the_study_goes_on(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     torch.set_num_threads(1)
-    monkeypatch.setattr(nas.objective, "train_model", _faulty_train(["nan", "oom", "error"]))
+    monkeypatch.setattr(nas.pipeline, "train_model", _faulty_train(["nan", "oom", "error"]))
     cfg = load_config(_config(tmp_path, "faulty"))
     result = run_search(cfg, n_trials=4, progress=False)
     trials = sorted(result.study.trials, key=lambda t: t.number)
@@ -193,7 +204,7 @@ def test_ctrl_c_keeps_finished_trials_and_fails_the_interrupted_one(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     torch.set_num_threads(1)
-    monkeypatch.setattr(nas.objective, "train_model", _faulty_train(["ok", "ok", "interrupt"]))
+    monkeypatch.setattr(nas.pipeline, "train_model", _faulty_train(["ok", "ok", "interrupt"]))
     config = _config(tmp_path, "ctrlc")
     rc = main(["search", str(config), "--trials", "6"])
     err = capsys.readouterr().err
@@ -211,8 +222,9 @@ def test_sigint_to_a_worker_exits_130_and_leaves_no_running_trial(tmp_path: Path
     config = _config(tmp_path, "sigint", train=300, epochs=3)
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     proc = _start_worker(config, storage, 50, tmp_path)
-    _wait_mid_trial(proc, storage, "sigint")
-    proc.send_signal(signal.SIGINT)
+    _freeze_mid_trial(proc, storage, "sigint")
+    proc.send_signal(signal.SIGINT)  # delivered when it runs again
+    proc.send_signal(signal.SIGCONT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-2000:]
     assert err.strip().splitlines()[-1] == "econas: interrupted" and "Traceback" not in err

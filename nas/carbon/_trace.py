@@ -239,7 +239,7 @@ class TraceIntensity(IntensitySource):
 
     def __init__(self, *, trace: Trace | str | Path, region: str | None = None) -> None:
         if not isinstance(trace, Trace):
-            from nas.scheduling._trace_io import load_trace
+            from nas.carbon._trace_io import load_trace
 
             trace = load_trace(trace)
         self._trace = trace

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from nas.carbon._trace import Trace
 from nas.errors import BadInputError
-from nas.scheduling._trace import Trace
 
 __all__ = ["SHIPPED_TRACES", "load_trace", "parse_trace_csv"]
 
@@ -76,7 +76,7 @@ def load_trace(path_or_name: str | os.PathLike[str]) -> Trace:
     return parse_trace_csv(text, name=path.name)
 
 
-def _parse_time(text: str) -> float:
+def parse_time(text: str) -> float:
     s = text.strip()
     if s.endswith(("Z", "z")):
         s = s[:-1] + "+00:00"
@@ -120,7 +120,7 @@ def parse_trace_csv(text: str, *, name: str = "trace.csv") -> Trace:
             raise BadInputError(f"trace {name} line {line_no}: expected {len(header)} columns")
         raw_time, raw_value = row[time_col], row[value_col].strip()
         try:
-            times.append(_parse_time(raw_time))
+            times.append(parse_time(raw_time))
         except ValueError:
             raise BadInputError(
                 f"trace {name} line {line_no}: cannot parse time {raw_time.strip()!r} "

@@ -8,7 +8,8 @@ import math
 import sys
 from typing import Any
 
-from nas.errors import BadInputError
+from nas.errors import BadInputError, ConfigError
+from nas.sections.schedule import STUDY_POLICIES
 
 
 def add_run_args(p: argparse.ArgumentParser) -> None:
@@ -23,15 +24,29 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--meter", help="auto | nvml | rapl | estimate")
     p.add_argument("--json", action="store_true", help="print the Pareto front as JSON on stdout")
-    from nas.plugins import add_run_args as add_plugin_args
-
-    add_plugin_args(p)
+    p.add_argument(
+        "--schedule",
+        choices=STUDY_POLICIES,
+        metavar="POLICY",
+        help="run trials in green windows of [schedule] trace: run-now | flexible-start | "
+        "pause-resume",
+    )
+    p.add_argument(
+        "--max-kgco2e",
+        type=float,
+        metavar="KG",
+        help="carbon budget: stop the study once the search has emitted this much",
+    )
 
 
 def config_from_args(args: argparse.Namespace):  # noqa: ANN201 - nas.config.Config
     from nas.config import load_config
 
-    cfg = load_config(args.config)
+    return apply_run_flags(load_config(args.config), args)
+
+
+def apply_run_flags(cfg: Any, args: argparse.Namespace) -> Any:
+    """``cfg`` (a :class:`nas.config.Config`) with the flags of :func:`add_run_args` applied."""
     study: dict[str, Any] = {}
     if getattr(args, "trials", None) is not None:
         if args.trials < 1:
@@ -52,9 +67,14 @@ def config_from_args(args: argparse.Namespace):  # noqa: ANN201 - nas.config.Con
         hw["meter"] = args.meter
     if hw:
         cfg = cfg.replace("hardware", **hw)
-    from nas.plugins import apply_run_args
-
-    return apply_run_args(cfg, args)
+    schedule: dict[str, Any] = {}
+    if getattr(args, "schedule", None) is not None:
+        if cfg.schedule.trace is None:
+            raise ConfigError("--schedule needs a trace: set [schedule] trace = 'gb_2020' or a CSV")
+        schedule["policy"] = args.schedule
+    if getattr(args, "max_kgco2e", None) is not None:
+        schedule["max_kgco2e"] = args.max_kgco2e
+    return cfg.replace("schedule", **schedule) if schedule else cfg
 
 
 def add_study_source_args(p: argparse.ArgumentParser) -> None:

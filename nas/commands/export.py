@@ -39,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
 
     from nas.export import check_onnx, check_pt2, export_model
     from nas.pareto import trial_row
-    from nas.trial_model import get_trial, load_trial_model
+    from nas.record import Compression, Trial, TrialRecord
+    from nas.trial_model import get_trial, load_trial_model, weights_source
 
     study = study_from_args(args)
     trial = get_trial(study, args.trial)
@@ -54,14 +55,16 @@ def run(args: argparse.Namespace) -> int:
     elif args.format == "pt2":
         check = check_pt2(path, model, example)
     (out / "arch_spec.json").write_text(spec.to_json() + "\n")
-    if trial.user_attrs.get("pruned_structure"):  # the spec alone can't rebuild pruned weights
-        (out / "pruned_structure.json").write_text(trial.user_attrs["pruned_structure"] + "\n")
-    figures = trial_row(trial) | {
+    rec = TrialRecord.of(trial)
+    structure = TrialRecord.of(weights_source(study, trial)[1]).get(Compression.pruned_structure)
+    if structure:  # the spec alone can't rebuild pruned weights
+        (out / "pruned_structure.json").write_text(structure + "\n")
+    figures = trial_row(rec) | {
         "study": study.study_name,
         "format": args.format,
-        "quantization": trial.user_attrs.get("quantization", "fp32"),
+        "quantization": rec.quantization,
         "max_abs_diff_vs_pytorch": check,
-        "intensity_source": trial.user_attrs.get("intensity_source"),
+        "intensity_source": rec.get(Trial.intensity_source),
     }
     onnx_figures = _measure_onnx(path, spec, trial, args) if args.format == "onnx" else None
     figures |= onnx_figures or {}
@@ -97,9 +100,11 @@ def _measure_onnx(path: Path, spec, trial, args: argparse.Namespace) -> dict:  #
         input_shape=(spec.in_channels, spec.image_size, spec.image_size),
         min_duration_s=args.inference_min_duration_s,
     )
-    a = trial.user_attrs
+    from nas.record import Trial, TrialRecord
+
+    rec = TrialRecord.of(trial)
     return onnx_inference_figures(
         cost,
-        intensity_g_per_kwh=a.get("intensity_g_per_kwh"),
-        intensity_source=a.get("intensity_source"),
+        intensity_g_per_kwh=rec.get(Trial.intensity_g_per_kwh),
+        intensity_source=rec.get(Trial.intensity_source),
     )

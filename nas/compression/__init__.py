@@ -1,17 +1,17 @@
 """Compression and efficient training: structured pruning, quantization, distillation, precision.
 
-The search samples these per trial through :mod:`nas.compression.plugin` (``[compression]``);
+The search samples these per trial through :mod:`nas.compression.step` (``[compression]``);
 ``econas ablate`` (:mod:`nas.ablation`) measures each technique against a baseline.
 """
 
 from __future__ import annotations
 
-from nas.compression.distill import TeacherCost, distillation_loss, kd_loss, load_teacher_dir
+from nas.compression.distill import TEACHER_WINDOW, distillation_loss, kd_loss, load_teacher_dir
 from nas.compression.precision import autocast_schedule, check_precision_supported
 from nas.compression.prune import PrunedAttention, apply_structure, prune_model, pruned_structure
 from nas.compression.quantize import CastInput, deploy_device, quantize, skeleton
 from nas.compression.restore import deployed_layout
-from nas.compression.settings import (
+from nas.sections.compression import (
     PRECISIONS,
     PRUNE_CRITERIA,
     QUANTIZATIONS,
@@ -27,7 +27,7 @@ __all__ = [
     "CastInput",
     "CompressionSection",
     "PrunedAttention",
-    "TeacherCost",
+    "TEACHER_WINDOW",
     "apply_structure",
     "autocast_schedule",
     "check_precision_supported",

@@ -3,13 +3,13 @@
 The loss (Hinton et al., 2015) is ``alpha * T^2 * KL(softmax(t/T) || softmax(s/T)) +
 (1 - alpha) * CE(s, y)``. The teacher runs in eval mode without gradients inside the
 student's training window, so its forward passes are part of the student's measured energy;
-each is also wrapped in a nested meter window (``TeacherCost``) so its share is reported.
+each is also wrapped in a nested window of a :class:`~nas.energy.WindowAccumulator` (named
+``teacher``) so its share is reported, never added a second time.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from nas.errors import BadInputError
 
 if TYPE_CHECKING:
-    from nas.energy import Meter
+    from nas.energy import WindowAccumulator
     from nas.train import LossFn
 
 TEACHER_WINDOW = "teacher"
@@ -41,48 +41,38 @@ def kd_loss(
     return alpha * t * t * soft + (1.0 - alpha) * hard
 
 
-@dataclass
-class TeacherCost:
-    """Energy and time of the teacher's forward passes, summed over nested meter windows."""
-
-    energy_j: float = 0.0
-    duration_s: float = 0.0
-    batches: int = 0
-
-    @property
-    def energy_kwh(self) -> float:
-        return self.energy_j / 3.6e6
-
-
 def distillation_loss(
     teacher: nn.Module,
     *,
     temperature: float,
     alpha: float,
-    meter: Meter | None = None,
-    cost: TeacherCost | None = None,
+    passes: WindowAccumulator | None = None,
     teacher_device: torch.device | None = None,
 ) -> LossFn:
     """A ``loss_fn(model, x, y)`` for :func:`nas.train.train_model` distilling ``teacher``.
 
-    With ``meter`` and ``cost``, each teacher forward pass runs in a nested window whose
-    energy is added to ``cost`` (it stays inside the enclosing training window too).
+    With ``passes`` (``WindowAccumulator(meter, "teacher")``) each teacher forward pass runs
+    in one of its windows: their energy, time and count are its totals (they stay inside the
+    enclosing training window too).
     """
     teacher.eval()
+    # INT8 kernels take float32 only: an INT8 teacher runs outside the student's autocast
+    int8 = any(type(m).__module__.startswith("torch.ao.nn.quantized") for m in teacher.modules())
+
+    def teacher_logits(x: Tensor) -> Tensor:
+        with torch.no_grad():
+            xt = x if teacher_device is None else x.to(teacher_device)
+            if not int8:
+                return teacher(xt).to(x.device)
+            with torch.autocast(xt.device.type, enabled=False):
+                return teacher(xt.float()).float().to(x.device)
 
     def loss(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
-        if meter is not None and cost is not None:
-            meter.begin_window(TEACHER_WINDOW)
-        try:
-            with torch.no_grad():
-                xt = x if teacher_device is None else x.to(teacher_device)
-                t_logits = teacher(xt).to(x.device)
-        finally:
-            if meter is not None and cost is not None:
-                m = meter.end_window(TEACHER_WINDOW)
-                cost.energy_j += m.total_energy_j
-                cost.duration_s += m.duration_s
-                cost.batches += 1
+        if passes is None:
+            t_logits = teacher_logits(x)
+        else:
+            with passes.window():
+                t_logits = teacher_logits(x)
         return kd_loss(model(x), t_logits, y, temperature=temperature, alpha=alpha)
 
     return loss

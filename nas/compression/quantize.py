@@ -66,12 +66,21 @@ def quantize(
     if quantization in _DTYPES:
         return CastInput(copied, _DTYPES[quantization]).eval()
     if quantization == "int8_dynamic":
-        from nas.export import quantize_model
-
-        return quantize_model(copied, precision="int8_dynamic")
+        return dynamic_int8(copied)
     if quantization == "int8_static":
         return _static_int8(copied, calibration)
     raise BadInputError(f"quantization {quantization!r} is unknown")
+
+
+def dynamic_int8(model: nn.Module) -> nn.Module:
+    """``model`` (on the CPU, in place) with every ``nn.Linear`` quantized to int8 weights
+    (activations quantized on the fly, ``torch.ao`` ``quantize_dynamic``); convs stay fp32."""
+    with warnings.catch_warnings():  # torch.ao is deprecated in favour of torchao (not a dep)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*quantize_per_tensor", category=UserWarning)
+        from torch.ao.quantization import quantize_dynamic
+
+        return quantize_dynamic(model.to("cpu").eval(), {nn.Linear}, dtype=torch.qint8)
 
 
 def _static_int8(model: nn.Module, calibration: Iterable[Tensor]) -> nn.Module:

@@ -19,19 +19,19 @@ import torch
 from torch import nn
 
 from nas.compression import (
-    TeacherCost,
+    TEACHER_WINDOW,
     autocast_schedule,
     distillation_loss,
     prune_model,
     quantize,
 )
-from nas.compression.plugin import FINETUNE_LR_FACTOR
 from nas.compression.quantize import deploy_device
-from nas.compression.settings import AblateSection
+from nas.compression.step import FINETUNE_LR_FACTOR
 from nas.config import Config
 from nas.data import DataSplits
-from nas.energy import Measurement, Meter, combine
+from nas.energy import Measurement, Meter, WindowAccumulator, combine
 from nas.errors import BadInputError, ConfigError, InvalidArchError
+from nas.sections.compression import AblateSection
 from nas.train import LossFn, train_model
 from search_spaces import ArchSpec, build_model
 
@@ -195,22 +195,21 @@ def quantize_window(ctx: AblationContext, model: nn.Module) -> tuple[nn.Module, 
     return q, m
 
 
-def distill_loss(ctx: AblationContext, cost: TeacherCost) -> LossFn:
+def distill_loss(ctx: AblationContext, passes: WindowAccumulator) -> LossFn:
     assert ctx.baseline is not None  # the baseline row runs first
     teacher = ctx.baseline.float_model.to(ctx.device)
     return distillation_loss(
         teacher,
         temperature=ctx.section.kd_temperature,
         alpha=ctx.section.kd_alpha,
-        meter=ctx.meter,
-        cost=cost,
+        passes=passes,
     )
 
 
-def _teacher_details(cost: TeacherCost) -> dict[str, Any]:
+def _teacher_details(passes: WindowAccumulator) -> dict[str, Any]:
     return {
-        "teacher_energy_kwh": cost.energy_kwh,
-        "teacher_batches": cost.batches,
+        "teacher_energy_kwh": passes.energy_kwh,
+        "teacher_batches": passes.count,
         "teacher_training_counted": False,
     }
 
@@ -243,9 +242,9 @@ def _distillation(ctx: AblationContext) -> Deployed:
     torch.manual_seed(ctx.seed)
     spec = student_spec(ctx.spec, ctx.section.student_width)
     student = build_model(spec)
-    cost = TeacherCost()
-    m = train_window(ctx, student, "train", loss_fn=distill_loss(ctx, cost))
-    details = {"student": spec.encode(), **_teacher_details(cost)}
+    passes = WindowAccumulator(ctx.meter, TEACHER_WINDOW)
+    m = train_window(ctx, student, "train", loss_fn=distill_loss(ctx, passes))
+    details = {"student": spec.encode(), **_teacher_details(passes)}
     return Deployed(student.eval(), ctx.device, student, [m], details)
 
 
@@ -267,8 +266,8 @@ def _combined(ctx: AblationContext) -> Deployed:
         else student_spec(ctx.spec, s.combined_student_width)
     )
     student = build_model(spec)
-    cost = TeacherCost()
-    loss = distill_loss(ctx, cost)
+    passes = WindowAccumulator(ctx.meter, TEACHER_WINDOW)
+    loss = distill_loss(ctx, passes)
     windows = [train_window(ctx, student, "train", precision=s.precision, loss_fn=loss)]
     if s.combined_prune_ratio > 0:
         m, _ = prune_window(
@@ -283,7 +282,7 @@ def _combined(ctx: AblationContext) -> Deployed:
         "precision": s.precision,
         "prune_ratio": s.combined_prune_ratio,
         "quantization": ctx.quantization,
-        **_teacher_details(cost),
+        **_teacher_details(passes),
     }
     return Deployed(q, dev, student.eval(), windows, details)
 

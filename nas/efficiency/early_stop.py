@@ -13,6 +13,9 @@ from collections.abc import Sequence
 
 import optuna
 
+from nas.pareto import nondominated_ranks as _ranks
+from nas.record import TrialRecord, rung_key
+
 _REACHED = (
     optuna.trial.TrialState.COMPLETE,
     optuna.trial.TrialState.PRUNED,
@@ -21,38 +24,24 @@ _REACHED = (
 
 def rung_attr(rung: int, what: str) -> str:
     """``rung_0_accuracy``, ``rung_0_energy_kwh``."""
-    return f"rung_{rung}_{what}"
+    return rung_key(rung, what)
 
 
 def nondominated_ranks(points: Sequence[tuple[float, float]]) -> list[int]:
     """Front index of each ``(accuracy, energy)`` point: 0 = not dominated by any point;
     accuracy is maximised and energy minimised."""
-
-    def dominates(a: tuple[float, float], b: tuple[float, float]) -> bool:
-        return a[0] >= b[0] and a[1] <= b[1] and (a[0] > b[0] or a[1] < b[1])
-
-    ranks = [-1] * len(points)
-    remaining = set(range(len(points)))
-    front = 0
-    while remaining:
-        current = {
-            i for i in remaining if not any(dominates(points[j], points[i]) for j in remaining)
-        }
-        for i in current:
-            ranks[i] = front
-        remaining -= current
-        front += 1
-    return ranks
+    return _ranks(points, (True, False))
 
 
 def rung_history(study: optuna.Study, rung: int, *, exclude: int) -> list[tuple[float, float]]:
     """(accuracy, energy) at ``rung`` of every finished trial that reached it."""
-    acc_key, kwh_key = rung_attr(rung, "accuracy"), rung_attr(rung, "energy_kwh")
+    acc_key, kwh_key = rung_key(rung, "accuracy"), rung_key(rung, "energy_kwh")
     out = []
     for t in study.get_trials(deepcopy=False, states=_REACHED):
-        a = t.user_attrs
-        if t.number != exclude and acc_key in a and kwh_key in a:
-            out.append((float(a[acc_key]), float(a[kwh_key])))
+        rec = TrialRecord.of(t)
+        acc, kwh = rec.num(acc_key), rec.num(kwh_key)
+        if t.number != exclude and acc is not None and kwh is not None:
+            out.append((acc, kwh))
     return out
 
 

@@ -89,30 +89,3 @@ PROXIES: dict[str, ProxyFn] = {"synflow": synflow, "naswot": naswot, "grad_norm"
 def compute_proxy(name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     """Score ``model`` with proxy ``name`` on the batch ``(x, y)``."""
     return PROXIES[name](model, x, y)
-
-
-def spearman(a: list[float], b: list[float]) -> float:
-    """Spearman rank correlation (average ranks for ties); NaN pairs are dropped."""
-    pairs = [(u, v) for u, v in zip(a, b, strict=True) if math.isfinite(u) and math.isfinite(v)]
-    if len(pairs) < 3:
-        return float("nan")
-    ra = _ranks([p[0] for p in pairs])
-    rb = _ranks([p[1] for p in pairs])
-    ta, tb = torch.tensor(ra, dtype=torch.float64), torch.tensor(rb, dtype=torch.float64)
-    ta, tb = ta - ta.mean(), tb - tb.mean()
-    denom = float(ta.norm() * tb.norm())
-    return float((ta * tb).sum()) / denom if denom > 0 else float("nan")
-
-
-def _ranks(values: list[float]) -> list[float]:
-    order = sorted(range(len(values)), key=values.__getitem__)
-    ranks = [0.0] * len(values)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            ranks[order[k]] = (i + j) / 2.0
-        i = j + 1
-    return ranks

@@ -6,7 +6,7 @@ considered and not used: ``flwr[simulation]`` adds 62 packages (a 528 MB environ
 220 MB of it), ``ray.init`` takes ~4 s on a 2-core machine, and Ray runs clients in worker
 processes that the process-scoped CPU estimate cannot see; the aggregation FedAvg/FedProx
 need is a weighted mean (``fedavg.py``). Enable it per study with a ``[federated]`` section
-(``plugin.FederatedSection``)::
+(:class:`nas.sections.FederatedSection`, run by ``step.FederatedStep``)::
 
     [federated]
     enabled = true
@@ -28,7 +28,6 @@ from nas.federated.comm import (
 from nas.federated.engine import FederatedResult, FederatedSpec, train_federated
 from nas.federated.fedavg import STRATEGIES, clone_state, distance_to, fedavg, proximal_loss
 from nas.federated.local import local_train, round_learning_rates
-from nas.federated.plugin import FederatedPlugin, FederatedSection
 from nas.federated.split import (
     SPLITS,
     dirichlet_split,
@@ -37,6 +36,7 @@ from nas.federated.split import (
     label_skew,
     split_indices,
 )
+from nas.federated.step import FederatedStep
 
 __all__ = [
     "DEFAULT_NETWORK_KWH_PER_GB",
@@ -44,10 +44,9 @@ __all__ = [
     "SPLITS",
     "STRATEGIES",
     "CommLedger",
-    "FederatedPlugin",
     "FederatedResult",
-    "FederatedSection",
     "FederatedSpec",
+    "FederatedStep",
     "clone_state",
     "dirichlet_split",
     "distance_to",

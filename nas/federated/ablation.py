@@ -19,8 +19,9 @@ import torch
 
 from nas.federated.comm import with_network
 from nas.federated.compare import federated_to_target
-from nas.federated.plugin import FederatedSection
+from nas.federated.engine import FederatedSpec
 from nas.federated.split import label_skew, split_indices
+from nas.sections.federated import FederatedSection
 from nas.train import cross_entropy_loss, evaluate
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -51,7 +52,7 @@ def federated_technique(ctx: AblationContext) -> Deployed:
         model,
         ctx.data,
         parts,
-        spec=sec.spec(strategy),
+        spec=FederatedSpec.from_section(sec, strategy),
         train_kwargs=dict(
             batch_size=ctx.config.data.batch_size,
             lr=t.lr,
@@ -76,7 +77,7 @@ def federated_technique(ctx: AblationContext) -> Deployed:
         "dirichlet_alpha": sec.dirichlet_alpha if sec.split == "dirichlet" else None,
         "label_skew": label_skew(labels, parts, ctx.data.num_classes),
         "clients": sec.clients,
-        "clients_per_round": sec.spec(strategy).clients_per_round,
+        "clients_per_round": FederatedSpec.from_section(sec, strategy).clients_per_round,
         "local_epochs": sec.local_epochs,
         "prox_mu": sec.prox_mu if strategy == "fedprox" else 0.0,
         "max_epochs_equivalent": MAX_COMPUTE_FACTOR * t.epochs,

@@ -17,27 +17,21 @@ from dataclasses import dataclass
 import torch
 
 from nas.energy import J_PER_KWH, Measurement
+from nas.sections.federated import (  # the default intensity and its citation
+    DEFAULT_NETWORK_KWH_PER_GB,
+    DEFAULT_NETWORK_SOURCE,
+)
 
 BYTES_PER_GB = 1e9  # decimal gigabytes, as in the network-intensity literature
 
-# Aslan, Mayers, Koomey & France (2018), "Electricity Intensity of Internet Data
-# Transmission: Untangling the Estimates", Journal of Industrial Ecology 22(4):785-798,
-# doi:10.1111/jiec.12630: 0.06 kWh/GB for 2015 (core + fixed access networks, end devices and
-# data centres excluded), halving about every 2 years over 2000-2015. Extrapolated by us to
-# 2025 with that halving: 0.06 / 2**((2025 - 2015) / 2) = 0.001875 kWh/GB. The trend's
-# continuation is an assumption; mobile access networks use considerably more per GB.
-NETWORK_BASE_KWH_PER_GB = 0.06
-NETWORK_BASE_YEAR = 2015
-NETWORK_HALVING_YEARS = 2.0
-NETWORK_YEAR = 2025
-DEFAULT_NETWORK_KWH_PER_GB = NETWORK_BASE_KWH_PER_GB * 0.5 ** (
-    (NETWORK_YEAR - NETWORK_BASE_YEAR) / NETWORK_HALVING_YEARS
-)
-DEFAULT_NETWORK_SOURCE = (
-    "Aslan et al. 2018, J. Ind. Ecol. 22(4) doi:10.1111/jiec.12630: 0.06 kWh/GB in 2015, "
-    "halving every 2 years, extrapolated to 2025 (0.001875 kWh/GB; fixed-line core+access, "
-    "end devices excluded)"
-)
+__all__ = [
+    "BYTES_PER_GB",
+    "DEFAULT_NETWORK_KWH_PER_GB",
+    "DEFAULT_NETWORK_SOURCE",
+    "CommLedger",
+    "network_energy_kwh",
+    "state_bytes",
+]
 
 
 def state_bytes(model: torch.nn.Module) -> int:

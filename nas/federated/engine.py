@@ -22,7 +22,6 @@ from __future__ import annotations
 import copy
 import logging
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,10 +31,11 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from nas.energy import Meter
+from nas.energy import Meter, WindowAccumulator
 from nas.federated.comm import CommLedger, state_bytes
 from nas.federated.fedavg import STRATEGIES, clone_state, distance_to, fedavg, proximal_loss
 from nas.federated.local import local_train, round_learning_rates
+from nas.sections.federated import FederatedSection
 from nas.train import TrainResult, cross_entropy_loss
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,18 @@ class FederatedSpec:
     @property
     def mu(self) -> float:
         return self.prox_mu if self.strategy == "fedprox" else 0.0
+
+    @classmethod
+    def from_section(cls, section: FederatedSection, strategy: str) -> FederatedSpec:
+        """The settings of ``[federated]`` for one sampled ``strategy``."""
+        return cls(
+            strategy=strategy,
+            clients=section.clients,
+            local_epochs=section.local_epochs,
+            client_fraction=section.client_fraction,
+            rounds=section.rounds,
+            prox_mu=section.prox_mu,
+        )
 
     def rounds_for(self, epochs: int) -> int:
         if self.rounds is not None:
@@ -127,9 +139,10 @@ def train_federated(
         log.warning("federated training ignores train_kwargs %s", sorted(ignored))
     device: torch.device = passed["device"]
     lrs = round_learning_rates(float(train_kwargs["lr"]), rounds)
-    meter_state = _Windows(meter)
+    clients = WindowAccumulator(meter, CLIENT_WINDOW)  # keyed by client index
+    server = WindowAccumulator(meter, SERVER_WINDOW)
 
-    with meter_state.window(SERVER_WINDOW, -1):
+    with server.window():
         x, y = data.tensors[0], data.tensors[1]
         shards = [TensorDataset(x[torch.as_tensor(p)], y[torch.as_tensor(p)]) for p in parts]
         model.to(device)
@@ -148,7 +161,7 @@ def train_federated(
         global_state = clone_state(model)
         states, weights, losses = [], [], []
         for k in chosen:
-            with meter_state.window(CLIENT_WINDOW, k):
+            with clients.window(k):
                 worker.load_state_dict(global_state)
                 frozen = [p.detach().clone() for p in worker.parameters() if p.requires_grad]
                 res = local_train(
@@ -170,7 +183,7 @@ def train_federated(
             client_samples[k] += res.samples
             client_rounds[k] += 1
         ledger.round_trip(len(chosen))
-        with meter_state.window(SERVER_WINDOW, -1):
+        with server.window():
             model.load_state_dict(fedavg(states, weights))
             del states
         round_loss = float(np.average(losses, weights=weights))
@@ -191,65 +204,21 @@ def train_federated(
         train=result,
         rounds=completed,
         clients_per_round=m,
-        client_energy_kwh=[meter_state.client_kwh.get(k, 0.0) for k in range(spec.clients)],
-        client_duration_s=[meter_state.client_s.get(k, 0.0) for k in range(spec.clients)],
+        client_energy_kwh=[_kwh(clients, k) for k in range(spec.clients)],
+        client_duration_s=[clients.totals(k).duration_s for k in range(spec.clients)],
         client_samples=client_samples,
         client_rounds=client_rounds,
-        server_energy_kwh=meter_state.server_kwh,
-        server_duration_s=meter_state.server_s,
+        server_energy_kwh=server.energy_kwh,
+        server_duration_s=server.duration_s,
         comm=ledger,
         round_losses=round_losses,
         client_drift_l2=drifts,
-        energy_source=meter_state.source,
-        energy_kind=meter_state.kind,
+        energy_source=clients.source,
+        energy_kind=clients.kind,
     )
 
 
-class _Windows:
-    """Sums the meter windows of each client (key >= 0) and of the server (key -1).
-
-    Without a meter the energies are NaN (never a silent 0), durations still counted.
-    """
-
-    def __init__(self, meter: Meter | None) -> None:
-        self.meter = meter
-        self.client_kwh: dict[int, float] = {}
-        self.client_s: dict[int, float] = {}
-        self.server_kwh = 0.0 if meter is not None else float("nan")
-        self.server_s = 0.0
-        self.source = meter.source if meter is not None else "none"
-        self.kind = meter.kind if meter is not None else "none"
-
-    def window(self, name: str, key: int) -> _Window:
-        return _Window(self, name, key)
-
-    def add(self, key: int, kwh: float, duration_s: float) -> None:
-        if key < 0:
-            self.server_kwh += kwh
-            self.server_s += duration_s
-        else:
-            self.client_kwh[key] = self.client_kwh.get(key, 0.0) + kwh
-            self.client_s[key] = self.client_s.get(key, 0.0) + duration_s
-
-
-class _Window:
-    def __init__(self, owner: _Windows, name: str, key: int) -> None:
-        self.owner, self.name, self.key = owner, name, key
-        self.t0 = 0.0
-
-    def __enter__(self) -> _Window:
-        meter = self.owner.meter
-        if meter is not None:
-            if self.name in meter.open_windows:  # left open by an earlier failed run
-                meter.end_window(self.name, sync=False)
-            meter.begin_window(self.name)
-        self.t0 = time.perf_counter()
-        return self
-
-    def __exit__(self, exc_type: object, *rest: object) -> None:
-        meter = self.owner.meter
-        if meter is None:
-            self.owner.add(self.key, float("nan"), time.perf_counter() - self.t0)
-            return
-        m = meter.end_window(self.name)
-        self.owner.add(self.key, m.energy_kwh, m.duration_s)
+def _kwh(clients: WindowAccumulator, key: int) -> float:
+    """A client's kWh over its rounds (NaN without a meter); 0.0 if it never took part."""
+    totals = clients.totals(key)
+    return totals.energy_kwh if totals.count else 0.0

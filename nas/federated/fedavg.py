@@ -16,9 +16,8 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
+from nas.sections.federated import STRATEGIES  # noqa: F401  (re-exported: the accepted names)
 from nas.train import LossFn
-
-STRATEGIES = ("fedavg", "fedprox")
 
 State = dict[str, torch.Tensor]
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from nas.errors import DataError
+from nas.sections.federated import SPLITS  # the names [federated] accepts
 
-SPLITS = ("iid", "dirichlet")
 _MAX_DRAWS = 1000  # Dirichlet redraws until every client has at least min_size samples
 
 

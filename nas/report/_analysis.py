@@ -9,7 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 import optuna
 
-from nas.report._data import Point, _finite, pareto_front, points
+from nas.record import TrialRecord
+from nas.report._data import Point, pareto_front, points
 
 _ENDED = (
     optuna.trial.TrialState.COMPLETE,
@@ -54,7 +55,7 @@ def hypervolume_history(trials: Sequence[optuna.trial.FrozenTrial]) -> Hypervolu
     seen: list[Point] = []
     by_number = {p.trial: p for p in all_pts}
     for t in ended:
-        spent += _finite(t.user_attrs.get("search_kgco2e")) or 0.0
+        spent += TrialRecord.of(t).search_kgco2e
         if t.number in by_number:
             seen.append(by_number[t.number])
         history.trial.append(t.number)

@@ -11,14 +11,22 @@ from typing import Any
 import optuna
 
 from nas.errors import BadInputError
+from nas.pareto import front_indices
+from nas.record import Compression, Efficiency, Provenance, Study, Trial, TrialRecord, finite
 
-COMPRESSION_KEYS = ("prune_ratio", "quantization", "precision", "distill")
+COMPRESSION_KEYS = (
+    Compression.prune_ratio,
+    Compression.quantization,
+    Compression.precision,
+    Compression.distill,
+)
 _COMPLETE = optuna.trial.TrialState.COMPLETE
+_finite = finite  # kept for the report's modules
 
 
 @dataclass(frozen=True)
 class Point:
-    """One completed trial on the eco-performance plane."""
+    """One completed trial on the eco-performance plane (``attrs``: its stored record)."""
 
     trial: int
     accuracy: float
@@ -29,44 +37,35 @@ class Point:
     def label(self) -> str:
         """Architecture plus compression settings, for hover text and tables."""
         a = self.attrs
-        parts = [f"trial {self.trial}", str(a.get("arch", a.get("family", "?")))]
+        parts = [f"trial {self.trial}", str(a.get(Trial.arch, a.get(Trial.family, "?")))]
         extra = [f"{k}={a[k]}" for k in COMPRESSION_KEYS if k in a]
         return " | ".join(parts + extra)
 
 
-def _finite(value: Any) -> float | None:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return None
-    return out if math.isfinite(out) else None
+def points(trials: Sequence[optuna.trial.FrozenTrial], cost_key: str = Trial.kgco2e) -> list[Point]:
+    """Completed trials with a finite accuracy and ``cost_key`` attr, in trial order.
 
-
-def points(trials: Sequence[optuna.trial.FrozenTrial], cost_key: str = "kgco2e") -> list[Point]:
-    """Completed trials with a finite accuracy and ``cost_key`` attr, in trial order."""
+    A trial that reused the result of another of these trials (same configuration) is that
+    trial's finding, not a second one: it is left out (``econas pareto`` lists it with its
+    source).
+    """
+    recs = [TrialRecord.of(t) for t in sorted(trials, key=lambda t: t.number)]
+    recs = [r for r in recs if r.state == _COMPLETE]
+    sources = {r.get(Efficiency.fingerprint) for r in recs if not r.reused}
     out: list[Point] = []
-    for t in sorted(trials, key=lambda t: t.number):
-        if t.state != _COMPLETE:
+    for rec in recs:
+        if rec.reused and rec.get(Efficiency.fingerprint) in sources:
             continue
-        acc, kg = _finite(t.user_attrs.get("accuracy")), _finite(t.user_attrs.get(cost_key))
+        acc, kg = rec.accuracy, rec.num(cost_key)
         if acc is not None and kg is not None:
-            out.append(Point(trial=t.number, accuracy=acc, kgco2e=kg, attrs=dict(t.user_attrs)))
+            out.append(Point(trial=rec.number, accuracy=acc, kgco2e=kg, attrs=dict(rec.attrs)))
     return out
 
 
 def pareto_front(pts: Sequence[Point]) -> list[Point]:
     """Non-dominated points (accuracy maximised, kgCO2e minimised), cheapest first."""
-    front = [
-        p
-        for p in pts
-        if not any(
-            q.accuracy >= p.accuracy
-            and q.kgco2e <= p.kgco2e
-            and (q.accuracy > p.accuracy or q.kgco2e < p.kgco2e)
-            for q in pts
-        )
-    ]
-    return sorted(front, key=lambda p: (p.kgco2e, -p.accuracy, p.trial))
+    idx = front_indices([(p.accuracy, p.kgco2e) for p in pts], (True, False))
+    return sorted((pts[i] for i in idx), key=lambda p: (p.kgco2e, -p.accuracy, p.trial))
 
 
 @dataclass
@@ -79,6 +78,9 @@ class SearchCost:
     meters: list[str] = field(default_factory=list)  # "estimate (estimated) on <hardware>"
     intensities: list[str] = field(default_factory=list)  # "56 gCO2e/kWh from codecarbon..."
     breakdown: dict[str, Any] = field(default_factory=dict)  # by state, family, phase
+    cpu_isa: list[str] = field(default_factory=list)  # instruction sets the trials ran on
+    metered_fraction: tuple[float, float] | None = None  # lowest and highest over the trials
+    under_metered: list[int] = field(default_factory=list)  # trials below the flag
 
     @property
     def kinds(self) -> set[str]:
@@ -87,25 +89,32 @@ class SearchCost:
 
 def search_cost(trials: Sequence[optuna.trial.FrozenTrial]) -> SearchCost:
     """Sum ``search_kgco2e``/``search_energy_kwh`` over all trials, with meter provenance."""
-    from nas.scheduling._budget import budget_usage
+    from nas.scheduling import budget_usage
 
     cost = SearchCost()
     meters: set[str] = set()
     intens: set[str] = set()
+    isas: set[str] = set()
+    fractions: list[float] = []
     for t in trials:
-        a = t.user_attrs
+        rec = TrialRecord.of(t)
         state = t.state.name.lower()
         cost.trials_by_state[state] = cost.trials_by_state.get(state, 0) + 1
-        cost.kgco2e += _finite(a.get("search_kgco2e")) or 0.0
-        cost.energy_kwh += _finite(a.get("search_energy_kwh")) or 0.0
-        if a.get("energy_source"):
-            meters.add(
-                f"{a['energy_source']} ({a.get('energy_kind', '?')}) on {a.get('hardware', '?')}"
-            )
-        g = _finite(a.get("intensity_g_per_kwh"))
+        cost.kgco2e += rec.search_kgco2e
+        cost.energy_kwh += rec.search_energy_kwh
+        if rec.meter:
+            meters.add(rec.meter)
+        g = rec.num(Trial.intensity_g_per_kwh)
         if g is not None:
-            intens.add(f"{g:.4g} gCO2e/kWh from {a.get('intensity_source', '?')}")
-    cost.meters, cost.intensities = sorted(meters), sorted(intens)
+            intens.add(f"{g:.4g} gCO2e/kWh from {rec.get(Trial.intensity_source, '?')}")
+        if rec.get(Provenance.cpu_isa):
+            isas.add(str(rec.get(Provenance.cpu_isa)))
+        if rec.metered_fraction is not None:
+            fractions.append(rec.metered_fraction)
+            if rec.under_metered:
+                cost.under_metered.append(rec.number)
+    cost.meters, cost.intensities, cost.cpu_isa = sorted(meters), sorted(intens), sorted(isas)
+    cost.metered_fraction = (min(fractions), max(fractions)) if fractions else None
     cost.breakdown = budget_usage(trials).breakdown()
     return cost
 
@@ -122,17 +131,17 @@ class Budget:
 
 def carbon_budget(study: optuna.Study) -> Budget | None:
     a = study.user_attrs
-    limit = _finite(a.get("carbon_budget_kgco2e"))
+    limit = _finite(a.get(Study.budget_kgco2e))
     if limit is None:
         return None
     try:
-        breakdown = json.loads(a.get("carbon_budget_breakdown") or "{}")
+        breakdown = json.loads(a.get(Study.budget_breakdown) or "{}")
     except (TypeError, ValueError):
         breakdown = {}
     return Budget(
         limit_kgco2e=limit,
-        used_kgco2e=_finite(a.get("carbon_budget_used_kgco2e")),
-        stop_reason=a.get("carbon_budget_stop_reason") or None,
+        used_kgco2e=_finite(a.get(Study.budget_used_kgco2e)),
+        stop_reason=a.get(Study.budget_stop_reason) or None,
         breakdown=breakdown if isinstance(breakdown, dict) else {},
     )
 

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import optuna
 
+from nas.record import Compression, Inference, Schedule, Study, Trial, is_proxy_key, records
 from nas.report._analysis import choose_point
 from nas.report._data import Point, _finite, points
+from nas.stats import spearman
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +41,11 @@ class Suggestion:
 
 
 def _quantized(p: Point) -> bool:
-    return str(p.attrs.get("quantization", "fp32")) not in ("fp32", "", "none")
+    return str(p.attrs.get(Compression.quantization, "fp32")) not in ("fp32", "", "none")
+
+
+def _family(p: Point) -> Any:
+    return p.attrs.get(Trial.family)
 
 
 def _quantization(point: Point, pts: Sequence[Point]) -> Suggestion | None:
@@ -51,11 +59,9 @@ def _quantization(point: Point, pts: Sequence[Point]) -> Suggestion | None:
             "fp32; enable [compression] with quantization choices (int8_dynamic, int8_static) "
             "to measure what it saves",
         )
-    same = [p for p in tried if p.attrs.get("family") == point.attrs.get("family")] or tried
-    base = [
-        p for p in pts if not _quantized(p) and p.attrs.get("family") == point.attrs.get("family")
-    ]
-    key = "inference_energy_kwh_per_1k"
+    same = [p for p in tried if _family(p) == _family(point)] or tried
+    base = [p for p in pts if not _quantized(p) and _family(p) == _family(point)]
+    key = Inference.energy_kwh_per_1k
     q_inf = [v for p in same if (v := _finite(p.attrs.get(key))) is not None]
     b_inf = [v for p in base if (v := _finite(p.attrs.get(key))) is not None]
     q_kg = statistics.median(p.kgco2e for p in same)
@@ -64,7 +70,7 @@ def _quantization(point: Point, pts: Sequence[Point]) -> Suggestion | None:
     saving = max(0.0, point.kgco2e * (1.0 - ratio_kg))
     text = (
         f"quantize trial {point.trial}: {len(same)} quantized trial(s) of the study "
-        f"({point.attrs.get('family', '?')}) cost {ratio_kg:.0%} of the fp32 trials' median kgCO2e"
+        f"({_family(point) or '?'}) cost {ratio_kg:.0%} of the fp32 trials' median kgCO2e"
     )
     if q_inf and b_inf and statistics.median(b_inf) > 0:
         ratio_inf = statistics.median(q_inf) / statistics.median(b_inf)
@@ -75,7 +81,7 @@ def _quantization(point: Point, pts: Sequence[Point]) -> Suggestion | None:
 def _region(point: Point) -> Suggestion | None:
     from nas.carbon import RegionIntensity, list_regions
 
-    g = _finite(point.attrs.get("intensity_g_per_kwh"))
+    g = _finite(point.attrs.get(Trial.intensity_g_per_kwh))
     if g is None or g <= 0:
         return None
     best: tuple[float, str] | None = None
@@ -100,16 +106,16 @@ def _region(point: Point) -> Suggestion | None:
 
 
 def _trace_name(study: optuna.Study, point: Point) -> str | None:
-    raw = study.user_attrs.get("econas_config")
+    raw = study.user_attrs.get(Study.config)
     try:
         trace = (json.loads(raw) if raw else {}).get("schedule", {}).get("trace")
     except (TypeError, ValueError, AttributeError):
         trace = None
-    return trace or _SHIPPED_TRACE_FOR_REGION.get(str(point.attrs.get("carbon_region", "")))
+    return trace or _SHIPPED_TRACE_FOR_REGION.get(str(point.attrs.get(Trial.carbon_region, "")))
 
 
 def _window(study: optuna.Study, point: Point) -> Suggestion | None:
-    if any(k.startswith("schedule_") for k in point.attrs):
+    if point.attrs.get(Schedule.slot_start):
         return None  # already run in a green window
     name = _trace_name(study, point)
     if name is None:
@@ -135,32 +141,26 @@ def _window(study: optuna.Study, point: Point) -> Suggestion | None:
     )
 
 
-def _spearman(x: Sequence[float], y: Sequence[float]) -> float:
-    rx, ry = np.argsort(np.argsort(x)), np.argsort(np.argsort(y))
-    if np.std(rx) == 0 or np.std(ry) == 0:
-        return 0.0
-    return float(np.corrcoef(rx, ry)[0, 1])
-
-
 def _proxy(trials: Sequence[optuna.trial.FrozenTrial], pts: Sequence[Point]) -> Suggestion | None:
     if len(pts) < 5:
         return None
-    names = {"params", "flops"} | {k for p in pts for k in p.attrs if k.startswith("proxy_")}
+    names = {Trial.params, Trial.flops} | {k for p in pts for k in p.attrs if is_proxy_key(k)}
     best: tuple[float, str] | None = None
     for name in sorted(names):
         vals = [_finite(p.attrs.get(name)) for p in pts]
         if any(v is None for v in vals):
             continue
-        rho = _spearman(vals, [p.accuracy for p in pts])  # type: ignore[arg-type]
+        rho = spearman(vals, [p.accuracy for p in pts])  # type: ignore[arg-type]
+        if not math.isfinite(rho):  # constant, or fewer than three trials
+            continue
         if best is None or abs(rho) > abs(best[0]):
             best = (rho, name)
     if best is None or abs(best[0]) < 0.7:
         return None
     train_kg = 0.0
-    for t in trials:
-        a = t.user_attrs
-        kwh, skwh = _finite(a.get("train_energy_kwh")), _finite(a.get("search_energy_kwh"))
-        skg = _finite(a.get("search_kgco2e"))
+    for rec in records(trials):
+        kwh = next((p.energy_kwh for p in rec.phases if p.name == "train"), None)
+        skwh, skg = rec.search_energy_kwh, rec.search_kgco2e
         if kwh and skwh and skg:
             train_kg += skg * kwh / skwh
     saving = train_kg / 2

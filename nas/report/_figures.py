@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from nas.record import Compression, Trial, records
 from nas.report._analysis import HypervolumeHistory
 from nas.report._data import Point, _finite
 
@@ -12,19 +13,16 @@ if TYPE_CHECKING:
     import optuna
     import plotly.graph_objects as go
 
-# The teacher's forward passes run inside the train window: shown apart, taken out of "train".
-EXTRA_PHASES = (
-    ("inference_energy_kwh_window", "inference measurement"),
-    ("teacher_energy_kwh", "distillation teacher (within training)"),
-)
+# The teacher's forward passes run inside the train phase: shown apart, taken out of "train".
+TEACHER = "distillation teacher (within training)"
 
 
 def _hover(p: Point) -> str:
     a = p.attrs
     return (
         f"{p.label}<br>accuracy {p.accuracy:.4f}<br>{p.kgco2e:.3e} kgCO2e"
-        f"<br>{_finite(a.get('energy_kwh')) or 0:.3e} kWh ({a.get('energy_kind', '?')})"
-        f"<br>params {a.get('params', '?')}, flops {a.get('flops', '?')}"
+        f"<br>{_finite(a.get(Trial.energy_kwh)) or 0:.3e} kWh ({a.get(Trial.energy_kind, '?')})"
+        f"<br>params {a.get(Trial.params, '?')}, flops {a.get(Trial.flops, '?')}"
     )
 
 
@@ -144,26 +142,24 @@ def phase_energy_figure(trials: Sequence[optuna.trial.FrozenTrial]) -> go.Figure
     """Stacked energy (kWh) per phase of every trial that measured some, failed ones too."""
     import plotly.graph_objects as go
 
-    rows = sorted(trials, key=lambda t: t.number)
+    rows = records(trials)
     phases: list[str] = []
-    for t in rows:
-        for p in str(t.user_attrs.get("phases", "")).split(","):
-            if p and p not in phases:
-                phases.append(p)
-    series = [(p, f"{p}_energy_kwh") for p in phases] + [
-        (label, key) for key, label in EXTRA_PHASES
-    ]
+    for rec in rows:
+        for p in rec.phases:
+            if p.name not in phases:
+                phases.append(p.name)
     fig = go.Figure()
-    x = [f"{t.number} ({t.state.name.lower()})" for t in rows]
-    for label, key in series:
-        y = [_finite(t.user_attrs.get(key)) or 0.0 for t in rows]
-        if key == "train_energy_kwh":
-            y = [
-                v - (_finite(t.user_attrs.get("teacher_energy_kwh")) or 0.0)
-                for v, t in zip(y, rows, strict=True)
-            ]
+    x = [f"{r.number} ({r.state.name.lower()})" for r in rows]
+    teacher = [r.num(Compression.teacher_energy_kwh) or 0.0 for r in rows]
+    for name in [*phases, TEACHER]:
+        if name == TEACHER:
+            y = teacher
+        else:
+            y = [next((p.energy_kwh for p in r.phases if p.name == name), 0.0) for r in rows]
+            if name == "train":  # the teacher's passes are shown apart
+                y = [v - k for v, k in zip(y, teacher, strict=True)]
         if any(y):
-            fig.add_trace(go.Bar(x=x, y=y, name=label))
+            fig.add_trace(go.Bar(x=x, y=y, name=name))
     fig.update_layout(
         barmode="stack",
         title="Energy by phase (kWh)",

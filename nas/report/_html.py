@@ -11,6 +11,7 @@ from typing import Any
 
 import optuna
 
+from nas.record import METERED_FRACTION_FLAG, Trial
 from nas.report._analysis import best_under_cap, hypervolume_history, knee_point
 from nas.report._data import Point, carbon_budget, check_cap, pareto_front, points, search_cost
 from nas.report._feedback import feedback_lines
@@ -88,8 +89,21 @@ def build_report(study: optuna.Study, *, cap_kgco2e: float | None = None) -> Rep
         "<ul>"
         + "".join(f"<li>energy meter: {_e(m)}</li>" for m in cost.meters)
         + "".join(f"<li>carbon intensity: {_e(i)}</li>" for i in cost.intensities)
+        + "".join(f"<li>CPU instruction sets: {_e(i)}</li>" for i in cost.cpu_isa)
         + "</ul>",
     ]
+    if cost.metered_fraction is not None:
+        lo, hi = cost.metered_fraction
+        parts.append(
+            f"<p>Metered: {lo:.1%} to {hi:.1%} of each trial's time ran inside its phase "
+            "windows.</p>"
+        )
+    if cost.under_metered:
+        parts.append(
+            f"<p class=warn>Trials {_e(', '.join(map(str, cost.under_metered)))} ran less than "
+            f"{METERED_FRACTION_FLAG:.0%} of their time inside phase windows: their search "
+            "energy is understated.</p>"
+        )
     if "estimated" in cost.kinds:
         parts.append(
             "<p class=warn>Some or all energy figures are <b>estimated</b> (no readable energy "
@@ -131,9 +145,9 @@ def build_report(study: optuna.Study, *, cap_kgco2e: float | None = None) -> Rep
         "<th>test accuracy</th><th>kgCO2e</th><th>energy (kWh)</th><th>kind</th></tr>"
         + "".join(
             f"<tr><td>{p.trial}</td><td><code>{_e(p.label.split(' | ', 1)[-1])}</code></td>"
-            f"<td>{p.accuracy:.4f}</td><td>{_num(p.attrs.get('test_accuracy'), '.4f')}</td>"
-            f"<td>{p.kgco2e:.3e}</td><td>{_num(p.attrs.get('energy_kwh'), '.3e')}</td>"
-            f"<td>{_e(p.attrs.get('energy_kind', '?'))}</td></tr>"
+            f"<td>{p.accuracy:.4f}</td><td>{_num(p.attrs.get(Trial.test_accuracy), '.4f')}</td>"
+            f"<td>{p.kgco2e:.3e}</td><td>{_num(p.attrs.get(Trial.energy_kwh), '.3e')}</td>"
+            f"<td>{_e(p.attrs.get(Trial.energy_kind, '?'))}</td></tr>"
             for p in front
         )
         + "</table>",

@@ -1,8 +1,8 @@
 """Carbon-aware scheduling: time-varying intensity, forecasts, policies, replay, live decisions.
 
-- Traces: :func:`load_trace` (CSV path, Electricity Maps export, or a shipped name such as
-  ``"gb_2020"``), :class:`Trace` (exact integration, ``resample``, ``slice``) and
-  :class:`TraceIntensity`, the :class:`~nas.carbon.IntensitySource` over a trace.
+- Traces (from :mod:`nas.carbon`, re-exported): :func:`load_trace` (CSV path, Electricity
+  Maps export, or a shipped name such as ``"gb_2020"``), :class:`Trace` (exact integration,
+  ``resample``, ``slice``) and :class:`TraceIntensity`, the intensity source over a trace.
 - Forecasts (decide with the past only): :func:`create_forecaster` with ``persistence``,
   ``seasonal`` or ``oracle`` (perfect foresight, an upper bound for evaluation only).
 - Policies: :func:`create_policy` with ``run-now``, ``flexible-start``, ``pause-resume``,
@@ -17,6 +17,14 @@
 
 from __future__ import annotations
 
+from nas.carbon import SHIPPED_TRACES, Trace, TraceIntensity, load_trace  # re-exported
+from nas.scheduling._budget import (
+    BudgetUsage,
+    CarbonBudgetCallback,
+    budget_callbacks,
+    budget_usage,
+    record_usage,
+)
 from nas.scheduling._forecast import FORECASTERS, Forecaster, create_forecaster
 from nas.scheduling._live import CarbonSourceUnavailableError
 from nas.scheduling._live_sources import (
@@ -27,10 +35,13 @@ from nas.scheduling._live_sources import (
 from nas.scheduling._policies import POLICIES, Policy, ScheduledInterval, create_policy
 from nas.scheduling._scheduler import Clock, GreenWindowScheduler, SimulatedClock, WallClock
 from nas.scheduling._simulate import MonthSummary, SimulationResult, simulate
-from nas.scheduling._trace import Trace, TraceIntensity
-from nas.scheduling._trace_io import SHIPPED_TRACES, load_trace
 
 __all__ = [
+    "BudgetUsage",
+    "CarbonBudgetCallback",
+    "budget_callbacks",
+    "budget_usage",
+    "record_usage",
     "FORECASTERS",
     "POLICIES",
     "SHIPPED_TRACES",

@@ -2,11 +2,9 @@
 
 What counts is ``search_kgco2e`` of every trial that ended (complete, pruned or failed: the
 search paid for all of them), read from the storage, so several workers sharing a study
-share one budget. Study user attrs (read by ``econas pareto``, the report and the dashboard):
-
-- ``carbon_budget_kgco2e``: the limit; ``carbon_budget_used_kgco2e``: spent so far;
-- ``carbon_budget_breakdown``: JSON of where it went (by trial state, family and phase);
-- ``carbon_budget_stop_reason``: set once the study was stopped for the budget.
+share one budget. Study user attrs (``nas.record.Study``; read by ``econas pareto``, the
+report and the dashboard): the limit, what was spent so far, a JSON breakdown of where it
+went (by trial state, family and phase) and, once the study stopped for it, the reason.
 """
 
 from __future__ import annotations
@@ -19,23 +17,19 @@ from typing import Any
 
 import optuna
 
+from nas.errors import BadInputError
+from nas.record import Study, TrialRecord
+
 __all__ = [
-    "BUDGET_ATTR",
-    "BREAKDOWN_ATTR",
-    "STOP_REASON_ATTR",
-    "USED_ATTR",
     "BudgetUsage",
     "CarbonBudgetCallback",
+    "budget_callbacks",
     "budget_usage",
     "record_usage",
+    "spent_reason",
 ]
 
 log = logging.getLogger(__name__)
-
-BUDGET_ATTR = "carbon_budget_kgco2e"
-USED_ATTR = "carbon_budget_used_kgco2e"
-BREAKDOWN_ATTR = "carbon_budget_breakdown"
-STOP_REASON_ATTR = "carbon_budget_stop_reason"
 
 _ENDED = {
     optuna.trial.TrialState.COMPLETE: "complete",
@@ -80,35 +74,32 @@ class BudgetUsage:
 def budget_usage(trials: Iterable[optuna.trial.FrozenTrial]) -> BudgetUsage:
     """Sum ``search_kgco2e`` over ended trials; split it by state, family and phase.
 
-    A trial's phases (``<phase>_energy_kwh`` for each name in ``phases``, plus the inference
-    measurement) share its kgCO2e in proportion to their energy; what no phase accounts for
-    is listed as ``other``.
+    A trial's phases (``<phase>_energy_kwh`` for each name in ``phases``) share its kgCO2e in
+    proportion to their energy; what no phase accounts for (studies of earlier releases) is
+    listed as ``other``.
     """
     usage = BudgetUsage()
     for t in trials:
         state = _ENDED.get(t.state)
         if state is None:
             continue
-        a = t.user_attrs
-        kg = float(a.get("search_kgco2e") or 0.0)
+        rec = TrialRecord.of(t)
+        kg = rec.search_kgco2e
         usage.trials += 1
         usage.used_kgco2e += kg
         _add(usage.by_state, state, kg)
-        _add(usage.by_family, str(a.get("family", "unknown")), kg)
-        if state == "complete" and not a.get("reused"):  # a reused trial costs nothing
+        _add(usage.by_family, rec.family, kg)
+        if state == "complete" and not rec.reused:  # a reused trial costs next to nothing
             usage.complete_kgco2e.append(kg)
-        kwh = float(a.get("search_energy_kwh") or 0.0)
+        kwh = rec.search_energy_kwh
         if kg <= 0 or kwh <= 0:
             continue
         kg_per_kwh = kg / kwh
         left = kg
-        names = [p for p in str(a.get("phases", "")).split(",") if p]
-        parts = [(p, a.get(f"{p}_energy_kwh")) for p in names]
-        parts.append(("inference", a.get("inference_energy_kwh_window")))
-        for phase, phase_kwh in parts:
-            if phase_kwh:
-                share = float(phase_kwh) * kg_per_kwh
-                _add(usage.by_phase, phase, share)
+        for phase in rec.phases:
+            if phase.energy_kwh:
+                share = phase.energy_kwh * kg_per_kwh
+                _add(usage.by_phase, phase.name, share)
                 left -= share
         if left > 1e-9 * kg:
             _add(usage.by_phase, "other", left)
@@ -118,9 +109,9 @@ def budget_usage(trials: Iterable[optuna.trial.FrozenTrial]) -> BudgetUsage:
 def record_usage(study: optuna.Study, max_kgco2e: float) -> BudgetUsage:
     """Compute the usage from the storage and store it in the study's user attrs."""
     usage = budget_usage(study.get_trials(deepcopy=False))
-    study.set_user_attr(BUDGET_ATTR, max_kgco2e)
-    study.set_user_attr(USED_ATTR, usage.used_kgco2e)
-    study.set_user_attr(BREAKDOWN_ATTR, json.dumps(usage.breakdown(), sort_keys=True))
+    study.set_user_attr(Study.budget_kgco2e, max_kgco2e)
+    study.set_user_attr(Study.budget_used_kgco2e, usage.used_kgco2e)
+    study.set_user_attr(Study.budget_breakdown, json.dumps(usage.breakdown(), sort_keys=True))
     return usage
 
 
@@ -152,11 +143,26 @@ class CarbonBudgetCallback:
                 f"{cap - used:.3e} left"
             )
         if reason is not None:
-            if study.user_attrs.get(STOP_REASON_ATTR) is None:
-                study.set_user_attr(STOP_REASON_ATTR, reason)
+            if study.user_attrs.get(Study.budget_stop_reason) is None:
+                study.set_user_attr(Study.budget_stop_reason, reason)
             log.warning("econas: %s; stopping the study", reason)
             study.stop()
 
 
 def spent_reason(used_kgco2e: float, max_kgco2e: float) -> str:
     return f"carbon budget spent: {used_kgco2e:.3e} of {max_kgco2e:.3e} kgCO2e"
+
+
+def budget_callbacks(max_kgco2e: float | None, study: optuna.Study) -> list[CarbonBudgetCallback]:
+    """The study's carbon-budget callback (none without a budget); refuses to resume a study
+    whose budget is spent (BadInputError: nothing to run)."""
+    if max_kgco2e is None:
+        return []
+    usage = record_usage(study, max_kgco2e)
+    used, per = usage.used_kgco2e, usage.per_trial_kgco2e
+    if used >= max_kgco2e or (per is not None and used + per > max_kgco2e):
+        raise BadInputError(
+            f"study {study.study_name!r}: {spent_reason(used, max_kgco2e)}, less than a trial "
+            "left; nothing to run"
+        )
+    return [CarbonBudgetCallback(max_kgco2e=max_kgco2e)]

@@ -29,10 +29,10 @@ from urllib import request as _request
 
 import numpy as np
 
+from nas.carbon import Trace, to_epoch_s
+from nas.carbon import parse_time as parse_trace_time
 from nas.carbon._base import CarbonIntensity, IntensitySource
 from nas.errors import BadInputError
-from nas.scheduling._trace import Trace, to_epoch_s
-from nas.scheduling._trace_io import _parse_time
 
 __all__ = ["CarbonSourceUnavailableError", "LiveIntensitySource"]
 
@@ -125,7 +125,7 @@ def median_step_s(times: list[float], default_s: int) -> int:
 
 def parse_time(value: Any, where: str) -> float:
     try:
-        return _parse_time(str(value))
+        return parse_trace_time(str(value))
     except ValueError:
         raise CarbonSourceUnavailableError(f"{where}: unparsable time {value!r} in reply") from None
 

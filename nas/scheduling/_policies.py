@@ -27,8 +27,8 @@ from typing import ClassVar, NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from nas.carbon import to_datetime, to_epoch_s
 from nas.errors import BadInputError
-from nas.scheduling._trace import to_datetime, to_epoch_s
 
 __all__ = [
     "POLICIES",

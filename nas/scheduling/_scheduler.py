@@ -25,11 +25,11 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
+from nas.carbon import Trace, TraceIntensity, to_datetime, to_epoch_s
 from nas.errors import BadInputError
 from nas.scheduling._forecast import Forecaster, create_forecaster, forecast_at
 from nas.scheduling._policies import Policy, ScheduledInterval, create_policy
 from nas.scheduling._simulate import common_grid
-from nas.scheduling._trace import Trace, TraceIntensity, to_datetime, to_epoch_s
 
 __all__ = ["Clock", "GreenWindowScheduler", "SimulatedClock", "WallClock"]
 

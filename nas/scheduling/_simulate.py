@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from nas.carbon import Trace
 from nas.errors import BadInputError
 from nas.scheduling._forecast import (
     Forecaster,
@@ -27,7 +28,6 @@ from nas.scheduling._forecast import (
     forecast_matrix,
 )
 from nas.scheduling._policies import Policy, RunNow, create_policy
-from nas.scheduling._trace import Trace
 
 __all__ = ["MonthSummary", "SimulationResult", "simulate"]
 

@@ -1,9 +1,13 @@
-"""Trials that run in green windows, on the wall clock or on a trace's simulated timeline.
+"""Carbon-aware steps of every trial (``[schedule]``): the carbon budget and green windows.
 
-:class:`GreenTrialPlugin` (a :class:`~nas.plugins.TrialPlugin`) decides before each trial,
-from a forecast made with the trace's data before "now" only, when the trial should start,
-waits until then (wall clock: a countdown on stderr; simulated clock: the time jumps), and
-makes the trial's carbon intensity the trace's mean over the interval it ran.
+:class:`BudgetGuard` refuses a trial before anything is spent once the search has emitted
+its budget (``max_kgco2e``, shared by every worker of the study through the storage).
+
+:class:`GreenWindow` decides before each trial, from a forecast made with the trace's data
+before "now" only, when the trial should start, waits until then (wall clock: a countdown on
+stderr; simulated clock: the time jumps), and makes the trial's carbon intensity the trace's
+mean over the interval it ran. The wait is idle: it is not metered and not part of the
+trial's wall time.
 
 On the simulated clock the trial runs for real *now*, but its interval is the simulated one:
 :class:`SimulatedTimeIntensity` maps the objective's real ``[started, finished]`` onto
@@ -18,39 +22,25 @@ from __future__ import annotations
 
 import logging
 import sys
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, TextIO
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, TextIO
 
 import optuna
 
-from nas.carbon import CarbonIntensity, IntensitySource
+from nas.carbon import CarbonIntensity, IntensitySource, TraceIntensity, load_trace, to_datetime
 from nas.errors import ConfigError
-from nas.plugins import TrialContext, TrialPlugin
-from nas.scheduling._budget import STOP_REASON_ATTR, budget_usage, spent_reason
+from nas.record import Schedule, Study, Trial, TrialRecord
+from nas.scheduling._budget import budget_usage, spent_reason
 from nas.scheduling._scheduler import Clock, GreenWindowScheduler, SimulatedClock, WallClock
-from nas.scheduling._trace import TraceIntensity, to_datetime
-from nas.scheduling._trace_io import load_trace
+from nas.sections.schedule import parse_utc
+from nas.trial import Step, TrialState
 
 if TYPE_CHECKING:  # pragma: no cover
-    from nas.scheduling.plugin import ScheduleSection
+    from nas.trial import TrialEnv
 
-__all__ = ["BudgetGuardPlugin", "GreenTrialPlugin", "SimulatedTimeIntensity", "parse_utc"]
+__all__ = ["BudgetGuard", "GreenWindow", "SimulatedTimeIntensity", "parse_utc"]
 
 log = logging.getLogger(__name__)
-
-CLOCK_ATTR = "schedule_clock"  # study attr: slot start of the latest trial (simulated clock)
-
-
-def parse_utc(text: str, what: str) -> datetime:
-    """ISO 8601 time; without an offset it is UTC (as in the traces)."""
-    s = text.strip()
-    if s.endswith(("Z", "z")):
-        s = s[:-1] + "+00:00"
-    try:
-        when = datetime.fromisoformat(s)
-    except ValueError:
-        raise ConfigError(f"{what}: cannot parse time {text!r} (ISO 8601, UTC)") from None
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
 class SimulatedTimeIntensity(IntensitySource):
@@ -86,31 +76,28 @@ def _stop(study: optuna.Study, attr: str, reason: str) -> None:
     raise optuna.TrialPruned(reason)
 
 
-class BudgetGuardPlugin(TrialPlugin):
-    """Before a trial: if the budget is already spent (e.g. by another worker), stop."""
+class BudgetGuard(Step):
+    """Before a trial spends anything: if the budget is spent (e.g. by another worker), stop."""
 
     name = "carbon-budget"
 
     def __init__(self, *, max_kgco2e: float) -> None:
         self.max_kgco2e = max_kgco2e
 
-    def before_train(self, ctx: TrialContext) -> list[float] | None:
-        study = ctx.trial.study
+    def admit(self, t: TrialState) -> None:
+        study = t.trial.study
         used = budget_usage(study.get_trials(deepcopy=False)).used_kgco2e
         if used >= self.max_kgco2e:
-            _stop(study, STOP_REASON_ATTR, spent_reason(used, self.max_kgco2e))
-        return None
+            _stop(study, Study.budget_stop_reason, spent_reason(used, self.max_kgco2e))
 
 
-class GreenTrialPlugin(TrialPlugin):
+class GreenWindow(Step):
     """Waits for the scheduler's green slot before each trial; see the module docstring."""
 
     name = "schedule"
 
-    def __init__(
-        self, *, objective: Any, section: ScheduleSection, stream: TextIO | None = None
-    ) -> None:
-        self.section = section
+    def __init__(self, env: TrialEnv, *, stream: TextIO | None = None) -> None:
+        self.section = section = env.config.schedule
         self.stream = stream
         trace = load_trace(section.trace or "")
         self.trace = trace
@@ -136,7 +123,6 @@ class GreenTrialPlugin(TrialPlugin):
             window_hours=section.window_hours,
             clock=clock,
         )
-        objective.intensity = self.intensity  # the objective charges trials through this
 
     def _check_inside(self, when: datetime, what: str) -> None:
         lo, hi = to_datetime(self.trace.start_s), to_datetime(self.trace.end_s)
@@ -153,14 +139,14 @@ class GreenTrialPlugin(TrialPlugin):
         return [
             t
             for t in study.get_trials(deepcopy=False, states=(S.COMPLETE, S.PRUNED, S.FAIL))
-            if t.user_attrs.get("schedule_slot_start") and not t.user_attrs.get("reused")
-        ]  # a reused trial (nas.efficiency) copied its source's attrs and ran no time
+            if (rec := TrialRecord.of(t)).get(Schedule.slot_start) and not rec.reused
+        ]  # a reused trial (nas.efficiency) ran no training time
 
     def _sim_now(self, study: optuna.Study) -> datetime:
         """Where the simulated clock stands: the end of the latest trial (or the start)."""
         now = self.start
         for t in self._ended(study):
-            begin = parse_utc(t.user_attrs["schedule_slot_start"], "schedule_slot_start")
+            begin = parse_utc(t.user_attrs[Schedule.slot_start], Schedule.slot_start)
             if self.trial_s is not None:
                 span_s = self.trial_s
             elif t.datetime_start is not None and t.datetime_complete is not None:
@@ -175,15 +161,16 @@ class GreenTrialPlugin(TrialPlugin):
         if self.trial_s is not None:
             return self.trial_s
         done = [
-            float(t.user_attrs["duration_s"])
+            duration
             for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-            if "duration_s" in t.user_attrs and not t.user_attrs.get("reused")
+            if not (rec := TrialRecord.of(t)).reused
+            if (duration := rec.num(Trial.duration_s)) is not None
         ]
         return min(max(sum(done) / len(done), 1.0), self.window_s) if done else 1.0
 
     # -- the hook -------------------------------------------------------------------------------
-    def before_train(self, ctx: TrialContext) -> list[float] | None:
-        study = ctx.trial.study
+    def wait(self, t: TrialState) -> IntensitySource:
+        study = t.trial.study
         sec = self.section
         if self.simulated:
             now = self._sim_now(study)
@@ -191,7 +178,7 @@ class GreenTrialPlugin(TrialPlugin):
             if now + timedelta(seconds=self.window_s) > to_datetime(self.trace.end_s):
                 _stop(
                     study,
-                    "stop_reason",
+                    Study.stop_reason,
                     f"simulated clock reached the end of trace {self.trace.name} "
                     f"({now:%Y-%m-%d %H:%M} UTC)",
                 )
@@ -205,25 +192,26 @@ class GreenTrialPlugin(TrialPlugin):
             wait_s = self.scheduler.seconds_until_green(now, plan_s)
             self.scheduler.clock.sleep(wait_s)
             if wait_s > 0:
-                log.info("trial %d: simulated clock jumps %.1f h", ctx.trial.number, wait_s / 3600)
+                log.info("trial %d: simulated clock jumps %.1f h", t.number, wait_s / 3600)
         else:
-            wait_s = self._countdown_wait(ctx.trial.number, plan_s)
+            wait_s = self._countdown_wait(t.number, plan_s)
         slot_start = self.scheduler.clock.now()
         if isinstance(self.intensity, SimulatedTimeIntensity):
             self.intensity.sim_start = slot_start
-            study.set_user_attr(CLOCK_ATTR, slot_start.isoformat())
-        ctx.intensity = self.intensity
-        ctx.attrs.update(
-            schedule_policy=sec.effective_policy,
-            schedule_forecast=sec.forecast,
-            schedule_clock=sec.clock,
-            schedule_trace=self.trace.name,
-            schedule_wait_s=float(wait_s),
-            schedule_ready_at=now.isoformat(),
-            schedule_slot_start=slot_start.isoformat(),
-            schedule_expected_s=float(expected_s),
+            study.set_user_attr(Study.schedule_clock, slot_start.isoformat())
+        t.record(
+            {
+                Schedule.policy: sec.effective_policy,
+                Schedule.forecast: sec.forecast,
+                Schedule.clock: sec.clock,
+                Schedule.trace: self.trace.name,
+                Schedule.wait_s: float(wait_s),
+                Schedule.ready_at: now.isoformat(),
+                Schedule.slot_start: slot_start.isoformat(),
+                Schedule.expected_s: float(expected_s),
+            }
         )
-        return None
+        return self.intensity
 
     def _countdown_wait(self, number: int, plan_s: float) -> float:
         stream = self.stream or sys.stderr

@@ -1,4 +1,4 @@
-"""Config sections of compression: ``[compression]`` (what a trial may sample) and ``[ablate]``.
+"""``[compression]`` (what a trial may sample) and ``[ablate]`` (``econas ablate``).
 
 Both are checked as strictly as the built-in sections: a value that cannot work (a pruning
 ratio outside [0, 1), an unknown quantization, a teacher file that does not exist) is a

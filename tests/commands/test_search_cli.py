@@ -198,7 +198,7 @@ def test_export_matches_pytorch(
 def test_nan_loss_trial_fails_with_reason_and_study_goes_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import nas.objective as objective
+    import nas.pipeline as objective
 
     real = objective.cross_entropy_loss
     calls = {"n": 0}

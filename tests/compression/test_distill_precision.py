@@ -6,9 +6,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from nas.compression import TeacherCost, autocast_schedule, distillation_loss, kd_loss
+from nas.compression import autocast_schedule, distillation_loss, kd_loss
 from nas.compression.precision import check_precision_supported
-from nas.energy import EstimateMeter
+from nas.energy import EstimateMeter, WindowAccumulator
 from nas.errors import BadInputError
 from nas.train import train_model
 
@@ -34,8 +34,8 @@ def test_student_learns_the_teacher_and_teacher_cost_is_metered() -> None:
     x = torch.randn(256, 4)
     y = teacher(x).argmax(1).detach()
     meter = EstimateMeter(watts_per_core=10.0)
-    cost = TeacherCost()
-    loss = distillation_loss(teacher, temperature=2.0, alpha=1.0, meter=meter, cost=cost)
+    passes = WindowAccumulator(meter, "teacher")
+    loss = distillation_loss(teacher, temperature=2.0, alpha=1.0, passes=passes)
     with torch.no_grad():
         before = float(loss(student, x, y))
     train_model(
@@ -49,7 +49,7 @@ def test_student_learns_the_teacher_and_teacher_cost_is_metered() -> None:
     )
     with torch.no_grad():
         assert float(loss(student, x, y)) < 0.5 * before
-    assert cost.batches == 5 * 8 + 2 and cost.energy_j > 0 and cost.duration_s > 0
+    assert passes.count == 5 * 8 + 2 and passes.energy_j > 0 and passes.duration_s > 0
 
 
 def test_dynamic_precision_switches_at_the_sampled_epoch() -> None:

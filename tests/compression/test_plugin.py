@@ -249,13 +249,12 @@ def test_teacher_with_other_classes_is_rejected(
 
 
 def test_disabled_section_changes_nothing(tmp_path: Path) -> None:
-    from nas.compression.plugin import make_trial_plugins
+    from types import SimpleNamespace
+
+    from nas.compression.step import CompressionStep
     from nas.config import config_from_dict
+    from nas.pipeline import assemble_steps
 
-    cfg = config_from_dict({"compression": {"enabled": False, "prune_ratios": [0.5]}})
-
-    class Obj:
-        config = cfg
-
-    assert make_trial_plugins(Obj()) == []
-    assert make_trial_plugins(type("O", (), {"config": config_from_dict({})})()) == []
+    for doc in ({"compression": {"enabled": False, "prune_ratios": [0.5]}}, {}):
+        steps = assemble_steps(SimpleNamespace(config=config_from_dict(doc)))  # type: ignore[arg-type]
+        assert not any(isinstance(s, CompressionStep) for s in steps)

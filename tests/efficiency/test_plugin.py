@@ -9,7 +9,7 @@ import optuna
 import pytest
 import torch
 
-import nas.efficiency.plugin as plugin_mod
+import nas.efficiency.step as plugin_mod
 from nas.config import load_config
 from nas.errors import ConfigError
 from nas.search import run_search
@@ -103,7 +103,12 @@ def test_duplicates_reuse_the_stored_result_within_and_across_studies(tmp_path: 
         assert a["reused_from_trial"] == first.number and a["reused_from_study"] == "reuse-a"
         assert a["fingerprint"] == first.user_attrs["fingerprint"]
         assert t.values == first.values
-        assert a["search_energy_kwh"] == 0.0 and a["search_kgco2e"] == 0.0  # cost nothing new
+        # it paid only for its own bookkeeping (sampling, the fingerprint search, storing)
+        assert a["phases"] == "sample,reuse,store"
+        assert 0 < a["search_energy_kwh"] < first.user_attrs["search_energy_kwh"]
+        assert a["search_energy_kwh"] == pytest.approx(
+            sum(a[f"{p}_energy_kwh"] for p in ("sample", "reuse", "store")), rel=1e-9
+        )
         assert a["accuracy"] == first.user_attrs["accuracy"]
         assert "train_energy_kwh" in a  # the config's cost, copied: it is the objective
     # Another study in the same storage: reused only when asked to look across studies.
@@ -120,7 +125,7 @@ def test_duplicates_reuse_the_stored_result_within_and_across_studies(tmp_path: 
     ).replace("study", storage=cfg.storage_url)
     t = run_search(across, progress=False).study.trials[0]
     assert t.user_attrs["reused"] is True and t.user_attrs["reused_from_study"] == "reuse-a"
-    assert t.user_attrs["search_energy_kwh"] == 0.0
+    assert t.user_attrs["phases"] == "sample,reuse,store"  # no training
 
 
 def test_reuse_off_retrains_and_still_stores_the_fingerprint(tmp_path: Path) -> None:
@@ -143,10 +148,11 @@ def test_screening_prunes_low_proxy_candidates_with_their_screen_energy(tmp_path
     for t in pruned:  # told PRUNED in a multi-objective study; paid only for the screen
         a = t.user_attrs
         assert a["stop_reason"].startswith("screened: synflow")
-        assert a["phases"] == "screen" and "train_energy_kwh" not in a
-        assert (
-            a["search_energy_kwh"] == pytest.approx(a["screen_energy_kwh"])
-            and a["search_energy_kwh"] > 0
+        phases = a["phases"].split(",")
+        assert phases == ["sample", "reuse", "build", "screen", "store"]
+        assert "train_energy_kwh" not in a and a["screen_energy_kwh"] > 0
+        assert a["search_energy_kwh"] == pytest.approx(
+            sum(a[f"{p}_energy_kwh"] for p in phases), rel=1e-9
         )
         earlier = [
             u.user_attrs["proxy_synflow"]
@@ -182,7 +188,11 @@ def test_early_stopping_records_rungs_and_prunes_in_a_multi_objective_study(
         a = t.user_attrs
         assert a["stop_reason"] == "early-stopped: test rule" and a["early_stopped_at_rung"] == 0
         assert a["train_energy_kwh"] >= a["rung_0_energy_kwh"] * 0.5  # measured energy kept
-        assert a["search_energy_kwh"] == pytest.approx(a["train_energy_kwh"])
+        phases = a["phases"].split(",")
+        assert "train" in phases and "eval" not in phases  # stopped inside training
+        assert a["search_energy_kwh"] == pytest.approx(
+            sum(a[f"{p}_energy_kwh"] for p in phases), rel=1e-9
+        )
         assert "accuracy" not in a
     assert trials[0].user_attrs["epochs"] == 2
 

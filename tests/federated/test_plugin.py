@@ -14,7 +14,8 @@ from nas.cli import main
 from nas.config import config_from_dict
 from nas.errors import ConfigError
 from nas.federated import DEFAULT_NETWORK_KWH_PER_GB
-from nas.federated.plugin import make_trial_plugins
+from nas.federated.step import FederatedStep
+from nas.pipeline import assemble_steps
 
 TINY = """
 [study]
@@ -117,7 +118,8 @@ def test_too_many_clients_for_the_data_exits_2(
 def test_absent_or_disabled_section_adds_no_plugin() -> None:
     for doc in ({}, {"federated": {"enabled": False, "clients": 16}}):
         cfg = config_from_dict(doc)
-        assert make_trial_plugins(SimpleNamespace(config=cfg, data=None)) == []
+        steps = assemble_steps(SimpleNamespace(config=cfg, data=None))  # type: ignore[arg-type]
+        assert not any(isinstance(s, FederatedStep) for s in steps)
     assert config_from_dict({}).federated.network[0] == DEFAULT_NETWORK_KWH_PER_GB
 
 
@@ -155,8 +157,12 @@ def test_federated_trial_stores_accuracy_energy_and_carbon(
     assert a["comm_energy_kind"] == "estimated"
     assert a["comm_energy_source"] == "network-estimate"
     assert a["federated_comm_in_energy_total"] is True
-    assert a["phases"] == "train,comm,eval"
+    phases = "sample,reuse,build,train,comm,eval,test,inference,upload,store".split(",")
+    assert a["phases"].split(",") == phases  # comm right after the training it belongs to
+    # the model's cost: training, its communication and validation; the search's: every phase
     total = a["train_energy_kwh"] + a["comm_energy_kwh"] + a["eval_energy_kwh"]
+    search = sum(a[f"{p}_energy_kwh"] for p in phases)
+    assert math.isclose(a["search_energy_kwh"], search, rel_tol=1e-9)
     assert math.isclose(a["energy_kwh"], total)
     assert math.isclose(a["kgco2e"], a["energy_kwh"] * a["intensity_g_per_kwh"] / 1000)
     assert trial.values[1] == pytest.approx(a["kgco2e"])

@@ -12,12 +12,15 @@ import numpy as np
 import optuna
 import pytest
 
+from nas.commands._common import add_run_args
+from nas.commands._common import apply_run_flags as apply_run_args
 from nas.config import config_from_dict
 from nas.errors import BadInputError, ConfigError
+from nas.record import Efficiency
 from nas.scheduling import load_trace
-from nas.scheduling._green_trials import GreenTrialPlugin, parse_utc
-from nas.scheduling.plugin import ScheduleSection, add_run_args, apply_run_args
+from nas.scheduling.step import GreenWindow, parse_utc
 from nas.search import run_search
+from nas.sections import ScheduleSection
 
 START = "2020-06-10T06:00:00Z"
 
@@ -67,7 +70,9 @@ def green(name: str, policy: str, **extra: object):
 def done(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     """Completed trials that ran (not reused from a duplicate by nas.efficiency)."""
     complete = optuna.trial.TrialState.COMPLETE
-    return [t for t in study.trials if t.state == complete and not t.user_attrs.get("reused")]
+    return [
+        t for t in study.trials if t.state == complete and not t.user_attrs.get(Efficiency.reused)
+    ]
 
 
 def test_green_trials_incur_less_than_run_now(
@@ -107,18 +112,27 @@ def test_green_trials_incur_less_than_run_now(
     assert study.user_attrs["schedule_clock"] == done(study)[-1].user_attrs["schedule_slot_start"]
 
 
+def _step(section: ScheduleSection, **kwargs: object) -> GreenWindow:
+    return GreenWindow(SimpleNamespace(config=SimpleNamespace(schedule=section)), **kwargs)  # type: ignore[arg-type]
+
+
+def _wait(step: GreenWindow) -> tuple[dict, object]:
+    """One wait decision of the step, without training (in-memory study)."""
+    trial = optuna.create_study().ask()
+    attrs: dict = {}
+    t = SimpleNamespace(trial=trial, number=trial.number, record=attrs.update)
+    return attrs, step.wait(t)  # type: ignore[arg-type]
+
+
 def _decide(cfg, trace_path: str | None = None) -> dict:
-    """One before_train decision of the plugin, without training (in-memory study)."""
+    """One wait decision of the step, without training (in-memory study)."""
     section = cfg.schedule
     if trace_path is not None:
         section = ScheduleSection(**{**section.__dict__, "trace": trace_path})
-    objective = SimpleNamespace(intensity=None)
-    plugin = GreenTrialPlugin(objective=objective, section=section)
-    assert objective.intensity is plugin.intensity
-    trial = optuna.create_study().ask()
-    ctx = SimpleNamespace(trial=trial, attrs={}, intensity=None)
-    plugin.before_train(ctx)  # type: ignore[arg-type]
-    return ctx.attrs
+    step = _step(section)
+    attrs, intensity = _wait(step)
+    assert intensity is step.intensity  # the trial is charged through the step's source
+    return attrs
 
 
 def test_decision_never_reads_the_future_of_the_trace(tmp_path: Path) -> None:
@@ -143,15 +157,17 @@ def test_decision_never_reads_the_future_of_the_trace(tmp_path: Path) -> None:
 def test_run_args_and_bad_sections() -> None:
     parser = argparse.ArgumentParser()
     add_run_args(parser)
-    args = parser.parse_args(["--schedule", "flexible-start", "--max-kgco2e", "0.5"])
+    args = parser.parse_args(["c.toml", "--schedule", "flexible-start", "--max-kgco2e", "0.5"])
     cfg = apply_run_args(green("x", "pause-resume"), args)
     assert cfg.schedule.policy == "flexible-start" and cfg.schedule.max_kgco2e == 0.5
     with pytest.raises(ConfigError, match="--schedule needs a trace"):
         apply_run_args(tiny_config("x"), args)
-    budget_only = apply_run_args(tiny_config("x"), parser.parse_args(["--max-kgco2e", "1"]))
+    budget_only = apply_run_args(
+        tiny_config("x"), parser.parse_args(["c.toml", "--max-kgco2e", "1"])
+    )
     assert budget_only.schedule.max_kgco2e == 1.0 and not budget_only.schedule.active
     with pytest.raises(SystemExit):
-        parser.parse_args(["--schedule", "spatial"])
+        parser.parse_args(["c.toml", "--schedule", "spatial"])
     bad = [
         ({"policy": "pause-resume"}, "needs schedule.trace"),
         ({"trace": "gb_2020", "clock": "simulated"}, "needs schedule.start"),
@@ -198,14 +214,12 @@ def test_wall_clock_waits_with_a_countdown(tmp_path: Path, monkeypatch: pytest.M
     section = ScheduleSection(
         trace=str(path), policy="flexible-start", forecast="oracle", window_hours=1.0
     )
-    objective = SimpleNamespace(intensity=None)
     stream = io.StringIO()
-    plugin = GreenTrialPlugin(objective=objective, section=section, stream=stream)
-    ctx = SimpleNamespace(trial=optuna.create_study().ask(), attrs={}, intensity=None)
-    plugin.before_train(ctx)  # type: ignore[arg-type]
-    wait_s = ctx.attrs["schedule_wait_s"]
+    step = _step(section, stream=stream)
+    attrs, intensity = _wait(step)
+    wait_s = attrs["schedule_wait_s"]
     assert 540 < wait_s <= 600 and sum(slept) == pytest.approx(wait_s)
     assert max(slept) <= 60.0  # ticks of countdown_s
     lines = stream.getvalue().splitlines()
     assert len(lines) == len(slept) and "trial 0 waits for a green slot: 0:" in lines[0]
-    assert ctx.attrs["schedule_clock"] == "wall" and objective.intensity is plugin.intensity
+    assert attrs["schedule_clock"] == "wall" and intensity is step.intensity

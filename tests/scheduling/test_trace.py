@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from nas.carbon import CarbonIntensity, IntensitySource
+from nas.carbon._trace_io import parse_trace_csv
 from nas.errors import BadInputError
 from nas.scheduling import SHIPPED_TRACES, Trace, TraceIntensity, load_trace
-from nas.scheduling._trace_io import parse_trace_csv
 
 T0 = datetime(2020, 3, 1, tzinfo=UTC)
 T0_S = int(T0.timestamp())

@@ -1,0 +1,234 @@
+"""Compression and efficient training as a step of every trial (``[compression]``).
+
+Per trial the sampler picks (parameters ``compression.*`` and ``training.*``): a pruning
+ratio and criterion, the deployed model's quantization, the training precision (and, for
+dynamic precision, the epoch it switches at) and whether to distil from a teacher (with
+temperature and weight). Hooks:
+
+* ``plan``: the autocast schedule and, when distilling, the KD loss; the teacher's forward
+  passes run inside the ``train`` phase, each in a ``teacher`` window whose totals are
+  reported (``teacher_energy_kwh``), never added again.
+* ``deploy``: structured pruning + a short fine-tune in phase ``finetune``, then the
+  quantization in phase ``quantize``; the quantized model is what is evaluated, measured
+  and saved (on the CPU for INT8), and its params/FLOPs are those of the pruned model
+  (quantization keeps the multiply-adds; fvcore cannot count INT8 kernels).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from nas.compression.distill import TEACHER_WINDOW, distillation_loss, load_teacher_dir
+from nas.compression.precision import autocast_schedule, check_precision_supported
+from nas.compression.prune import prune_model
+from nas.compression.quantize import deploy_device, quantize
+from nas.cost import analyze_cost
+from nas.energy import WindowAccumulator
+from nas.errors import ConfigError
+from nas.record import Compression, Trial
+from nas.train import train_model
+from nas.trial import Deployed, Step, TrainingPlan, TrialEnv, TrialState
+
+FINETUNE_LR_FACTOR = 0.3  # fine-tuning after pruning restarts the one-cycle schedule lower
+
+# study -> (number, loader of its deployed model) of the most accurate finished trial, or None
+TeacherLoader = Callable[[Any], "tuple[int, Callable[[], torch.nn.Module]] | None"]
+
+
+@dataclass(frozen=True)
+class CompressionChoice:
+    """What one trial sampled."""
+
+    prune_ratio: float = 0.0
+    prune_criterion: str = ""
+    quantization: str = "fp32"
+    precision: str = "fp32"
+    precision_switch_epoch: int = 0
+    distill: bool = False
+    kd_temperature: float = 0.0
+    kd_alpha: float = 0.0
+
+    def attrs(self) -> dict[str, Any]:
+        return {
+            Compression.prune_ratio: self.prune_ratio,
+            Compression.prune_criterion: self.prune_criterion,
+            Compression.quantization: self.quantization,
+            Compression.precision: self.precision,
+            Compression.precision_switch_epoch: self.precision_switch_epoch,
+            Compression.distill: self.distill,
+            Compression.kd_temperature: self.kd_temperature,
+            Compression.kd_alpha: self.kd_alpha,
+        }
+
+
+class CompressionStep(Step):
+    name = "compression"
+
+    def __init__(self, env: TrialEnv, *, best_teacher: TeacherLoader | None = None) -> None:
+        self.section = section = env.config.compression
+        self.best_teacher = best_teacher
+        self.fixed_teacher: torch.nn.Module | None = None
+        self._teacher_cache: tuple[int, torch.nn.Module] | None = None
+        self._passes: dict[int, WindowAccumulator] = {}
+        epochs = env.config.train.epochs
+        if any(p.startswith("dynamic_") for p in section.precision):
+            if not [e for e in section.dynamic_switch_epochs if e < epochs]:
+                raise ConfigError(
+                    f"compression.dynamic_switch_epochs must hold an epoch < train.epochs ({epochs})"
+                )
+        for precision in section.precision:
+            check_precision_supported(precision, env.device)
+        if True in section.distillation and section.teacher != "best":
+            self.fixed_teacher = load_teacher_dir(
+                section.teacher, num_classes=env.data.num_classes, input_shape=env.input_shape
+            )
+
+    def sample(self, t: TrialState) -> CompressionChoice:
+        s, trial = self.section, t.trial
+        ratio = float(trial.suggest_categorical("compression.prune_ratio", s.prune_ratios))
+        criterion = ""
+        if ratio > 0:
+            criterion = trial.suggest_categorical("compression.prune_criterion", s.prune_criteria)
+        quant_choices = tuple(
+            q for q in s.quantization if not (q == "int8_static" and t.spec.family != "cnn")
+        ) or ("int8_dynamic",)
+        quant_name = "compression.quantization"
+        if quant_choices != s.quantization:  # a family-specific choice list needs its own name
+            quant_name += f".{t.spec.family}"
+        quantization = trial.suggest_categorical(quant_name, quant_choices)
+        precision = trial.suggest_categorical("training.precision", s.precision)
+        switch = 0
+        if precision.startswith("dynamic_"):
+            options = tuple(e for e in s.dynamic_switch_epochs if e < t.config.train.epochs)
+            switch = int(trial.suggest_categorical("training.switch_epoch", options))
+        distill = bool(trial.suggest_categorical("training.distill", s.distillation))
+        temp = alpha = 0.0
+        if distill:
+            temp = float(trial.suggest_categorical("training.kd_temperature", s.kd_temperatures))
+            alpha = float(trial.suggest_categorical("training.kd_alpha", s.kd_alphas))
+        choice = CompressionChoice(
+            ratio, criterion, quantization, precision, switch, distill, temp, alpha
+        )
+        t.record(choice.attrs())
+        return choice
+
+    def plan(self, t: TrialState, plan: TrainingPlan) -> TrainingPlan:
+        choice: CompressionChoice = t.settings[self.name]
+        schedule = autocast_schedule(choice.precision, switch_epoch=choice.precision_switch_epoch)
+        if schedule is not None:
+            plan = plan.replace(autocast_dtype=schedule)
+        if not choice.distill:
+            return plan
+        teacher = self._teacher(t)
+        if teacher is None:
+            t.record(
+                {
+                    Compression.distill: False,
+                    Compression.distill_skipped: "no finished trial to teach yet",
+                }
+            )
+            return plan
+        passes = WindowAccumulator(t.meter, TEACHER_WINDOW)
+        self._passes = {t.number: passes}  # one trial at a time: drop a failed trial's
+        params = next(teacher.parameters(), None)
+        loss = distillation_loss(
+            teacher,
+            temperature=choice.kd_temperature,
+            alpha=choice.kd_alpha,
+            passes=passes,
+            teacher_device=params.device if params is not None else torch.device("cpu"),
+        )
+        return plan.replace(loss_fn=loss)
+
+    def after_train(self, t: TrialState) -> None:
+        self._record_teacher(t)
+
+    def _record_teacher(self, t: TrialState, *, done: bool = False) -> None:
+        """The teacher passes so far (training, then the fine-tune too)."""
+        passes = self._passes.pop(t.number, None) if done else self._passes.get(t.number)
+        if passes is not None:
+            t.record(
+                {
+                    Compression.teacher_energy_kwh: passes.energy_kwh,
+                    Compression.teacher_duration_s: passes.duration_s,
+                    Compression.teacher_batches: passes.count,
+                }
+            )
+
+    def deploy(self, t: TrialState, model: torch.nn.Module) -> Deployed | None:
+        try:
+            return self._deploy(t, model)
+        finally:
+            self._record_teacher(t, done=True)
+
+    def _deploy(self, t: TrialState, model: torch.nn.Module) -> Deployed | None:
+        choice: CompressionChoice = t.settings[self.name]
+        if choice.prune_ratio == 0 and choice.quantization == "fp32":
+            return None
+        shape = (1, *t.input_shape)
+        if choice.prune_ratio > 0:
+            with t.phase("finetune"):  # pruning and the fine-tune that recovers from it
+                t.record(
+                    {
+                        Compression.params_unpruned: t.attrs.get(Trial.params),
+                        Compression.flops_unpruned: t.attrs.get(Trial.flops),
+                    }
+                )
+                structure = prune_model(
+                    model,
+                    ratio=choice.prune_ratio,
+                    criterion=choice.prune_criterion,
+                    example_input=t.data.train.tensors[0][:2].to(t.device),
+                    seed=t.seed,
+                )
+                t.record({Compression.pruned_structure: json.dumps(structure, sort_keys=True)})
+                if self.section.finetune_epochs > 0 and t.plan is not None:
+                    plan = t.plan.replace(
+                        epochs=self.section.finetune_epochs,
+                        lr=t.plan.lr * FINETUNE_LR_FACTOR,
+                    )
+                    train_model(model, t.data.train, **plan.train_kwargs())
+        with t.phase("quantize"):
+            cost = analyze_cost(model, shape)  # before quantization: fvcore can't count INT8
+            n = self.section.calibration_samples
+            x = t.data.train.tensors[0][:n]
+            deployed = quantize(
+                model,
+                quantization=choice.quantization,
+                device=t.device,
+                calibration=[x[i : i + 64] for i in range(0, len(x), 64)],
+            )
+        return Deployed(
+            model=deployed,
+            device=deploy_device(choice.quantization, t.device),
+            params=cost.params,
+            flops=cost.flops,
+        )
+
+    # -- the teacher ------------------------------------------------------------------------
+    def _teacher(self, t: TrialState) -> torch.nn.Module | None:
+        if self.fixed_teacher is not None:
+            t.record({Compression.teacher: self.section.teacher})
+            return self.fixed_teacher.to(t.device)
+        if self.best_teacher is None:
+            return None
+        found = self.best_teacher(t.trial.study)
+        if found is None:
+            return None
+        number, load = found
+        if self._teacher_cache is None or self._teacher_cache[0] != number:
+            model = load()
+            if not _is_int8(model):
+                model = model.to(t.device)
+            self._teacher_cache = (number, model)
+        t.record({Compression.teacher: f"trial:{number}"})
+        return self._teacher_cache[1]
+
+
+def _is_int8(model: torch.nn.Module) -> bool:
+    return any(type(m).__module__.startswith("torch.ao.nn.quantized") for m in model.modules())

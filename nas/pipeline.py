@@ -1,0 +1,368 @@
+"""A trial, start to end: the ordered steps assembled from the config's typed sections.
+
+Read :meth:`Objective.run` top to bottom to see what a trial does; every line of work after
+the trial starts runs in exactly one phase (``nas.record.PHASES``), so the trial's search
+energy is the sum of its phases::
+
+    sample     carbon budget left? architecture, then each step's choices        "sample"
+    reuse      a finished trial with the same configuration? take its result     "reuse"
+    wait       for a green window (idle, not metered, not in the wall time)
+    build      the model and its static cost (params, FLOPs)                     "build"
+    screen     zero-cost proxy; drop the weakest candidates                      "screen"
+    train      the plan the steps made (precision, distillation, early stopping)
+               by the central loop or federated rounds                           "train" (+"comm")
+    deploy     prune + fine-tune, quantize                                       "finetune", "quantize"
+    evaluate   validation accuracy (objective), test accuracy (reporting)        "eval", "test"
+    inference  latency and energy per prediction                                 "inference"
+    metrics    kgCO2e at the intensity of the run; lifecycle carbon              "lifecycle"
+    upload     the deployed weights                                              "upload"
+    store      the trial record                                                  "store"
+
+Which features take part, and in which order their hooks run, is :func:`assemble_steps`.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import warnings
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+
+from nas.carbon import kgco2e
+from nas.cost import analyze_cost
+from nas.errors import InvalidArchError, TrialFailure
+from nas.record import RECORD_VERSION, PhaseLog, Provenance, Trial, store_attrs
+from nas.record import Inference as InferenceAttr
+from nas.train import cross_entropy_loss, evaluate, train_model
+from nas.trial import Deployed, Step, TrainingPlan, TrialEnv, TrialState
+from search_spaces import SearchSpace, create_search_space
+
+log = logging.getLogger(__name__)
+
+StepFactory = Callable[[TrialEnv], Step | None]
+_REGISTERED: list[StepFactory] = []
+
+
+def register_step(factory: StepFactory) -> StepFactory:
+    """Add a step of your own to every trial (after the built-in ones); returns ``factory``.
+
+    ``factory(env)`` returns a :class:`~nas.trial.Step` (or None to stay out of this run).
+    """
+    _REGISTERED.append(factory)
+    return factory
+
+
+def assemble_steps(env: TrialEnv) -> list[Step]:
+    """The steps of every trial of this run, in the order their hooks are called."""
+    from nas.compression.step import CompressionStep
+    from nas.efficiency.step import EfficiencyStep
+    from nas.federated.step import FederatedStep
+    from nas.lifecycle import LifecycleStep
+    from nas.scheduling.step import BudgetGuard, GreenWindow
+    from nas.trial_model import best_trial_model
+
+    cfg = env.config
+    steps: list[Step] = []
+    if cfg.schedule.max_kgco2e is not None:  # first: refuse before anything is spent
+        steps.append(BudgetGuard(max_kgco2e=cfg.schedule.max_kgco2e))
+    if cfg.compression.enabled:  # samples choices; plans precision and distillation; deploys
+        steps.append(CompressionStep(env, best_teacher=best_trial_model))
+    if cfg.federated.enabled:  # trains by federated rounds instead of the central loop
+        steps.append(FederatedStep(env))
+    steps.append(EfficiencyStep(cfg.efficiency))  # reuse, screening, early stopping
+    if cfg.schedule.active:  # waits for a green slot; the trial's intensity is the slot's
+        steps.append(GreenWindow(env))
+    if cfg.lifecycle.active:  # lifecycle carbon objective, measured on the target
+        steps.append(LifecycleStep(env))
+    for factory in _REGISTERED:
+        step = factory(env)
+        if step is not None:
+            steps.append(step)
+    return steps
+
+
+class Objective:
+    """The callable ``study.optimize`` runs: one trial of the pipeline per call."""
+
+    def __init__(self, env: TrialEnv, steps: list[Step] | None = None) -> None:
+        self.env = env
+        cfg = env.config
+        self.spaces: dict[str, SearchSpace] = {
+            name: create_search_space(name, **cfg.search.options.get(name, {}))
+            for name in cfg.search.spaces
+        }
+        self.steps = assemble_steps(env) if steps is None else steps
+        self._provenance: dict[str, Any] | None = None
+
+    @property
+    def config(self):  # noqa: ANN201 - nas.config.Config
+        return self.env.config
+
+    def __call__(self, trial: optuna.Trial) -> list[float]:
+        t = TrialState(
+            trial=trial, env=self.env, log=PhaseLog(self.env.meter), intensity=self.env.intensity
+        )
+        try:
+            return self.run(t)
+        except optuna.TrialPruned as exc:
+            t.record({Trial.stop_reason: str(exc)[:200] or "pruned"})
+            raise
+        except TrialFailure as exc:
+            t.record({Trial.fail_reason: exc.reason, Trial.fail_message: str(exc)[:500]})
+            raise
+        except Exception as exc:  # recorded; the study goes on (search catches it)
+            log.warning("trial %d failed: %r", trial.number, exc, exc_info=True)
+            t.record({Trial.fail_reason: f"error:{type(exc).__name__}"})
+            t.record({Trial.fail_message: str(exc)[:500]})
+            raise
+        finally:  # failed and pruned trials keep what they measured: the search paid for it
+            self.store(t)
+
+    # -- the trial --------------------------------------------------------------------------
+    def run(self, t: TrialState) -> list[float]:
+        cfg, steps = self.config, self.steps
+        with t.phase("sample"):
+            for step in steps:
+                step.admit(t)
+            self.sample(t)
+        reusers = [s for s in steps if s.uses("reuse")]
+        if reusers:
+            with t.phase("reuse"):
+                reused = next((v for s in reusers if (v := s.reuse(t)) is not None), None)
+            if reused is not None:
+                t.reused = True
+                return reused
+        with t.log.wait():
+            for step in steps:
+                t.intensity = step.wait(t) or t.intensity
+        t.log.started_at = datetime.now(UTC)  # the trial's carbon interval starts here
+
+        with t.phase("build"):
+            torch.manual_seed(t.seed)
+            t.model = t.space.build(t.spec)
+            cost = analyze_cost(t.model, (1, *t.input_shape))
+            t.record(
+                {Trial.params: cost.params, Trial.flops: cost.flops, Trial.cost_of: "trained_model"}
+            )
+        screeners = [s for s in steps if s.uses("screen")]
+        if screeners:
+            with t.phase("screen"):
+                for step in screeners:
+                    step.screen(t)
+
+        with t.phase("train"):
+            plan = self.base_plan(t)
+            for step in steps:
+                plan = step.plan(t, plan)
+            t.plan = plan
+            plan.started()
+            result = next((r for s in steps if (r := s.train(t, plan)) is not None), None)
+            if result is None:
+                result = train_model(
+                    t.model, t.data.train, on_epoch_end=plan.on_epoch_end, **plan.train_kwargs()
+                )
+        t.train_result = result
+        t.record({Trial.train_loss: result.final_loss, Trial.epochs: result.epochs})
+        t.record({Trial.train_samples: result.samples})
+        for step in steps:
+            step.after_train(t)
+
+        deployed = next((d for s in steps if (d := s.deploy(t, t.model)) is not None), None)
+        t.deployed = deployed or Deployed(model=t.model, device=t.device)
+        params = cost.params if t.deployed.params is None else t.deployed.params
+        if t.deployed.params is not None:
+            t.record(
+                {
+                    Trial.params: params,
+                    Trial.flops: t.deployed.flops,
+                    Trial.cost_of: "deployed_model",
+                }
+            )
+        model, device = t.deployed.model, t.deployed.device
+        with t.phase("eval"):
+            accuracy = evaluate(model, t.data.val, device=device)
+        with t.phase("test"):  # for reporting only; never an objective
+            test_accuracy = evaluate(model, t.data.test, device=device)
+        t.record({Trial.accuracy: accuracy, Trial.test_accuracy: test_accuracy})
+        latency_ms = float("nan")
+        if cfg.eval.measure_inference:
+            with t.phase("inference"):
+                latency_ms = self.measure_inference(t, model, device)
+
+        metrics = self.carbon_metrics(t)
+        metrics.update(accuracy=accuracy, latency_ms=latency_ms, params=float(params))
+        for step in steps:
+            metrics.update(step.evaluated(t, metrics))
+        t.metrics = metrics
+        if self.env.artifact_store is not None:
+            with t.phase("upload"):
+                t.record({Trial.weights_artifact_id: self.upload(t, model)})
+        values = [float(metrics[o]) for o in cfg.study.objectives]
+        for step in steps:
+            step.complete(t, values)
+        return values
+
+    # -- the parts ---------------------------------------------------------------------------
+    def sample(self, t: TrialState) -> None:
+        """The architecture, then each step's choices; stored as soon as all are sampled."""
+        names = list(self.spaces)
+        name = t.trial.suggest_categorical("space", names) if len(names) > 1 else names[0]
+        t.space = self.spaces[name]
+        d = t.data
+        t.spec = t.space.sample(
+            t.trial,
+            in_channels=d.in_channels,
+            num_classes=d.num_classes,
+            image_size=d.image_size,
+            prefix=f"{name}.",
+        )
+        for step in self.steps:
+            t.settings[step.name] = step.sample(t)
+        store_attrs(
+            t.trial,
+            {
+                Trial.record_version: RECORD_VERSION,
+                Trial.family: t.spec.family,
+                Trial.arch: t.spec.encode(),
+                Trial.arch_spec: t.spec.to_json(),  # present: the trial is fully sampled
+            },
+        )
+        try:
+            t.space.validate(t.spec)
+        except InvalidArchError as exc:
+            raise TrialFailure("invalid_arch", f"rejected before training: {exc}") from exc
+
+    def base_plan(self, t: TrialState) -> TrainingPlan:
+        c = self.config
+        return TrainingPlan(
+            epochs=c.train.epochs,
+            batch_size=c.data.batch_size,
+            lr=c.train.lr,
+            weight_decay=c.train.weight_decay,
+            optimizer=c.train.optimizer,
+            loss_fn=cross_entropy_loss(c.train.label_smoothing),
+            device=t.device,
+            seed=t.seed,
+        )
+
+    def measure_inference(
+        self, t: TrialState, model: torch.nn.Module, device: torch.device
+    ) -> float:
+        from nas.inference import measure_inference
+
+        e = self.config.eval
+        inf = measure_inference(
+            model,
+            input_shape=t.input_shape,
+            batch_size=e.inference_batch_size,
+            device=str(device),
+            meter=t.meter,
+            min_duration_s=e.inference_min_duration_s,
+        )
+        m = inf.measurement
+        t.record(
+            {
+                InferenceAttr.runtime: inf.runtime,
+                InferenceAttr.device: inf.device,
+                InferenceAttr.batch_size: inf.batch_size,
+                InferenceAttr.samples: inf.samples,
+                InferenceAttr.latency_ms: inf.latency_ms,
+                InferenceAttr.latency_p90_ms: inf.latency_p90_ms,
+                InferenceAttr.throughput_per_s: inf.throughput_per_s,
+                InferenceAttr.energy_j_per_sample: inf.energy_j_per_sample,
+                InferenceAttr.energy_kwh_per_1k: inf.energy_kwh_per_1k,
+                InferenceAttr.window_duration_s: float(m.duration_s),
+                InferenceAttr.window_energy_j: float(m.total_energy_j),
+                InferenceAttr.energy_source: m.source,
+                InferenceAttr.energy_kind: m.kind,
+                InferenceAttr.energy_hardware: str(m.hardware),
+            }
+        )
+        return inf.latency_ms
+
+    def carbon_metrics(self, t: TrialState) -> dict[str, float]:
+        """The model's energy and kgCO2e at the carbon intensity of the interval it ran."""
+        finished = datetime.now(UTC)
+        ci = t.intensity.intensity_over(t.log.started_at, finished)
+        t.carbon = ci
+        kwh = t.log.energy_kwh(model_cost_only=True)
+        t.record({Trial.finished_at: finished.isoformat()})
+        return {"energy_kwh": kwh, "kgco2e": kgco2e(kwh, ci.intensity_g_per_kwh)}
+
+    def upload(self, t: TrialState, model: torch.nn.Module) -> str:
+        """The deployed model's state_dict (quantized modules' packed params included)."""
+        state = model.state_dict()
+        cpu = type(state)(
+            (k, v.detach().cpu() if torch.is_tensor(v) else v) for k, v in state.items()
+        )
+        meta = getattr(state, "_metadata", None)
+        if meta is not None:  # module versions quantized modules need to load it back
+            cpu._metadata = meta  # type: ignore[attr-defined]
+        with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="TypedStorage is deprecated")  # int8 params
+            path = Path(tmp) / f"trial-{t.number}-state_dict.pt"
+            torch.save(cpu, path)
+            return optuna.artifacts.upload_artifact(
+                artifact_store=self.env.artifact_store,
+                file_path=str(path),
+                study_or_trial=t.trial,
+                mimetype="application/octet-stream",
+            )
+
+    # -- the record -------------------------------------------------------------------------
+    def store(self, t: TrialState) -> None:
+        """Write the trial record: everything but the store phase's own figures inside phase
+        ``store``, then those figures and the totals (one small write, after it)."""
+        ci = t.carbon
+        if ci is None:
+            try:
+                ci = t.intensity.intensity_over(t.log.started_at, datetime.now(UTC))
+            except Exception:  # noqa: BLE001 - never lose the energy over a carbon lookup
+                log.debug("no intensity for trial %d", t.number, exc_info=True)
+        g = None if ci is None else ci.intensity_g_per_kwh
+        attrs = dict(t.attrs)
+        if ci is not None and not t.reused:  # a reused result keeps the intensity it ran at
+            attrs.update({Trial.intensity_g_per_kwh: g, Trial.intensity_source: ci.source})
+            attrs[Trial.carbon_region] = ci.region or ""
+        attrs.update(self.provenance(t))
+        attrs[Trial.record_version] = RECORD_VERSION
+        with t.phase("store"):
+            store_attrs(t.trial, {**attrs, **self.accounting(t, g)})
+        store_attrs(t.trial, self.accounting(t, g))
+
+    def accounting(self, t: TrialState, g: float | None) -> dict[str, Any]:
+        out = t.log.accounting(g)
+        if t.reused:  # the objective is the reused result's model cost, copied from it
+            for key in (Trial.energy_kwh, Trial.energy_j, Trial.kgco2e):
+                out.pop(key, None)
+        return out
+
+    def provenance(self, t: TrialState) -> dict[str, Any]:
+        """What decides this run's figures (cached: it does not change within a run)."""
+        if self._provenance is None:
+            import json
+
+            from nas.hardware import hardware_provenance
+
+            p = hardware_provenance(str(t.device))
+            cuda = p.get("cuda") or {}
+            self._provenance = {
+                Provenance.cpu_isa: p.get("cpu_isa") or "",
+                Provenance.torch_cpu_capability: p.get("torch_cpu_capability") or "",
+                Provenance.torch_version: (p.get("versions") or {}).get("torch") or "",
+                Provenance.econas_version: (p.get("versions") or {}).get("econas") or "",
+                Provenance.provenance: json.dumps(p, sort_keys=True, default=str),
+            }
+            if cuda:
+                self._provenance[Provenance.cuda_device] = str(cuda.get("name", ""))
+                self._provenance[Provenance.cuda_capability] = str(cuda.get("capability", ""))
+        out = dict(self._provenance)
+        out[Provenance.threads] = torch.get_num_threads()
+        out[Trial.device] = str(t.device)
+        return out

@@ -1,0 +1,212 @@
+"""Reading a trial's record: typed access to its attrs, migrated from earlier record versions.
+
+``pareto``, ``report``, ``export``, the carbon label, lifecycle, reuse and the carbon budget
+all read trials through :class:`TrialRecord`. A study written by an earlier release (no
+``record_version``, version 1) is migrated on read; one written by a newer release is refused
+with one clear line (:class:`~nas.errors.BadInputError`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+
+from nas.errors import BadInputError
+from nas.record._fields import (
+    RECORD_VERSION,
+    Compression,
+    Efficiency,
+    Field,
+    Inference,
+    Trial,
+    phase_key,
+)
+from nas.record._phases import METERED_FRACTION_FLAG
+
+_S = optuna.trial.TrialState
+
+
+@dataclass(frozen=True)
+class PhaseEnergy:
+    """One phase of a trial as stored."""
+
+    name: str
+    energy_kwh: float
+    duration_s: float | None
+    kind: str | None
+    source: str | None
+
+
+def finite(value: Any) -> float | None:
+    """``value`` as a finite float, else None (missing, text, NaN, infinite)."""
+    if isinstance(value, bool):
+        return None
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return out if math.isfinite(out) else None
+
+
+class TrialRecord:
+    """A trial's stored attrs, with typed accessors; ``get(field)`` reads any other one."""
+
+    def __init__(
+        self,
+        attrs: Mapping[str, Any],
+        *,
+        number: int = -1,
+        state: optuna.trial.TrialState = _S.COMPLETE,
+        values: list[float] | None = None,
+    ) -> None:
+        raw = attrs.get(Trial.record_version, 1)
+        version = raw if isinstance(raw, int) and not isinstance(raw, bool) else None
+        if version is None or version < 1:
+            raise BadInputError(f"trial {number}: record_version {raw!r} is not a version")
+        if version > RECORD_VERSION:
+            raise BadInputError(
+                f"trial {number} was written by a newer econas (record version {version}, "
+                f"this one reads up to {RECORD_VERSION}); upgrade econas to read this study"
+            )
+        self.version = version
+        self.number = number
+        self.state = state
+        self.values = values
+        self.attrs: dict[str, Any] = _migrate(dict(attrs), version)
+
+    @classmethod
+    def of(cls, trial: optuna.trial.FrozenTrial) -> TrialRecord:
+        return cls(trial.user_attrs, number=trial.number, state=trial.state, values=trial.values)
+
+    def get(self, field: Field | str, default: Any = None) -> Any:
+        return self.attrs.get(field, default)
+
+    def num(self, field: Field | str) -> float | None:
+        """A numeric attr as a finite float, else None."""
+        return finite(self.attrs.get(field))
+
+    def __contains__(self, field: object) -> bool:
+        return field in self.attrs
+
+    # -- what most readers want -------------------------------------------------------------
+    @property
+    def complete(self) -> bool:
+        return self.state == _S.COMPLETE
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.num(Trial.accuracy)
+
+    @property
+    def kgco2e(self) -> float | None:
+        return self.num(Trial.kgco2e)
+
+    @property
+    def energy_kwh(self) -> float | None:
+        return self.num(Trial.energy_kwh)
+
+    @property
+    def search_energy_kwh(self) -> float:
+        return self.num(Trial.search_energy_kwh) or 0.0
+
+    @property
+    def search_kgco2e(self) -> float:
+        return self.num(Trial.search_kgco2e) or 0.0
+
+    @property
+    def family(self) -> str:
+        return str(self.attrs.get(Trial.family, "unknown"))
+
+    @property
+    def quantization(self) -> str:
+        return str(self.attrs.get(Compression.quantization, "fp32"))
+
+    @property
+    def metered_fraction(self) -> float | None:
+        return self.num(Trial.metered_fraction)
+
+    @property
+    def under_metered(self) -> bool:
+        """Less than :data:`METERED_FRACTION_FLAG` of the trial's time ran in a phase window."""
+        mf = self.metered_fraction
+        return mf is not None and mf < METERED_FRACTION_FLAG
+
+    @property
+    def reused(self) -> bool:
+        return bool(self.attrs.get(Efficiency.reused))
+
+    @property
+    def reused_from(self) -> tuple[str | None, int] | None:
+        """(study, trial) this trial's result was reused from, or None."""
+        if not self.reused:
+            return None
+        number = self.attrs.get(Efficiency.reused_from_trial)
+        if not isinstance(number, int):
+            return None
+        return self.attrs.get(Efficiency.reused_from_study), number
+
+    @property
+    def phases(self) -> list[PhaseEnergy]:
+        out = []
+        for name in [p for p in str(self.attrs.get(Trial.phases, "")).split(",") if p]:
+            kwh = finite(self.attrs.get(phase_key(name, "energy_kwh")))
+            if kwh is None:
+                continue
+            out.append(
+                PhaseEnergy(
+                    name=name,
+                    energy_kwh=kwh,
+                    duration_s=finite(self.attrs.get(phase_key(name, "duration_s"))),
+                    kind=self.attrs.get(phase_key(name, "energy_kind")),
+                    source=self.attrs.get(phase_key(name, "energy_source")),
+                )
+            )
+        return out
+
+    @property
+    def meter(self) -> str | None:
+        """``"estimate (estimated) on AMD EPYC (2 logical cores)"``, None without a meter."""
+        src = self.attrs.get(Trial.energy_source)
+        if not src:
+            return None
+        kind = self.attrs.get(Trial.energy_kind, "?")
+        return f"{src} ({kind}) on {self.attrs.get(Trial.hardware, '?')}"
+
+    def json(self, field: Field | str) -> Any:
+        """A JSON-valued attr decoded (None when missing or not JSON)."""
+        raw = self.attrs.get(field)
+        if not isinstance(raw, str):
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return None
+
+
+def records(
+    trials: Iterable[optuna.trial.FrozenTrial], *, states: tuple[Any, ...] | None = None
+) -> list[TrialRecord]:
+    """Records of ``trials`` (optionally only those in ``states``), in trial order."""
+    out = [TrialRecord.of(t) for t in trials if states is None or t.state in states]
+    return sorted(out, key=lambda r: r.number)
+
+
+def _migrate(attrs: dict[str, Any], version: int) -> dict[str, Any]:
+    """Bring version-1 attrs to the current names: the inference window becomes a phase."""
+    if version >= 2:
+        return attrs
+    kwh = finite(attrs.get(Inference.energy_kwh_window))
+    names = [p for p in str(attrs.get(Trial.phases, "")).split(",") if p]
+    if kwh is not None and "inference" not in names:
+        names.append("inference")
+        attrs[phase_key("inference", "energy_kwh")] = kwh
+        attrs[phase_key("inference", "duration_s")] = attrs.get(Inference.window_duration_s)
+        attrs[phase_key("inference", "energy_kind")] = attrs.get(Inference.energy_kind)
+        attrs[phase_key("inference", "energy_source")] = attrs.get(Inference.energy_source)
+        attrs[Trial.phases] = ",".join(names)
+    return attrs
