@@ -95,10 +95,11 @@ def _region(point: Point) -> Suggestion | None:
     if best is None or best[0] >= g:
         return None
     saving = point.kgco2e * (1.0 - best[0] / g)
+    here = point.attrs.get(Trial.carbon_region) or point.attrs.get(Trial.intensity_source)
     return Suggestion(
         "region",
         f"run in a greener region: {best[1]} averages {best[0]:.3g} gCO2e/kWh against "
-        f"{g:.3g} here ({point.attrs.get('carbon_region') or point.attrs.get('intensity_source')}); "
+        f"{g:.3g} here ({here}); "
         f"trial {point.trial} would emit {1 - best[0] / g:.0%} less (saving ~{saving:.2e} kgCO2e; "
         "codecarbon's yearly averages)",
         saving,

@@ -12,8 +12,8 @@ import pytest
 from nas.cli import main
 from nas.config import config_from_dict
 from nas.errors import BadInputError
-from nas.scheduling._budget import CarbonBudgetCallback, budget_usage
 from nas.record import PHASE_NAMES
+from nas.scheduling._budget import CarbonBudgetCallback, budget_usage
 from nas.scheduling.step import BudgetGuard
 from nas.search import run_search
 
