@@ -37,7 +37,7 @@ import torch
 from nas.carbon import kgco2e
 from nas.cost import analyze_cost
 from nas.errors import InvalidArchError, TrialFailure
-from nas.record import RECORD_VERSION, PhaseLog, Provenance, Trial, store_attrs
+from nas.record import RECORD_VERSION, PhaseLog, Provenance, Trial, fields, store_attrs
 from nas.record import Inference as InferenceAttr
 from nas.train import cross_entropy_loss, evaluate, train_model
 from nas.trial import Deployed, Step, TrainingPlan, TrialEnv, TrialState
@@ -46,6 +46,18 @@ from search_spaces import SearchSpace, create_search_space
 log = logging.getLogger(__name__)
 
 StepFactory = Callable[[TrialEnv], Step | None]
+# A reused trial keeps these from its source: what producing the model cost, and on what.
+_REUSED_KEEPS = frozenset(
+    {
+        Trial.energy_kwh,
+        Trial.energy_j,
+        Trial.kgco2e,
+        Trial.energy_source,
+        Trial.energy_kind,
+        Trial.hardware,
+        *fields(Provenance),
+    }
+)
 _REGISTERED: list[StepFactory] = []
 
 
@@ -330,7 +342,8 @@ class Objective:
         if ci is not None and not t.reused:  # a reused result keeps the intensity it ran at
             attrs.update({Trial.intensity_g_per_kwh: g, Trial.intensity_source: ci.source})
             attrs[Trial.carbon_region] = ci.region or ""
-        attrs.update(self.provenance(t))
+        if not t.reused:  # a reused result keeps the provenance of the run that produced it
+            attrs.update(self.provenance(t))
         attrs[Trial.record_version] = RECORD_VERSION
         with t.phase("store"):
             store_attrs(t.trial, {**attrs, **self.accounting(t, g)})
@@ -338,9 +351,8 @@ class Objective:
 
     def accounting(self, t: TrialState, g: float | None) -> dict[str, Any]:
         out = t.log.accounting(g)
-        if t.reused:  # the objective is the reused result's model cost, copied from it
-            for key in (Trial.energy_kwh, Trial.energy_j, Trial.kgco2e):
-                out.pop(key, None)
+        if t.reused:  # the model's cost and how it was measured are the reused result's
+            return {k: v for k, v in out.items() if k not in _REUSED_KEEPS}
         return out
 
     def provenance(self, t: TrialState) -> dict[str, Any]:
@@ -361,7 +373,8 @@ class Objective:
             }
             if cuda:
                 self._provenance[Provenance.cuda_device] = str(cuda.get("name", ""))
-                self._provenance[Provenance.cuda_capability] = str(cuda.get("capability", ""))
+                capability = cuda.get("compute_capability", "")
+                self._provenance[Provenance.cuda_capability] = str(capability)
         out = dict(self._provenance)
         out[Provenance.threads] = torch.get_num_threads()
         out[Trial.device] = str(t.device)

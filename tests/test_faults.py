@@ -17,6 +17,7 @@ import torch
 import nas.pipeline
 from nas.cli import main
 from nas.config import load_config
+from nas.errors import BadInputError
 from nas.search import run_search
 from nas.study import open_storage
 
@@ -100,7 +101,7 @@ def _mid_trial(storage: str, name: str) -> bool:
     fully sampled (``arch_spec`` is stored once every parameter is)."""
     try:
         trials = _trials(storage, name)
-    except (KeyError, sqlalchemy.exc.OperationalError):  # not created yet / locked
+    except (KeyError, BadInputError, sqlalchemy.exc.OperationalError):  # not yet / locked
         return False
     states = [t.state for t in trials]
     return S.COMPLETE in states and states[-1] == S.RUNNING and "arch_spec" in trials[-1].user_attrs

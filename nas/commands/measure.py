@@ -73,8 +73,10 @@ def run(args: argparse.Namespace) -> int:
         )
     intensity = resolve_intensity_source(region=args.country, intensity_g_per_kwh=args.intensity)
     device = args.device
-    if device == "auto":
-        device = "cuda" if args.meter in ("auto", "nvml") and nvml_is_available() else "cpu"
+    if device == "auto":  # a command may use any GPU: meter every visible board
+        device = "cuda:all" if args.meter in ("auto", "nvml") and nvml_is_available() else "cpu"
+    elif device == "cuda":
+        device = "cuda:all"
     meter = create_meter(args.meter, device=device, scope="children")
     try:
         started = datetime.now(UTC)

@@ -212,14 +212,3 @@ def _provenance_of(phases: list[Measurement]) -> dict[str, Any]:
     out[Provenance.energy_share] = min(shares) if shares else 1.0
     return {k: v for k, v in out.items() if v is not None}
 
-
-__all__ = [
-    "METERED_FRACTION_FLAG",
-    "MODEL_COST_PHASES",
-    "PHASES",
-    "PHASE_NAMES",
-    "PHASE_SUFFIXES",
-    "PhaseLog",
-    "PhaseSpec",
-    "phase_attrs",
-]
