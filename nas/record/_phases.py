@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from nas.record._fields import PHASE_SUFFIXES, Provenance, Trial, domain_key, phase_key
+from nas.record._fields import Provenance, Trial, domain_key, phase_key
 
 if TYPE_CHECKING:  # pragma: no cover
     from nas.energy import Measurement, Meter
@@ -211,4 +211,3 @@ def _provenance_of(phases: list[Measurement]) -> dict[str, Any]:
     shares = [m.share for m in phases]
     out[Provenance.energy_share] = min(shares) if shares else 1.0
     return {k: v for k, v in out.items() if v is not None}
-
