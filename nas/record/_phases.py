@@ -208,6 +208,7 @@ def _provenance_of(phases: list[Measurement]) -> dict[str, Any]:
     if out:
         out[Provenance.cpu_time_s] = cpu_s
     out[Provenance.energy_scope] = phases[0].scope
-    shares = [m.share for m in phases]
-    out[Provenance.energy_share] = min(shares) if shares else 1.0
+    charged = sum(m.total_energy_j for m in phases)
+    unshared = sum(m.total_energy_j / m.share for m in phases if m.share > 0)
+    out[Provenance.energy_share] = charged / unshared if unshared > 0 else 1.0
     return {k: v for k, v in out.items() if v is not None}
