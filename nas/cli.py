@@ -29,6 +29,7 @@ COMMANDS = (
     "measure",
     "ablate",
     "schedule",
+    "train",
 )
 
 

@@ -27,6 +27,7 @@ from nas.sections import (
     CompressionSection,
     EfficiencySection,
     FederatedSection,
+    FinalSection,
     LifecycleSection,
     ScheduleSection,
 )
@@ -189,6 +190,7 @@ SECTIONS: dict[str, type] = {
     "schedule": ScheduleSection,
     "lifecycle": LifecycleSection,
     "federated": FederatedSection,
+    "final": FinalSection,
 }
 
 
@@ -207,6 +209,7 @@ class Config:
     schedule: ScheduleSection = field(default_factory=ScheduleSection)
     lifecycle: LifecycleSection = field(default_factory=LifecycleSection)
     federated: FederatedSection = field(default_factory=FederatedSection)
+    final: FinalSection = field(default_factory=FinalSection)
     path: str | None = None
 
     def check(self) -> None:
@@ -224,6 +227,7 @@ class Config:
         d = self.to_dict()
         for key in ("trials", "timeout_s", "storage", "artifacts"):
             d["study"].pop(key, None)
+        d.pop("final", None)  # how a chosen trial is trained later, not what a trial means
         for key in ("max_kgco2e", "countdown_s"):  # how far to run / display only
             d.get("schedule", {}).pop(key, None)
         blob = json.dumps(d, sort_keys=True, default=str)

@@ -81,6 +81,8 @@ class DataSplits:
     fingerprint: str
     mean: tuple[float, ...] = ()  # per-channel statistics of the train subset, in [0, 1] units
     std: tuple[float, ...] = ()
+    train_split_size: int = 0  # images in the whole training split (validation included)
+    test_split_size: int = 0  # images in the whole test split
     train_indices: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     val_indices: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     test_indices: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
@@ -145,10 +147,46 @@ def load_data(
         fingerprint=_fingerprint(label, budget, seed, source),
         mean=tuple(float(v) for v in mean.flatten()),
         std=tuple(float(v) for v in std.flatten()),
+        train_split_size=len(y_train),
+        test_split_size=len(y_test),
         train_indices=train_idx,
         val_indices=val_idx,
         test_indices=test_idx,
     )
+
+
+def preprocessing(
+    name: str,
+    *,
+    mean: tuple[float, ...] | list[float],
+    std: tuple[float, ...] | list[float],
+    input_shape: tuple[int, int, int],
+    resolution: int | None = None,
+) -> dict[str, object]:
+    """How a raw image becomes a model input, for ``preprocessing.json`` next to an export:
+    ``x = (raw_uint8 * scale - mean[c]) / std[c]`` per channel, channels first (N, C, H, W)."""
+    kind, _ = parse_dataset_arg(name)
+    channels = input_shape[0]
+    order = {"fashion-mnist": "L (grayscale)", "cifar10": "RGB"}.get(
+        kind, "L (grayscale)" if channels == 1 else "as stored in the .npz (channels last)"
+    )
+    out: dict[str, object] = {
+        "scale": 1.0 / 255.0,
+        "mean": [float(v) for v in mean],
+        "std": [float(v) for v in std],
+        "input_shape": list(input_shape),
+        "layout": "NCHW",
+        "dtype": "float32",
+        "channel_order": order,
+        "formula": "x = (raw_uint8 * scale - mean[c]) / std[c]",
+        "dataset": name,
+    }
+    if resolution is not None:
+        out["resize"] = {
+            "size": [resolution, resolution],
+            "mode": "bilinear (antialiased when shrinking), after scaling, before normalising",
+        }
+    return out
 
 
 def _draw_indices(

@@ -15,6 +15,7 @@ import optuna
 
 from nas.record import (
     METERED_FRACTION_FLAG,
+    Final,
     Inference,
     Study,
     Trial,
@@ -83,6 +84,21 @@ ROW_FIELDS = (
 _KEY = {Inference.latency_ms: Inference.latency_ms.removeprefix("inference_")}
 ROW_KEYS = tuple(_KEY.get(f, str(f)) for f in ROW_FIELDS)
 _COMPLETE = (optuna.trial.TrialState.COMPLETE,)
+FINAL_ROW = (
+    Final.status,
+    Final.epochs,
+    Final.train_size,
+    Final.test_accuracy,
+    Final.energy_kwh,
+    Final.kgco2e,
+    Final.energy_kind,
+    Final.energy_source,
+    Final.projected_energy_kwh,
+    Final.projected_kgco2e,
+    Final.projection_error_pct,
+    Final.lost_energy_kwh,
+    Final.weights_artifact_id,
+)
 
 
 def trial_row(trial: optuna.trial.FrozenTrial | TrialRecord) -> dict[str, Any]:
@@ -93,6 +109,10 @@ def trial_row(trial: optuna.trial.FrozenTrial | TrialRecord) -> dict[str, Any]:
         row[key] = rec.get(field)
     if rec.reused_from is not None:
         row["reused_from"] = {"study": rec.reused_from[0], "trial": rec.reused_from[1]}
+    if rec.final:  # trained at full budget (econas train), or projected (--dry-run)
+        row["final"] = {
+            f.removeprefix("final_"): rec.final.get(f) for f in FINAL_ROW if f in rec.final
+        }
     return row
 
 
@@ -104,7 +124,7 @@ def findings(study: optuna.Study) -> tuple[list[TrialRecord], dict[int, list[int
     """The completed trials that are findings of their own, and for each source trial the
     trials of this study that reused its result."""
     out, reused_by = [], {}
-    for rec in records(completed_trials(study)):
+    for rec in records(completed_trials(study), study=study):
         src = rec.reused_from
         if src is not None and src[0] in (None, study.study_name):
             reused_by.setdefault(src[1], []).append(rec.number)

@@ -208,7 +208,20 @@ def study_config(study: optuna.Study) -> Config:
     raw = study.user_attrs.get(CONFIG_ATTR)
     if raw is None:
         raise BadInputError(f"study {study.study_name!r} was not created by econas")
-    return config_from_dict(json.loads(raw))
+    try:
+        data = json.loads(raw)
+        search = data.get("search", {})  # stored as Config.to_dict(): options in one table
+        data["search"] = {**search.pop("options", {}), **search}
+        if not data["study"].get("storage"):
+            data["study"].pop("storage", None)
+        for section in data.values():  # JSON null stands for an unset (None) key
+            for key in [k for k, v in section.items() if v is None]:
+                del section[key]
+    except (ValueError, TypeError, AttributeError, KeyError) as exc:
+        raise BadInputError(
+            f"study {study.study_name!r}: stored config unreadable ({exc})"
+        ) from None
+    return config_from_dict(data)
 
 
 @dataclass

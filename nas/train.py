@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -85,6 +86,145 @@ def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
 
 
+class Trainer:
+    """One training run, an epoch at a time, whose whole state can be saved and restored.
+
+    Optimizer, learning-rate schedule (one-cycle over ``epochs``; ``"constant"``: plain steps
+    at ``lr``), the shuffling generator, the grad scaler and torch's RNG are part of
+    :meth:`state_dict`, so a run restored from it continues exactly where it was saved at an
+    epoch boundary (``nas.final`` checkpoints; everything in it loads with
+    ``torch.load(weights_only=True)``).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        data: TensorDataset,
+        *,
+        epochs: int,
+        batch_size: int,
+        lr: float,
+        device: torch.device,
+        seed: int = 0,
+        weight_decay: float = 0.0,
+        optimizer: str = "adamw",
+        loss_fn: LossFn | None = None,
+        autocast_dtype: Callable[[int], torch.dtype | None] | None = None,
+        lr_schedule: str = "one_cycle",
+    ) -> None:
+        self.model, self.data, self.epochs = model, data, epochs
+        self.batch_size, self.device = batch_size, device
+        self.loss_fn = loss_fn or cross_entropy_loss()
+        self.autocast_dtype = autocast_dtype
+        model.to(device).train()
+        self.opt = make_optimizer(model, name=optimizer, lr=lr, weight_decay=weight_decay)
+        steps_per_epoch = max(1, math.ceil(len(data) / batch_size))
+        self.sched: torch.optim.lr_scheduler.LRScheduler | None = None
+        if lr_schedule == "one_cycle":
+            self.sched = torch.optim.lr_scheduler.OneCycleLR(
+                self.opt, max_lr=lr, total_steps=epochs * steps_per_epoch, pct_start=0.15
+            )
+        elif lr_schedule != "constant":
+            raise ValueError(f"lr_schedule {lr_schedule!r}: use 'one_cycle' or 'constant'")
+        self.gen = torch.Generator().manual_seed(seed)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=False)
+        self.result = TrainResult(epochs=0, steps=0, samples=0, final_loss=float("nan"))
+
+    @property
+    def epoch(self) -> int:
+        """Epochs completed so far (the next one to run)."""
+        return self.result.epochs
+
+    def run_epoch(self, on_batch: Callable[[int], None] | None = None) -> float:
+        """Train epoch :attr:`epoch`; return its mean loss. ``on_batch(samples_so_far)`` runs
+        after every step. Diverging loss and out-of-memory raise :class:`TrialFailure`."""
+        try:
+            return self._epoch(on_batch)
+        except RuntimeError as exc:
+            if _is_oom(exc):
+                raise TrialFailure(
+                    "out_of_memory", f"out of memory during training: {exc}"
+                ) from exc
+            raise
+
+    def _epoch(self, on_batch: Callable[[int], None] | None) -> float:
+        model, device, result = self.model, self.device, self.result
+        model.train()
+        dtype = self.autocast_dtype(result.epochs) if self.autocast_dtype else None
+        use_scaler = dtype == torch.float16 and device.type == "cuda"
+        if use_scaler and not self.scaler.is_enabled():
+            self.scaler = torch.amp.GradScaler(device.type, enabled=True)
+        total = torch.zeros((), device=device)
+        count = 0
+        for x, y in iterate_batches(self.data, self.batch_size, device=device, generator=self.gen):
+            with torch.autocast(
+                device.type, dtype=dtype or torch.float32, enabled=dtype is not None
+            ):
+                loss = self.loss_fn(model, x, y)
+            self.opt.zero_grad(set_to_none=True)
+            if use_scaler:
+                self.scaler.scale(loss).backward()
+                self.scaler.step(self.opt)
+                self.scaler.update()
+            else:
+                loss.backward()
+                self.opt.step()
+            if self.sched is not None:
+                self.sched.step()
+            total += loss.detach().float() * len(x)
+            count += len(x)
+            result.steps += 1
+            if result.steps % _CHECK_EVERY == 0:
+                _check_finite(total, result.steps)
+            if on_batch is not None:
+                on_batch(count)
+        _check_finite(total, result.steps)
+        mean_loss = float(total) / max(count, 1)
+        result.epochs += 1
+        result.samples += count
+        result.final_loss = mean_loss
+        result.epoch_losses.append(mean_loss)
+        return mean_loss
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything the run needs to continue: tensors, numbers and strings only."""
+        r = self.result
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "scheduler": self.sched.state_dict() if self.sched is not None else None,
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
+            "generator": self.gen.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "result": {
+                "epochs": r.epochs,
+                "steps": r.steps,
+                "samples": r.samples,
+                "final_loss": r.final_loss,
+                "epoch_losses": list(r.epoch_losses),
+            },
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        if self.sched is not None and state.get("scheduler") is not None:
+            self.sched.load_state_dict(state["scheduler"])
+        if state.get("scaler") is not None:
+            self.scaler = torch.amp.GradScaler(self.device.type, enabled=True)
+            self.scaler.load_state_dict(state["scaler"])
+        self.gen.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        r = state["result"]
+        self.result = TrainResult(
+            epochs=int(r["epochs"]),
+            steps=int(r["steps"]),
+            samples=int(r["samples"]),
+            final_loss=float(r["final_loss"]),
+            epoch_losses=[float(v) for v in r["epoch_losses"]],
+        )
+
+
 def train_model(
     model: nn.Module,
     data: TensorDataset,
@@ -107,60 +247,25 @@ def train_model(
     ``autocast_dtype(epoch)`` returns the autocast dtype for that epoch, or None for FP32.
     ``on_epoch_end(epoch, mean_loss)`` may raise (e.g. ``optuna.TrialPruned``) to stop early.
     """
-    loss_fn = loss_fn or cross_entropy_loss()
-    model.to(device).train()
-    opt = make_optimizer(model, name=optimizer, lr=lr, weight_decay=weight_decay)
-    steps_per_epoch = max(1, math.ceil(len(data) / batch_size))
-    sched = None
-    if lr_schedule == "one_cycle":
-        sched = torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=lr, total_steps=epochs * steps_per_epoch, pct_start=0.15
-        )
-    elif lr_schedule != "constant":
-        raise ValueError(f"lr_schedule {lr_schedule!r}: use 'one_cycle' or 'constant'")
-    gen = torch.Generator().manual_seed(seed)
-    scaler = torch.amp.GradScaler(device.type, enabled=False)
-    result = TrainResult(epochs=0, steps=0, samples=0, final_loss=float("nan"))
-    try:
-        for epoch in range(epochs):
-            dtype = autocast_dtype(epoch) if autocast_dtype else None
-            use_scaler = dtype == torch.float16 and device.type == "cuda"
-            if use_scaler and not scaler.is_enabled():
-                scaler = torch.amp.GradScaler(device.type, enabled=True)
-            total = torch.zeros((), device=device)
-            count = 0
-            for x, y in iterate_batches(data, batch_size, device=device, generator=gen):
-                with torch.autocast(
-                    device.type, dtype=dtype or torch.float32, enabled=dtype is not None
-                ):
-                    loss = loss_fn(model, x, y)
-                opt.zero_grad(set_to_none=True)
-                if use_scaler:
-                    scaler.scale(loss).backward()
-                    scaler.step(opt)
-                    scaler.update()
-                else:
-                    loss.backward()
-                    opt.step()
-                if sched is not None:
-                    sched.step()
-                total += loss.detach().float() * len(x)
-                count += len(x)
-                result.steps += 1
-                if result.steps % _CHECK_EVERY == 0:
-                    _check_finite(total, result.steps)
-            _check_finite(total, result.steps)
-            mean_loss = float(total) / max(count, 1)
-            result.epochs, result.samples = epoch + 1, result.samples + count
-            result.final_loss = mean_loss
-            result.epoch_losses.append(mean_loss)
-            if on_epoch_end is not None:
-                on_epoch_end(epoch, mean_loss)
-    except RuntimeError as exc:
-        if _is_oom(exc):
-            raise TrialFailure("out_of_memory", f"out of memory during training: {exc}") from exc
-        raise
-    return result
+    trainer = Trainer(
+        model,
+        data,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        device=device,
+        seed=seed,
+        weight_decay=weight_decay,
+        optimizer=optimizer,
+        loss_fn=loss_fn,
+        autocast_dtype=autocast_dtype,
+        lr_schedule=lr_schedule,
+    )
+    for epoch in range(epochs):
+        loss = trainer.run_epoch()
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, loss)
+    return trainer.result
 
 
 def _check_finite(total: torch.Tensor, step: int) -> None:

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from nas.errors import BadInputError
-from nas.record import Study, Trial, TrialRecord
+from nas.record import Final, Study, Trial, TrialRecord
 from search_spaces import ArchSpec, build_model
 
 _COMPLETE = (optuna.trial.TrialState.COMPLETE,)
@@ -51,15 +51,40 @@ def weights_source(
     return study, get_trial(study, number)
 
 
+WEIGHTS = ("proxy", "final")
+
+
 def load_trial_model(
-    study: optuna.Study, trial: optuna.trial.FrozenTrial, *, artifact_dir: str | None = None
+    study: optuna.Study,
+    trial: optuna.trial.FrozenTrial,
+    *,
+    artifact_dir: str | None = None,
+    weights: str | None = None,
 ) -> tuple[nn.Module, ArchSpec]:
-    """The trial's model rebuilt from its ArchSpec with its own trained weights (CPU, eval)."""
+    """The trial's model rebuilt from its ArchSpec with its trained weights (CPU, eval).
+
+    ``weights``: ``"final"`` (its full-budget training, ``econas train``), ``"proxy"`` (what
+    the search trained), or None: final when it exists, else proxy.
+    """
     if trial.state != optuna.trial.TrialState.COMPLETE:
         raise BadInputError(f"trial {trial.number} is {trial.state.name}, not COMPLETE")
-    study, source = weights_source(study, trial)
-    rec = TrialRecord.of(source)
-    raw, artifact_id = rec.get(Trial.arch_spec), rec.get(Trial.weights_artifact_id)
+    if weights not in (None, *WEIGHTS):
+        raise BadInputError(f"weights {weights!r} are unknown; use one of {list(WEIGHTS)}")
+    final = TrialRecord.of(trial, study)
+    if weights == "final" and not final.has_final:
+        raise BadInputError(
+            f"trial {trial.number} has no final weights; train it with `econas train --trial "
+            f"{trial.number}` (or export --weights proxy)"
+        )
+    if weights != "proxy" and final.has_final:
+        source = trial
+        rec = TrialRecord.of(trial)
+        artifact_id = final.final[Final.weights_artifact_id]
+    else:
+        study, source = weights_source(study, trial)
+        rec = TrialRecord.of(source)
+        artifact_id = rec.get(Trial.weights_artifact_id)
+    raw = rec.get(Trial.arch_spec)
     if raw is None or artifact_id is None:
         raise BadInputError(f"trial {trial.number} has no stored architecture/weights")
     spec = ArchSpec.from_json(raw)

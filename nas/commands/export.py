@@ -24,6 +24,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=FORMATS, default="onnx")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--artifacts", help="artifact directory (default: the study's)")
+    p.add_argument(
+        "--weights",
+        choices=("proxy", "final"),
+        help="final: the full-budget training (econas train); proxy: what the search trained "
+        "(default: final when the trial has it)",
+    )
     p.add_argument("--json", action="store_true", help="print what was written as JSON")
     p.add_argument(
         "--inference-min-duration-s",
@@ -44,7 +50,11 @@ def run(args: argparse.Namespace) -> int:
 
     study = study_from_args(args)
     trial = get_trial(study, args.trial)
-    model, spec = load_trial_model(study, trial, artifact_dir=args.artifacts)
+    full = TrialRecord.of(trial, study)
+    weights = args.weights or ("final" if full.has_final else "proxy")
+    model, spec = load_trial_model(study, trial, artifact_dir=args.artifacts, weights=weights)
+    if weights == "proxy":
+        print(_proxy_line(study, trial), file=sys.stderr)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     example = torch.randn(1, spec.in_channels, spec.image_size, spec.image_size)
@@ -55,13 +65,16 @@ def run(args: argparse.Namespace) -> int:
     elif args.format == "pt2":
         check = check_pt2(path, model, example)
     (out / "arch_spec.json").write_text(spec.to_json() + "\n")
+    prep = _preprocessing(study, full, spec, weights)
+    (out / "preprocessing.json").write_text(json.dumps(prep, indent=2) + "\n")
     rec = TrialRecord.of(trial)
     structure = TrialRecord.of(weights_source(study, trial)[1]).get(Compression.pruned_structure)
     if structure:  # the spec alone can't rebuild pruned weights
         (out / "pruned_structure.json").write_text(structure + "\n")
-    figures = trial_row(rec) | {
+    figures = trial_row(full) | {
         "study": study.study_name,
         "format": args.format,
+        "weights": weights,
         "quantization": rec.quantization,
         "max_abs_diff_vs_pytorch": check,
         "intensity_source": rec.get(Trial.intensity_source),
@@ -72,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
     written = {
         "model": str(path),
         "arch_spec": str(out / "arch_spec.json"),
+        "preprocessing": str(out / "preprocessing.json"),
         "figures": str(out / "figures.json"),
     }
     from nas.carbon_label import build_carbon_label, write_carbon_label
@@ -79,13 +93,48 @@ def run(args: argparse.Namespace) -> int:
     label = build_carbon_label(study, trial, model_format=args.format, onnx_inference=onnx_figures)
     written |= {k: str(v) for k, v in write_carbon_label(out, label).items()}
     if args.json:
-        print_json(written | {"trial": trial.number, "max_abs_diff_vs_pytorch": check})
+        print_json(
+            written | {"trial": trial.number, "weights": weights, "max_abs_diff_vs_pytorch": check}
+        )
     else:
         for name, p in written.items():
             print(f"{name}: {p}")
         if check is not None:
             print(f"verified against PyTorch: max abs difference {check:.2e}", file=sys.stderr)
     return 0
+
+
+def _proxy_line(study, trial) -> str:  # noqa: ANN001
+    from nas.study import study_config
+
+    c = study_config(study)
+    return (
+        f"econas: trial {trial.number} is exported with its proxy weights ({c.train.epochs}-epoch "
+        f"proxy on {c.data.train_size or 'all'} images); `econas train --trial {trial.number}` "
+        "trains it at full budget"
+    )
+
+
+def _preprocessing(study, rec, spec, weights: str) -> dict:  # noqa: ANN001
+    """Scale, per-channel mean and std of the images the exported weights were trained on."""
+    from nas.data import DataBudget, load_data, preprocessing
+    from nas.record import Final
+    from nas.study import study_config
+
+    c = study_config(study)
+    shape = (spec.in_channels, spec.image_size, spec.image_size)
+    if weights == "final":
+        mean, std = json.loads(rec.final[Final.mean]), json.loads(rec.final[Final.std])
+    else:  # the proxy's statistics: the study's train subset, drawn again
+        d = c.data
+        budget = DataBudget(
+            train_size=d.train_size, val_size=d.val_size, test_size=1, resolution=d.resolution
+        )
+        data = load_data(d.dataset, budget=budget, seed=c.study.seed)
+        mean, std = list(data.mean), list(data.std)
+    return preprocessing(
+        c.data.dataset, mean=mean, std=std, input_shape=shape, resolution=c.data.resolution
+    )
 
 
 def _measure_onnx(path: Path, spec, trial, args: argparse.Namespace) -> dict:  # noqa: ANN001

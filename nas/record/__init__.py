@@ -22,6 +22,7 @@ from nas.record._fields import (
     Efficiency,
     Federated,
     Field,
+    Final,
     Inference,
     Lifecycle,
     Provenance,
@@ -30,6 +31,7 @@ from nas.record._fields import (
     Trial,
     domain_key,
     fields,
+    final_key,
     is_proxy_key,
     phase_key,
     proxy_key,
@@ -44,7 +46,7 @@ from nas.record._phases import (
     PhaseSpec,
     phase_attrs,
 )
-from nas.record._reader import PhaseEnergy, TrialRecord, finite, records
+from nas.record._reader import PhaseEnergy, TrialRecord, final_of, finite, records
 from nas.record._store import store_attrs
 
 __all__ = [
@@ -59,6 +61,7 @@ __all__ = [
     "Efficiency",
     "Federated",
     "Field",
+    "Final",
     "Inference",
     "Lifecycle",
     "PhaseEnergy",
@@ -71,6 +74,8 @@ __all__ = [
     "TrialRecord",
     "domain_key",
     "fields",
+    "final_key",
+    "final_of",
     "finite",
     "is_proxy_key",
     "phase_attrs",

@@ -221,6 +221,45 @@ class Federated:
     network_kwh_per_gb_source = _f("network_kwh_per_gb_source", str)
 
 
+class Final:
+    """A trial's training at full budget (``econas train``). Optuna refuses changes to a finished
+    trial, so these live in one study attr per trial (:func:`final_key`), which
+    :class:`~nas.record.TrialRecord` merges into the trial's record."""
+
+    status = _f("final_status", str, "", "complete, or why it stopped (budget, interrupted)")
+    epochs = _f("final_epochs", int, "epochs", "epochs completed")
+    epochs_planned = _f("final_epochs_planned", int, "epochs")
+    train_size = _f("final_train_size", int, "images")
+    test_size = _f("final_test_size", int, "images")
+    batch_size = _f("final_batch_size", int, "samples")
+    lr = _f("final_lr", _NUM)
+    val_accuracy = _f("final_val_accuracy", _NUM, "fraction", "on the study's validation set")
+    test_accuracy = _f("final_test_accuracy", _NUM, "fraction", "evaluated once, at the end")
+    energy_kwh = _f("final_energy_kwh", _NUM, "kWh", "every phase, every resumed run, lost work")
+    kgco2e = _f("final_kgco2e", _NUM, "kgCO2e")
+    lost_energy_kwh = _f("final_lost_energy_kwh", _NUM, "kWh", "epochs interrupted and redone")
+    energy_kind = _f("final_energy_kind", str)
+    energy_source = _f("final_energy_source", str)
+    hardware = _f("final_hardware", str)
+    intensity_g_per_kwh = _f("final_intensity_g_per_kwh", _NUM, "gCO2e/kWh")
+    intensity_source = _f("final_intensity_source", str)
+    phases = _f("final_phases", str, "", "JSON: kWh per phase")
+    duration_s = _f("final_duration_s", _NUM, "s", "metered time over every run")
+    projected_energy_kwh = _f("final_projected_energy_kwh", _NUM, "kWh", "before training")
+    projected_kgco2e = _f("final_projected_kgco2e", _NUM, "kgCO2e")
+    projection_method = _f("final_projection_method", str)
+    projection_error_pct = _f(
+        "final_projection_error_pct", _NUM, "%", "(measured-projected)/projected"
+    )
+    resumed_from_epoch = _f("final_resumed_from_epoch", int, "epoch", "0 when fresh")
+    weights_artifact_id = _f("final_weights_artifact_id", str)
+    mean = _f("final_mean", str, "", "JSON: per-channel mean of the training images, [0, 1] units")
+    std = _f("final_std", str, "", "JSON: per-channel std")
+    provenance = _f("final_provenance", str, "", "JSON (nas.hardware)")
+    finished_at = _f("final_finished_at", str, "ISO 8601 UTC")
+    record_version = _f("final_record_version", int)
+
+
 class Study:
     """Study-level user attrs."""
 
@@ -273,6 +312,11 @@ def phase_key(phase: str, what: str) -> str:
 def domain_key(phase: str, domain: str) -> str:
     """``train_energy_j_cpu``: a phase's joules in one meter domain (sanitised name)."""
     return f"{phase}_energy_j_{domain}"
+
+
+def final_key(trial_number: int) -> str:
+    """``econas_final_7``: the study attr holding trial 7's final training (JSON)."""
+    return f"econas_final_{trial_number}"
 
 
 def rung_key(rung: int, what: str) -> str:

@@ -44,6 +44,9 @@ PHASES: tuple[PhaseSpec, ...] = (
     PhaseSpec("lifecycle", False, "inference measured on the deployment target"),
     PhaseSpec("upload", False, "the deployed weights to the artifact store"),
     PhaseSpec("store", False, "the trial record to the storage"),
+    # econas train only (a trial never has these):
+    PhaseSpec("checkpoint", False, "final training: writing a checkpoint"),
+    PhaseSpec("lost", False, "final training: an interrupted epoch's work, redone on resume"),
 )
 PHASE_NAMES = tuple(p.name for p in PHASES)
 MODEL_COST_PHASES = frozenset(p.name for p in PHASES if p.model_cost)

@@ -22,8 +22,10 @@ from nas.record._fields import (
     Compression,
     Efficiency,
     Field,
+    Final,
     Inference,
     Trial,
+    final_key,
     phase_key,
 )
 from nas.record._phases import METERED_FRACTION_FLAG
@@ -63,6 +65,7 @@ class TrialRecord:
         number: int = -1,
         state: optuna.trial.TrialState = _S.COMPLETE,
         values: list[float] | None = None,
+        final: Mapping[str, Any] | None = None,
     ) -> None:
         raw = attrs.get(Trial.record_version, 1)
         version = raw if isinstance(raw, int) and not isinstance(raw, bool) else None
@@ -78,10 +81,25 @@ class TrialRecord:
         self.state = state
         self.values = values
         self.attrs: dict[str, Any] = _migrate(dict(attrs), version)
+        self.final: dict[str, Any] = dict(final or {})
+        fv = self.final.get(Final.record_version, RECORD_VERSION)
+        if isinstance(fv, int) and fv > RECORD_VERSION:
+            raise BadInputError(
+                f"trial {number}'s final training was written by a newer econas (record version "
+                f"{fv}); upgrade econas to read this study"
+            )
 
     @classmethod
-    def of(cls, trial: optuna.trial.FrozenTrial) -> TrialRecord:
-        return cls(trial.user_attrs, number=trial.number, state=trial.state, values=trial.values)
+    def of(cls, trial: optuna.trial.FrozenTrial, study: optuna.Study | None = None) -> TrialRecord:
+        """The trial's record; with ``study``, merged with its final training (if any)."""
+        final = final_of(study, trial.number) if study is not None else None
+        return cls(
+            trial.user_attrs,
+            number=trial.number,
+            state=trial.state,
+            values=trial.values,
+            final=final,
+        )
 
     def get(self, field: Field | str, default: Any = None) -> Any:
         return self.attrs.get(field, default)
@@ -177,6 +195,14 @@ class TrialRecord:
         kind = self.attrs.get(Trial.energy_kind, "?")
         return f"{src} ({kind}) on {self.attrs.get(Trial.hardware, '?')}"
 
+    # -- the final training (econas train) -----------------------------------------------
+    @property
+    def has_final(self) -> bool:
+        return bool(self.final.get(Final.weights_artifact_id))
+
+    def final_num(self, field: Field | str) -> float | None:
+        return finite(self.final.get(field))
+
     def json(self, field: Field | str) -> Any:
         """A JSON-valued attr decoded (None when missing or not JSON)."""
         raw = self.attrs.get(field)
@@ -189,11 +215,44 @@ class TrialRecord:
 
 
 def records(
-    trials: Iterable[optuna.trial.FrozenTrial], *, states: tuple[Any, ...] | None = None
+    trials: Iterable[optuna.trial.FrozenTrial],
+    *,
+    states: tuple[Any, ...] | None = None,
+    study: optuna.Study | None = None,
 ) -> list[TrialRecord]:
-    """Records of ``trials`` (optionally only those in ``states``), in trial order."""
-    out = [TrialRecord.of(t) for t in trials if states is None or t.state in states]
+    """Records of ``trials`` (optionally only those in ``states``; with ``study``, merged with
+    their final trainings), in trial order."""
+    study_attrs = study.user_attrs if study is not None else {}  # one read, not one per trial
+    out = [
+        TrialRecord(
+            t.user_attrs,
+            number=t.number,
+            state=t.state,
+            values=t.values,
+            final=_final(study_attrs, t.number),
+        )
+        for t in trials
+        if states is None or t.state in states
+    ]
     return sorted(out, key=lambda r: r.number)
+
+
+def final_of(study: optuna.Study, number: int) -> dict[str, Any] | None:
+    """Trial ``number``'s final training as stored in the study (None without one)."""
+    return _final(study.user_attrs, number)
+
+
+def _final(study_attrs: Mapping[str, Any], number: int) -> dict[str, Any] | None:
+    raw = study_attrs.get(final_key(number))
+    if not isinstance(raw, str):
+        return None
+    try:
+        out = json.loads(raw)
+    except ValueError:
+        raise BadInputError(f"study attr {final_key(number)} is not JSON") from None
+    if not isinstance(out, dict):
+        raise BadInputError(f"study attr {final_key(number)} is not a JSON object")
+    return out
 
 
 def _migrate(attrs: dict[str, Any], version: int) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from nas.sections.federated import (
     STRATEGIES,
     FederatedSection,
 )
+from nas.sections.final import SCHEDULES, FinalSection
 from nas.sections.lifecycle import LIFECYCLE_OBJECTIVE, SEARCH_SHARES, TARGETS, LifecycleSection
 from nas.sections.schedule import STUDY_POLICIES, ScheduleSection, parse_utc
 
@@ -32,6 +33,7 @@ __all__ = [
     "PRUNE_CRITERIA",
     "QUANTIZATIONS",
     "SCREENS",
+    "SCHEDULES",
     "SEARCH_SHARES",
     "SPLITS",
     "STRATEGIES",
@@ -41,6 +43,7 @@ __all__ = [
     "CompressionSection",
     "EfficiencySection",
     "FederatedSection",
+    "FinalSection",
     "LifecycleSection",
     "ScheduleSection",
     "parse_utc",

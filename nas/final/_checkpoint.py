@@ -1,0 +1,173 @@
+"""Checkpoints of a final training: model, optimizer, schedule, RNG and the energy spent so far.
+
+``checkpoint.pt`` is written at every epoch end (atomically: a temporary file renamed over it)
+and on Ctrl-C; it loads with ``torch.load(weights_only=True)`` (tensors, numbers, strings).
+Its ``ledger`` holds every phase measured so far, over every run, so a resumed run carries
+the energy already spent and never counts it twice. ``progress.json`` is rewritten every few
+seconds during an epoch with that epoch's energy so far: a run killed mid-epoch (SIGKILL)
+leaves it behind, and the next run records it as phase ``lost`` (the work is redone).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nas.energy import Measurement
+from nas.errors import BadInputError
+from nas.record import RECORD_VERSION
+
+FORMAT = "econas.final_checkpoint/1"
+CHECKPOINT = "checkpoint.pt"
+PROGRESS = "progress.json"
+
+
+def measurement_to_json(m: Measurement) -> dict[str, Any]:
+    return {
+        "name": m.name,
+        "duration_s": float(m.duration_s),
+        "energy_j": {k: float(v) for k, v in m.energy_j.items()},
+        "source": m.source,
+        "kind": m.kind,
+        "hardware": m.hardware,
+    }
+
+
+def measurement_from_json(d: dict[str, Any], *, name: str | None = None) -> Measurement:
+    energy = {str(k): float(v) for k, v in d["energy_j"].items()}
+    return Measurement(
+        name=name or str(d["name"]),
+        duration_s=float(d["duration_s"]),
+        energy_j=energy,
+        total_energy_j=float(sum(energy.values())),
+        source=str(d["source"]),
+        kind=str(d["kind"]),
+        hardware=str(d["hardware"]),
+        details={"carried_over": True},
+    )
+
+
+@dataclass
+class Checkpoint:
+    """What a final training saved; ``trainer`` is None when no epoch has finished yet."""
+
+    study: str
+    trial: int
+    settings: dict[str, Any]
+    epoch: int = 0
+    trainer: dict[str, Any] | None = None
+    ledger: list[dict[str, Any]] = field(default_factory=list)
+    complete: bool = False
+    resumed_from: list[int] = field(default_factory=list)
+
+    def measurements(self) -> list[Measurement]:
+        return [measurement_from_json(d) for d in self.ledger]
+
+
+class CheckpointDir:
+    """The checkpoint and progress files of one trial's final training."""
+
+    def __init__(self, path: Path, *, study: str, trial: int) -> None:
+        self.path = path
+        self.study, self.trial = study, trial
+
+    @property
+    def file(self) -> Path:
+        return self.path / CHECKPOINT
+
+    def save(self, ckpt: Checkpoint) -> None:
+        import torch
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "format": FORMAT,
+            "record_version": RECORD_VERSION,
+            "study": ckpt.study,
+            "trial": ckpt.trial,
+            "settings": ckpt.settings,
+            "epoch": ckpt.epoch,
+            "trainer": ckpt.trainer,
+            "ledger": ckpt.ledger,
+            "complete": ckpt.complete,
+            "resumed_from": ckpt.resumed_from,
+        }
+        tmp = self.file.with_suffix(".tmp")
+        torch.save(payload, tmp)
+        os.replace(tmp, self.file)
+
+    def load(self, settings: dict[str, Any]) -> Checkpoint | None:
+        """The checkpoint of this trial with these settings; None when there is none. Anything
+        else (corrupt, another trial, another record version, other settings) is bad input:
+        a broken checkpoint never makes a run silently start from scratch."""
+        if not self.file.exists():
+            return None
+        import torch
+
+        where = f"checkpoint {self.file}"
+        try:
+            raw = torch.load(self.file, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - truncated, not a zip, unpicklable...
+            raise BadInputError(
+                f"{where} is corrupt ({str(exc).splitlines()[0][:120]}); delete it to start over"
+            ) from None
+        if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+            raise BadInputError(f"{where} is not an econas final-training checkpoint")
+        if raw.get("record_version") != RECORD_VERSION:
+            raise BadInputError(
+                f"{where} was written by another econas (record version "
+                f"{raw.get('record_version')!r}, this one writes {RECORD_VERSION}); delete it"
+            )
+        if raw.get("study") != self.study or raw.get("trial") != self.trial:
+            raise BadInputError(
+                f"{where} belongs to trial {raw.get('trial')!r} of study {raw.get('study')!r}, "
+                f"not trial {self.trial} of {self.study!r}"
+            )
+        if raw.get("settings") != settings:
+            diff = sorted(
+                k
+                for k in set(settings) | set(raw.get("settings") or {})
+                if settings.get(k) != (raw.get("settings") or {}).get(k)
+            )
+            raise BadInputError(
+                f"{where} was made with other settings ({', '.join(diff)}); rerun with the same "
+                "settings to resume, or delete it to start over"
+            )
+        return Checkpoint(
+            study=self.study,
+            trial=self.trial,
+            settings=settings,
+            epoch=int(raw["epoch"]),
+            trainer=raw.get("trainer"),
+            ledger=list(raw.get("ledger") or []),
+            complete=bool(raw.get("complete")),
+            resumed_from=[int(e) for e in raw.get("resumed_from") or []],
+        )
+
+    # -- the in-epoch progress file -------------------------------------------------------------
+    def write_progress(self, epoch: int, spent: Measurement) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        tmp = self.path / (PROGRESS + ".tmp")
+        data = {"study": self.study, "trial": self.trial, "epoch": epoch}
+        data["spent"] = measurement_to_json(spent)
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, self.path / PROGRESS)
+
+    def take_progress(self) -> Measurement | None:
+        """Energy a killed run spent in an unfinished epoch (removes the file)."""
+        path = self.path / PROGRESS
+        if not path.exists():
+            return None
+        try:
+            data = json.loads(path.read_text())
+            ok = data.get("study") == self.study and data.get("trial") == self.trial
+            spent = measurement_from_json(data["spent"], name="lost") if ok else None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BadInputError(f"{path} is corrupt ({exc}); delete it to resume") from None
+        path.unlink()
+        return spent
+
+    def clear_progress(self) -> None:
+        (self.path / PROGRESS).unlink(missing_ok=True)

@@ -1,0 +1,483 @@
+"""Train a trial's architecture at full budget, metered, checkpointed, resumable.
+
+The model is rebuilt as the trial deployed it: its ArchSpec, its pruned structure (the
+pruned network is trained from scratch), its training precision, its distillation teacher,
+and its quantization after training. Phases are metered as in a trial (``build``, ``train``,
+``eval`` every epoch, ``checkpoint``, ``quantize``, ``test``, ``upload``, ``store``; ``lost``
+for interrupted epochs), their energy is carried across resumed runs in the checkpoint, and
+the result is stored in the study (``nas.record.Final``) with its projection and error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+import optuna
+import torch
+import torch._dynamo  # noqa: F401  (the first optimizer imports it: 1.6 s, process start-up
+
+# like every other import, so it is loaded here rather than inside the metered build phase)
+from nas.carbon import IntensitySource, kgco2e
+from nas.compression import (
+    apply_structure,
+    autocast_schedule,
+    deploy_device,
+    distillation_loss,
+    quantize,
+)
+from nas.config import Config
+from nas.data import DataBudget, DataSplits, load_data
+from nas.energy import Meter, add_measurements
+from nas.errors import BadInputError
+from nas.final._checkpoint import Checkpoint, CheckpointDir, measurement_to_json
+from nas.final._project import Projection, project_energy
+from nas.record import (
+    RECORD_VERSION,
+    Compression,
+    Final,
+    PhaseLog,
+    Trial,
+    TrialRecord,
+    final_key,
+    finite,
+)
+from nas.train import Trainer, cross_entropy_loss, evaluate, resolve_device
+from search_spaces import ArchSpec, build_model
+
+CHUNK_S = 2.0  # how often an epoch's energy so far is written to progress.json
+
+
+@dataclass(frozen=True)
+class FinalOptions:
+    """The budget of a final training ([final] section, overridden by flags)."""
+
+    epochs: int
+    train_size: int | None  # None: the whole training split less validation
+    test_size: int | None  # None: the whole test split
+    batch_size: int
+    lr: float
+    schedule: str
+    device: str
+    meter: str
+    max_kgco2e: float | None
+
+    @classmethod
+    def of(cls, config: Config, **overrides: Any) -> FinalOptions:
+        f = config.final
+        given = {k: v for k, v in overrides.items() if v is not None}
+        if given.get("train_size") == "all":  # the flag's way of saying the whole split
+            given["train_size"] = None
+        opts = cls(
+            epochs=f.epochs,
+            train_size=f.train_size,
+            test_size=f.test_size,
+            batch_size=f.batch_size or config.data.batch_size,
+            lr=f.lr or config.train.lr,
+            schedule=f.schedule,
+            device=config.hardware.device,
+            meter=config.hardware.meter,
+            max_kgco2e=f.max_kgco2e,
+        )
+        opts = dataclasses.replace(opts, **given)
+        if opts.epochs < 1:
+            raise BadInputError(f"--epochs must be >= 1, got {opts.epochs}")
+        if opts.train_size is not None and opts.train_size < 1:
+            raise BadInputError(f"--train-size must be 'all' or >= 1, got {opts.train_size}")
+        if opts.max_kgco2e is not None and not opts.max_kgco2e > 0:
+            raise BadInputError(f"--max-kgco2e must be > 0, got {opts.max_kgco2e}")
+        return opts
+
+    def settings(self) -> dict[str, Any]:
+        """What a checkpoint must share with the run that resumes it."""
+        keys = ("epochs", "train_size", "test_size", "batch_size", "lr", "schedule", "meter")
+        return {k: getattr(self, k) for k in keys}
+
+
+class BudgetStop(BadInputError):
+    """The measured total reached ``--max-kgco2e``: stopped at a checkpoint (exit 2)."""
+
+
+class FinalRun:
+    """One trial's final training (see the module docstring)."""
+
+    def __init__(
+        self,
+        study: optuna.Study,
+        trial: optuna.trial.FrozenTrial,
+        config: Config,
+        options: FinalOptions,
+        *,
+        run_dir: Path | None = None,
+        stream: TextIO | None = None,
+    ) -> None:
+        if trial.state != optuna.trial.TrialState.COMPLETE:
+            raise BadInputError(
+                f"trial {trial.number} is {trial.state.name}; only a COMPLETE trial can be trained"
+            )
+        self.study, self.trial, self.config, self.opts = study, trial, config, options
+        self.rec = TrialRecord.of(trial)
+        if not self.rec.get(Trial.arch_spec):
+            raise BadInputError(f"trial {trial.number} has no stored architecture")
+        self.stream = stream or sys.stderr
+        base = run_dir or Path("runs") / study.study_name
+        self.ckpt = CheckpointDir(
+            base / "final" / f"trial-{trial.number}", study=study.study_name, trial=trial.number
+        )
+        self._data: DataSplits | None = None
+        self._mark = 0  # log measurements up to here are in the checkpoint on disk
+
+    # -- what it will cost ------------------------------------------------------------------
+    @property
+    def data(self) -> DataSplits:
+        if self._data is None:
+            c, o = self.config, self.opts
+            budget = DataBudget(
+                train_size=o.train_size,
+                val_size=c.data.val_size,
+                test_size=o.test_size,
+                resolution=c.data.resolution,
+                batch_size=o.batch_size,
+            )
+            self._data = load_data(c.data.dataset, budget=budget, seed=c.study.seed)
+        return self._data
+
+    def project(self, intensity: IntensitySource) -> Projection:
+        """The full run's energy and kgCO2e from the proxy's measured energy per sample-epoch."""
+        rec, c = self.rec, self.config
+        phases = rec.phases
+        kwh = {p.name: p.energy_kwh for p in phases}
+        secs = {p.name: p.duration_s or 0.0 for p in phases}
+        train_samples = int(rec.get(Trial.train_samples) or 0)
+        ratio = finite(rec.get(Compression.prune_ratio)) or 0.0
+        proxy_train = c.data.train_size or max(train_samples // max(c.train.epochs, 1), 1)
+        finetune = c.compression.finetune_epochs * proxy_train if ratio > 0 else None
+        d = self.data
+        return project_energy(
+            kwh,
+            secs,
+            proxy_train_samples=train_samples,
+            proxy_val_size=c.data.val_size,
+            proxy_test_size=c.data.test_size or d.test_split_size,
+            pruned_finetune_samples=finetune,
+            train_size=len(d.train),
+            epochs=self.opts.epochs,
+            val_size=len(d.val),
+            test_size=len(d.test),
+        ).with_carbon(intensity)
+
+    # -- the run ------------------------------------------------------------------------------
+    def run(
+        self, meter: Meter, intensity: IntensitySource, projection: Projection
+    ) -> dict[str, Any]:
+        """Train (or resume) to the end; store and return the final record."""
+        opts, settings = self.opts, self.opts.settings()
+        ckpt = self.ckpt.load(settings) or Checkpoint(
+            study=self.study.study_name, trial=self.trial.number, settings=settings
+        )
+        if ckpt.complete:
+            stored = self.study.user_attrs.get(final_key(self.trial.number))
+            if stored:
+                self._line(
+                    f"trial {self.trial.number}: already trained ({self.ckpt.file}); nothing to do"
+                )
+                return json.loads(stored)
+        log = PhaseLog(meter)
+        for m in ckpt.measurements():
+            log.add(m)
+        lost = self.ckpt.take_progress()
+        if lost is not None:  # a run killed mid-epoch: its energy was spent, the work is redone
+            log.add(lost)
+            self._line(f"recorded {lost.energy_kwh:.3e} kWh of an interrupted epoch as lost")
+        self._mark = len(log.measurements)  # what the checkpoint on disk accounts for
+        resumed_from = ckpt.epoch
+        if resumed_from:
+            ckpt.resumed_from.append(resumed_from)
+            self._line(
+                f"trial {self.trial.number}: resuming at epoch {resumed_from + 1}/{opts.epochs}"
+            )
+        device = resolve_device(opts.device)
+        with log.phase("build"):
+            data = self.data
+            model, loss_fn, autocast = self._build(device)
+            trainer = Trainer(
+                model,
+                data.train,
+                epochs=opts.epochs,
+                batch_size=opts.batch_size,
+                lr=opts.lr,
+                device=device,
+                seed=self.config.study.seed + self.trial.number,
+                weight_decay=self.config.train.weight_decay,
+                optimizer=self.config.train.optimizer,
+                loss_fn=loss_fn,
+                autocast_dtype=autocast,
+                lr_schedule=opts.schedule,
+            )
+            if ckpt.trainer is not None:
+                trainer.load_state_dict(ckpt.trainer)
+        self._mark = len(log.measurements)  # build is not redone after an interrupt
+        val_acc = float("nan")
+        t_start = time.perf_counter()
+        try:
+            while trainer.epoch < opts.epochs:
+                epoch = trainer.epoch
+                with log.phase("train"):
+                    loss = trainer.run_epoch(on_batch=self._ticker(meter, epoch))
+                with log.phase("eval"):
+                    val_acc = evaluate(model, data.val, device=device)
+                ckpt.epoch, ckpt.trainer = trainer.epoch, trainer.state_dict()
+                with log.phase("checkpoint"):
+                    ckpt.ledger = [measurement_to_json(m) for m in log.merged()]
+                    self.ckpt.save(ckpt)
+                    self.ckpt.clear_progress()
+                self._mark = len(log.measurements)
+                kwh = log.energy_kwh()
+                kg = self._kg(intensity, kwh, log)
+                done = trainer.epoch - resumed_from
+                eta = (time.perf_counter() - t_start) / done * (opts.epochs - trainer.epoch)
+                self._line(
+                    f"trial {self.trial.number} epoch {trainer.epoch}/{opts.epochs}  loss {loss:.4f}  "
+                    f"val acc {val_acc:.4f}  {kwh:.3e} kWh  {kg:.3e} kgCO2e so far  "
+                    f"ETA {int(eta) // 60}:{int(eta) % 60:02d}"
+                )
+                if (
+                    opts.max_kgco2e is not None
+                    and kg >= opts.max_kgco2e
+                    and trainer.epoch < opts.epochs
+                ):
+                    raise BudgetStop(
+                        f"trial {self.trial.number}: stopped at epoch {trainer.epoch}/{opts.epochs}: "
+                        f"{kg:.3e} kgCO2e reached the budget of {opts.max_kgco2e:.3e}; "
+                        f"checkpoint kept in {self.ckpt.path}"
+                    )
+        except KeyboardInterrupt:
+            self._interrupted(log, ckpt)
+            raise
+        return self._finish(log, ckpt, model, device, intensity, projection, val_acc, resumed_from)
+
+    # -- the parts -----------------------------------------------------------------------------
+    def _build(
+        self, device: torch.device
+    ) -> tuple[torch.nn.Module, Any, Callable[[int], Any] | None]:
+        """The trial's (pruned) network, fresh; its loss (distilled or not) and precision."""
+
+        rec = self.rec
+        torch.manual_seed(self.config.study.seed + self.trial.number)
+        model = build_model(ArchSpec.from_json(rec.get(Trial.arch_spec)))
+        structure = rec.json(Compression.pruned_structure)
+        if structure:
+            apply_structure(model, structure)
+            for p in model.parameters():  # apply_structure leaves placeholders: initialise
+                if p.dim() > 1:
+                    torch.nn.init.kaiming_uniform_(p, a=5**0.5)
+        model.to(device)
+        autocast = autocast_schedule(
+            str(rec.get(Compression.precision, "fp32")),
+            switch_epoch=int(rec.get(Compression.precision_switch_epoch) or 1),
+        )
+        loss = cross_entropy_loss(self.config.train.label_smoothing)
+        teacher = self._teacher()
+        if teacher is not None:
+            loss = distillation_loss(
+                teacher.to(device) if not _is_int8(teacher) else teacher,
+                temperature=float(rec.get(Compression.kd_temperature)),
+                alpha=float(rec.get(Compression.kd_alpha)),
+                teacher_device=device if not _is_int8(teacher) else torch.device("cpu"),
+            )
+        return model, loss, autocast
+
+    def _teacher(self) -> torch.nn.Module | None:
+        rec = self.rec
+        source = rec.get(Compression.teacher)
+        if not rec.get(Compression.distill) or not source:
+            return None
+        if str(source).startswith("trial:"):
+            from nas.trial_model import get_trial, load_trial_model
+
+            teacher = get_trial(self.study, int(str(source).split(":", 1)[1]))
+            self._line(f"distilling from trial {teacher.number} (its final weights if trained)")
+            return load_trial_model(self.study, teacher)[0]
+        from nas.compression import load_teacher_dir
+
+        d = self.data
+        return load_teacher_dir(
+            source,
+            num_classes=d.num_classes,
+            input_shape=(d.in_channels, d.image_size, d.image_size),
+        )
+
+    def _ticker(self, meter: Meter, epoch: int) -> Callable[[int], None]:
+        """After each batch: every CHUNK_S, the epoch's energy so far to progress.json."""
+        window = "final:chunk"
+        meter.begin_window(window, sync=False, restart=True)
+        state: dict[str, Any] = {"t": time.perf_counter(), "spent": None}
+
+        def tick(samples: int) -> None:
+            if time.perf_counter() - state["t"] < CHUNK_S and samples < len(self.data.train):
+                return
+            m = meter.end_window(window)
+            if samples < len(self.data.train):
+                meter.begin_window(window, sync=False)
+            state["spent"] = (
+                m if state["spent"] is None else add_measurements(state["spent"], m, "lost")
+            )
+            state["t"] = time.perf_counter()
+            self.ckpt.write_progress(epoch, state["spent"])
+
+        return tick
+
+    def _interrupted(self, log: PhaseLog, ckpt: Checkpoint) -> None:
+        """Ctrl-C: the unfinished epoch's work is lost (the checkpoint holds the last epoch
+        boundary); its energy is kept in the checkpoint as phase ``lost``."""
+        if "final:chunk" in log.meter.open_windows:
+            log.meter.end_window("final:chunk", cancel=True)
+        for i in range(self._mark, len(log.measurements)):  # since the last checkpoint
+            m = log.measurements[i]
+            if m.name in ("train", "eval"):
+                log.measurements[i] = dataclasses.replace(m, name="lost")
+        ckpt.ledger = [measurement_to_json(m) for m in log.merged()]
+        self.ckpt.save(ckpt)
+        self.ckpt.clear_progress()
+        self._line(
+            f"interrupted: checkpoint {self.ckpt.file} keeps epoch {ckpt.epoch} and the energy spent"
+        )
+
+    def _finish(
+        self,
+        log: PhaseLog,
+        ckpt: Checkpoint,
+        model: torch.nn.Module,
+        device: torch.device,
+        intensity: IntensitySource,
+        projection: Projection,
+        val_acc: float,
+        resumed_from: int,
+    ) -> dict[str, Any]:
+
+        q = str(self.rec.get(Compression.quantization, "fp32"))
+        d = self.data
+        with log.phase("quantize"):
+            x = d.train.tensors[0][:256]
+            deployed = quantize(
+                model,
+                quantization=q,
+                device=device,
+                calibration=[x[i : i + 64] for i in range(0, len(x), 64)],
+            )
+        deploy_dev = deploy_device(q, device)
+        with log.phase("test"):
+            test_acc = evaluate(deployed, d.test, device=deploy_dev)
+        with log.phase("upload"):
+            artifact_id = self._upload(deployed)
+        record: dict[str, Any] = {}
+        with log.phase("store"):
+            record = self._record(
+                log, intensity, projection, val_acc, test_acc, artifact_id, resumed_from
+            )
+            self.study.set_user_attr(final_key(self.trial.number), json.dumps(record))
+        record = self._record(
+            log, intensity, projection, val_acc, test_acc, artifact_id, resumed_from
+        )
+        self.study.set_user_attr(final_key(self.trial.number), json.dumps(record))
+        ckpt.complete = True
+        ckpt.ledger = [measurement_to_json(m) for m in log.merged()]
+        self.ckpt.save(ckpt)
+        return record
+
+    def _record(
+        self,
+        log: PhaseLog,
+        intensity: IntensitySource,
+        projection: Projection,
+        val_acc: float,
+        test_acc: float,
+        artifact_id: str,
+        resumed_from: int,
+    ) -> dict[str, Any]:
+        from nas.hardware import hardware_provenance
+
+        phases = log.merged()
+        kwh = log.energy_kwh()
+        ci = self._ci(intensity, log)
+        kind = "measured" if all(m.kind == "measured" for m in phases) else "estimated"
+        measured = [m for m in phases if m.details.get("carried_over") is not True] or phases
+        error = (kwh - projection.energy_kwh) / projection.energy_kwh * 100.0
+        d = self.data
+        return {
+            Final.record_version: RECORD_VERSION,
+            Final.status: "complete",
+            Final.epochs: self.opts.epochs,
+            Final.epochs_planned: self.opts.epochs,
+            Final.train_size: len(d.train),
+            Final.test_size: len(d.test),
+            Final.batch_size: self.opts.batch_size,
+            Final.lr: self.opts.lr,
+            Final.val_accuracy: val_acc,
+            Final.test_accuracy: test_acc,
+            Final.energy_kwh: kwh,
+            Final.kgco2e: kgco2e(kwh, ci.intensity_g_per_kwh),
+            Final.lost_energy_kwh: sum(m.energy_kwh for m in phases if m.name == "lost"),
+            Final.energy_kind: kind,
+            Final.energy_source: measured[0].source,
+            Final.hardware: measured[0].hardware,
+            Final.intensity_g_per_kwh: ci.intensity_g_per_kwh,
+            Final.intensity_source: ci.source,
+            Final.phases: json.dumps({m.name: m.energy_kwh for m in phases}),
+            Final.duration_s: sum(m.duration_s for m in phases),
+            Final.projected_energy_kwh: projection.energy_kwh,
+            Final.projected_kgco2e: projection.kgco2e,
+            Final.projection_method: projection.method,
+            Final.projection_error_pct: error,
+            Final.resumed_from_epoch: resumed_from,
+            Final.weights_artifact_id: artifact_id,
+            Final.mean: json.dumps(list(d.mean)),
+            Final.std: json.dumps(list(d.std)),
+            Final.provenance: json.dumps(
+                hardware_provenance(str(self.opts.device)), sort_keys=True, default=str
+            ),
+            Final.finished_at: datetime.now(UTC).isoformat(),
+        }
+
+    def _upload(self, model: torch.nn.Module) -> str:
+        from nas.trial_model import artifact_store_for
+
+        state = model.state_dict()
+        cpu = type(state)(
+            (k, v.detach().cpu() if torch.is_tensor(v) else v) for k, v in state.items()
+        )
+        meta = getattr(state, "_metadata", None)
+        if meta is not None:
+            cpu._metadata = meta  # type: ignore[attr-defined]
+        with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="TypedStorage is deprecated")
+            path = Path(tmp) / f"trial-{self.trial.number}-final-state_dict.pt"
+            torch.save(cpu, path)
+            return optuna.artifacts.upload_artifact(
+                artifact_store=artifact_store_for(self.study),
+                file_path=str(path),
+                study_or_trial=self.study,
+                mimetype="application/octet-stream",
+            )
+
+    def _ci(self, intensity: IntensitySource, log: PhaseLog) -> Any:
+        return intensity.intensity_over(log.started_at, datetime.now(UTC))
+
+    def _kg(self, intensity: IntensitySource, kwh: float, log: PhaseLog) -> float:
+        return kgco2e(kwh, self._ci(intensity, log).intensity_g_per_kwh)
+
+    def _line(self, text: str) -> None:
+        print(f"econas: {text}", file=self.stream, flush=True)
+
+
+def _is_int8(model: torch.nn.Module) -> bool:
+    return any(type(m).__module__.startswith("torch.ao.nn.quantized") for m in model.modules())
