@@ -3,7 +3,9 @@
 #   1. the quickstart study on CUDA with the NVML meter (trials cut to 8);
 #   2. NVML total-energy counter versus polled power on the same window;
 #   3. the overhead ratio on GPU;
-#   4. (when present) the technique ablation on GPU.
+#   4. (when present) the technique ablation on GPU;
+#   5. econas train of the GPU quickstart's most accurate trial (2 epochs on 20,000 images):
+#      projection, NVML-metered full-budget training and its projection error.
 # Usage on the device (from the repository root, with .whl carried):
 #   bash benchmarks/gpu_check.sh            # results under ${OUT:-/tmp/gpu_check}
 set -uo pipefail
@@ -60,4 +62,8 @@ if [ -f benchmarks/techniques.py ]; then
   timeout 150 "$PY" benchmarks/techniques.py --gpu --repeats 2 --out "$OUT_DIR/techniques_gpu.json" \
     > "$OUT_DIR/techniques_gpu.stdout" 2> "$OUT_DIR/techniques_gpu.log"
 fi
+echo "== 5. econas train on GPU" >&2
+(cd "$OUT_DIR" && timeout 120 "$PY" -m nas.cli train --storage sqlite:///runs/gpu_quickstart/study.db \
+  --study gpu_quickstart --top 1 --epochs 2 --train-size 20000 --device cuda --meter nvml --json \
+  > train_gpu.json 2> train_gpu.log; echo "rc=$?" >> train_gpu.log)
 ls -la "$OUT_DIR" >&2

@@ -17,7 +17,7 @@ from typing import Any
 
 import optuna
 
-from nas.record import Inference, Provenance, Study, Trial, TrialRecord, finite
+from nas.record import Final, Inference, Provenance, Study, Trial, TrialRecord, finite
 
 SCHEMA = "econas.carbon_label/1"
 
@@ -46,11 +46,20 @@ def build_carbon_label(
     *,
     model_format: str | None = None,
     onnx_inference: dict[str, Any] | None = None,
+    weights: str = "proxy",
+    projection: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The label of ``trial`` (from the storage alone, plus ONNX Runtime figures if given)."""
+    """The label of ``trial`` (from the storage alone, plus ONNX Runtime figures if given).
+
+    ``weights``: which weights the label travels with (``final``: the full-budget training of
+    ``econas train``; ``proxy``: the search's). ``final_training`` is the measured (or
+    estimated) full-budget training when the trial has one, else ``projection`` (kind
+    ``projected``); ``proxy_training`` is what the search trained; ``search_share`` the
+    search's cost charged to this model.
+    """
     from nas.report import search_cost
 
-    rec = TrialRecord.of(trial)
+    rec = TrialRecord.of(trial, study)
     a = rec
     g = rec.num(Trial.intensity_g_per_kwh)
     search = search_cost(study.get_trials(deepcopy=False))
@@ -113,18 +122,58 @@ def build_carbon_label(
             "meters": search.meters,
             "intensities": search.intensities,
         },
-        "final_training": {
+        "weights": weights,
+        "proxy_training": {
             "energy_kwh": rec.energy_kwh,
             "kgco2e": rec.kgco2e,
+            "kind": a.get(Trial.energy_kind),
             "phases": {p.name: p.energy_kwh for p in rec.phases},
             "duration_s": rec.num(Trial.duration_s),
             "epochs": a.get(Trial.epochs),
             "search_energy_kwh": rec.search_energy_kwh,
             "metered_fraction": rec.metered_fraction,
         },
+        "final_training": _final_training(rec, projection),
+        "search_share": _search_share(study, search.kgco2e, search.kinds),
         "inference_per_1k": inference,
         "software": software_versions(),
     }
+
+
+def _final_training(rec: TrialRecord, projection: dict[str, Any] | None) -> dict[str, Any]:
+    """The full-budget training: measured/estimated when run, else projected, else unknown."""
+    f = rec.final
+    if rec.has_final:
+        return {
+            "kind": f.get(Final.energy_kind),
+            "energy_kwh": f.get(Final.energy_kwh),
+            "kgco2e": f.get(Final.kgco2e),
+            "epochs": f.get(Final.epochs),
+            "train_size": f.get(Final.train_size),
+            "test_accuracy": f.get(Final.test_accuracy),
+            "lost_energy_kwh": f.get(Final.lost_energy_kwh),
+            "projected_energy_kwh": f.get(Final.projected_energy_kwh),
+            "projection_error_pct": f.get(Final.projection_error_pct),
+            "intensity_g_per_kwh": f.get(Final.intensity_g_per_kwh),
+        }
+    if projection is not None:
+        return {
+            "kind": "projected",
+            "energy_kwh": projection.get("energy_kwh"),
+            "kgco2e": projection.get("kgco2e"),
+            "epochs": projection.get("inputs", {}).get("epochs"),
+            "train_size": projection.get("inputs", {}).get("train_size"),
+            "method": projection.get("method"),
+        }
+    return {"kind": "unknown", "energy_kwh": None, "kgco2e": None}
+
+
+def _search_share(study: optuna.Study, search_kg: float, kinds: set[str]) -> dict[str, Any]:
+    """The search's kgCO2e charged to one model: the whole search / lifecycle.models_deployed."""
+    life = _study_config(study).get("lifecycle", {})
+    models = int(life.get("models_deployed") or 1)
+    kind = "estimated" if "estimated" in kinds or not kinds else "measured"
+    return {"kgco2e": search_kg / models, "models_deployed": models, "kind": kind}
 
 
 def _provenance(rec: TrialRecord) -> dict[str, Any]:
@@ -168,8 +217,10 @@ def _cell(value: Any) -> str:
 
 def model_card(label: dict[str, Any]) -> str:
     """README.md text: YAML front matter (``co2_eq_emissions`` in grams) and a summary."""
-    m, ci, tr = label["model"], label["carbon_intensity"], label["final_training"]
-    grams = (tr["kgco2e"] or 0.0) * 1000.0
+    m, ci = label["model"], label["carbon_intensity"]
+    final, proxy = label["final_training"], label["proxy_training"]
+    shipped = final if label.get("weights") == "final" else proxy  # the weights' own training
+    grams = (shipped["kgco2e"] or 0.0) * 1000.0
     kind = label["meter"]["kind"] or "unknown"
     source = f"econas {label['software'].get('econas')}: {label['meter']['source']} meter ({kind}); intensity {ci['g_per_kwh']} gCO2e/kWh from {ci['source']}"
     dataset = label["dataset"].get("dataset")
@@ -191,13 +242,32 @@ def model_card(label: dict[str, Any]) -> str:
         f"  hardware_used: {_yaml_str(label['hardware'])}",
         "---",
     ]
+    share = label.get("search_share") or {}
+    weights = label.get("weights", "proxy")
     rows = [
         ("architecture", m["arch"]),
-        ("validation accuracy", label["accuracy"]),
-        ("test accuracy", label["test_accuracy"]),
+        ("weights", "full-budget training" if weights == "final" else "search proxy"),
+        ("validation accuracy (proxy)", label["accuracy"]),
+        ("test accuracy (proxy)", label["test_accuracy"]),
+        ("test accuracy (full budget)", final.get("test_accuracy") or "-"),
         (
-            "training (this model)",
-            f"{_g(tr['energy_kwh'])} kWh, {_g(tr['kgco2e'])} kgCO2e ({grams:.4g} g)",
+            "training of these weights",
+            f"{_g(shipped['energy_kwh'])} kWh, {_g(shipped['kgco2e'])} kgCO2e ({grams:.4g} g; "
+            f"{shipped.get('kind')})",
+        ),
+        (
+            "full-budget training",
+            f"{_g(final.get('energy_kwh'))} kWh, {_g(final.get('kgco2e'))} kgCO2e "
+            f"({final.get('kind')})",
+        ),
+        (
+            "proxy training",
+            f"{_g(proxy['energy_kwh'])} kWh, {_g(proxy['kgco2e'])} kgCO2e ({proxy.get('kind')})",
+        ),
+        (
+            "search share",
+            f"{_g(share.get('kgco2e'))} kgCO2e (the whole search / {share.get('models_deployed', 1)} "
+            f"model(s); {share.get('kind')})",
         ),
         (
             "the whole search",

@@ -12,12 +12,18 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
 from nas.errors import BadInputError, EconasError
+
+# OpenBLAS threads spinning next to torch's own intra-op threads cost CPU time, and a figure
+# measured under one setting does not project to another: every econas run uses one OpenBLAS
+# thread unless told otherwise (as `make` always did); set before numpy and torch load it.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 COMMANDS = (
     "search",

@@ -187,6 +187,7 @@ def hardware_provenance(device: str = "cpu", *, threads: int | None = None) -> d
         "torch_cpu_capability": torch_cpu_capability(),
         "threads": threads if threads is not None else _threads(),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "openblas_num_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
         "cuda": cuda_device_info(device),
         "quantized_engines": quantized_engines(),
         "versions": software_versions(),

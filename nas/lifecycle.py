@@ -6,8 +6,12 @@ Per trial, after evaluation: the inference energy per sample is **measured on th
 size, else a new measurement in phase ``lifecycle`` with :func:`nas.inference.measure_inference`,
 or ONNX Runtime via :mod:`nas.onnx_inference` for ``onnx-cpu``). Then::
 
-    lifecycle_kgco2e = search share + kgco2e (training) + retrainings x kgco2e
+    lifecycle_kgco2e = search share + training + retrainings x training
                        + per-sample kWh x requests_per_day x days_deployed x g/kWh / 1000
+
+"training" is the deployed model's training at the ``[final]`` budget, never the proxy's: in
+a trial it is projected from the trial's own energy per sample-epoch (``nas.final``, basis
+``projected``); once ``econas train`` ran, readers (:func:`project_trial`) use the measured run.
 
 ``search_share``: ``planned`` = mean ``search_kgco2e`` of the study's ended trials x
 ``study.trials`` / ``models_deployed`` (about the same for every trial, so it does not bend
@@ -32,7 +36,7 @@ import optuna
 
 from nas.config import Config
 from nas.errors import ConfigError
-from nas.record import Inference, Lifecycle, Trial, TrialRecord
+from nas.record import Compression, Final, Inference, Lifecycle, Trial, TrialRecord
 from nas.sections.lifecycle import LIFECYCLE_OBJECTIVE, LifecycleSection
 from nas.trial import Step, TrialEnv, TrialState
 
@@ -116,17 +120,59 @@ def project_trial(
     ran, else the trial's own ``inference_energy_j_per_sample``) and its intensity.
     """
     rec = attrs if isinstance(attrs, TrialRecord) else TrialRecord(attrs)
+    training_kg, _basis = training_cost(rec)
     per_sample = rec.get(Lifecycle.per_sample_kwh)
     if per_sample is None:
         per_sample = float(rec.get(Inference.energy_j_per_sample)) / 3.6e6
     g = rec.get(Lifecycle.intensity_g_per_kwh, rec.get(Trial.intensity_g_per_kwh))
     return project(
         section,
-        training_kgco2e=float(rec.get(Trial.kgco2e)),
+        training_kgco2e=training_kg,
         inference_kwh_per_sample=float(per_sample),
         intensity_g_per_kwh=float(g),
         search_share_kgco2e=search_share_kgco2e,
     )
+
+
+def training_cost(rec: TrialRecord) -> tuple[float, str]:
+    """(kgCO2e of training the deployed model, its basis): the full-budget training when
+    ``econas train`` ran it (with study, :meth:`TrialRecord.of` merges it), else the
+    projection stored at search time. Records of studies made before both existed fall back to
+    the proxy's training, and say so."""
+    kg = rec.final_num(Final.kgco2e) if rec.has_final else None
+    if kg is not None:
+        return kg, f"{rec.final.get(Final.energy_kind)}: full-budget training (econas train)"
+    kg = rec.num(Lifecycle.training_kgco2e)
+    basis = rec.get(Lifecycle.training_basis)
+    if kg is not None and basis:
+        return kg, str(basis)
+    return float(rec.get(Trial.kgco2e)), "proxy training (no projection in this record)"
+
+
+def projected_training(t: TrialState) -> tuple[float, str]:
+    """(kWh, basis) of training the trial's model at the [final] budget, projected from the
+    trial's own phases (nas.final's method)."""
+    from nas.final import project_energy
+
+    c, d = t.config, t.data
+    phases = t.log.merged()
+    kwh = {m.name: m.energy_kwh for m in phases}
+    secs = {m.name: m.duration_s for m in phases}
+    pruned = t.attrs.get(Compression.pruned_structure) is not None
+    train_size = c.final.train_size or max(d.train_split_size - len(d.val), len(d.train))
+    p = project_energy(
+        kwh,
+        secs,
+        proxy_train_samples=t.train_result.samples if t.train_result else 0,
+        proxy_val_size=len(d.val),
+        proxy_test_size=len(d.test),
+        pruned_finetune_samples=c.compression.finetune_epochs * len(d.train) if pruned else None,
+        train_size=train_size,
+        epochs=c.final.epochs,
+        val_size=len(d.val),
+        test_size=c.final.test_size or d.test_split_size or len(d.test),
+    )
+    return p.energy_kwh, f"projected: {p.method}"
 
 
 def search_share_kgco2e(
@@ -176,9 +222,16 @@ class LifecycleStep(Step):
             g, g_source = self.deployment.intensity_g_per_kwh, self.deployment.source  # type: ignore[attr-defined]
         own_kg = t.log.energy_kwh() * g_trial / 1000.0  # this trial's search cost so far
         share = search_share_kgco2e(sec, t.config, t.trial.study, own_kg)
+        train_kwh, basis = projected_training(t)  # the deployed model's training, not the proxy's
+        t.record(
+            {
+                Lifecycle.training_energy_kwh: train_kwh,
+                Lifecycle.training_basis: basis,
+            }
+        )
         lc = project(
             sec,
-            training_kgco2e=float(metrics["kgco2e"]),
+            training_kgco2e=train_kwh * g_trial / 1000.0,
             inference_kwh_per_sample=per_sample_kwh,
             intensity_g_per_kwh=g,
             search_share_kgco2e=share,

@@ -46,3 +46,29 @@ def quantile(values: Sequence[float], q: float) -> float:
     lo = math.floor(pos)
     hi = min(lo + 1, len(s) - 1)
     return s[lo] + (s[hi] - s[lo]) * (pos - lo)
+
+
+def kendall_tau(a: Sequence[float], b: Sequence[float]) -> float:
+    """Kendall's tau-b between two rankings (ties handled); NaN with fewer than two pairs or a
+    constant side."""
+    pairs = [(u, v) for u, v in zip(a, b, strict=True) if math.isfinite(u) and math.isfinite(v)]
+    concordant = discordant = ties_a = ties_b = 0
+    for i in range(len(pairs)):
+        for j in range(i + 1, len(pairs)):
+            da = pairs[i][0] - pairs[j][0]
+            db = pairs[i][1] - pairs[j][1]
+            if da == 0 and db == 0:
+                continue
+            if da == 0:
+                ties_a += 1
+            elif db == 0:
+                ties_b += 1
+            elif (da > 0) == (db > 0):
+                concordant += 1
+            else:
+                discordant += 1
+    n_a = concordant + discordant + ties_a
+    n_b = concordant + discordant + ties_b
+    if len(pairs) < 2 or n_a == 0 or n_b == 0:
+        return float("nan")
+    return (concordant - discordant) / math.sqrt(n_a * n_b)

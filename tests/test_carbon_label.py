@@ -61,9 +61,14 @@ def test_carbon_label_json(exported) -> None:  # noqa: ANN001
     study, trial, out = exported
     label = json.loads((out / "carbon_label.json").read_text())
     a = trial.user_attrs
-    assert label["final_training"]["kgco2e"] == pytest.approx(a["kgco2e"])
-    assert label["final_training"]["energy_kwh"] == pytest.approx(a["energy_kwh"])
-    assert set(label["final_training"]["phases"]) == set(a["phases"].split(","))
+    assert label["weights"] == "proxy"  # no full-budget training yet
+    assert label["proxy_training"]["kgco2e"] == pytest.approx(a["kgco2e"])
+    assert label["proxy_training"]["energy_kwh"] == pytest.approx(a["energy_kwh"])
+    assert set(label["proxy_training"]["phases"]) == set(a["phases"].split(","))
+    final = label["final_training"]  # projected from the proxy: a full split, [final] epochs
+    assert final["kind"] == "projected" and final["energy_kwh"] > 10 * a["energy_kwh"]
+    assert final["epochs"] == 5 and "per sample-epoch" in final["method"]
+    assert label["search_share"]["kgco2e"] == pytest.approx(label["search"]["kgco2e"])
     total = sum(t.user_attrs.get("search_kgco2e", 0.0) for t in study.trials)
     assert label["search"]["kgco2e"] == pytest.approx(total) and total > a["kgco2e"]
     assert label["meter"] == {"source": "estimate", "kind": "estimated"}

@@ -90,7 +90,15 @@ def run(args: argparse.Namespace) -> int:
     }
     from nas.carbon_label import build_carbon_label, write_carbon_label
 
-    label = build_carbon_label(study, trial, model_format=args.format, onnx_inference=onnx_figures)
+    projection = None if full.has_final else _projection(study, trial)
+    label = build_carbon_label(
+        study,
+        trial,
+        model_format=args.format,
+        onnx_inference=onnx_figures,
+        weights=weights,
+        projection=projection,
+    )
     written |= {k: str(v) for k, v in write_carbon_label(out, label).items()}
     if args.json:
         print_json(
@@ -113,6 +121,25 @@ def _proxy_line(study, trial) -> str:  # noqa: ANN001
         f"proxy on {c.data.train_size or 'all'} images); `econas train --trial {trial.number}` "
         "trains it at full budget"
     )
+
+
+def _projection(study, trial) -> dict | None:  # noqa: ANN001
+    """What the full-budget training ([final]) is projected to cost, for the label."""
+    from nas.carbon import resolve_intensity_source
+    from nas.errors import BadInputError
+    from nas.final import FinalOptions, FinalRun
+    from nas.study import study_config
+
+    c = study_config(study)
+    try:
+        run = FinalRun(study, trial, c, FinalOptions.of(c))
+        source = resolve_intensity_source(
+            region=c.carbon.region, intensity_g_per_kwh=c.carbon.intensity_g_per_kwh
+        )
+        return run.project(source).to_json()
+    except BadInputError as exc:  # e.g. a proxy without a measured training phase
+        print(f"econas: no projection of the full-budget training: {exc}", file=sys.stderr)
+        return None
 
 
 def _preprocessing(study, rec, spec, weights: str) -> dict:  # noqa: ANN001

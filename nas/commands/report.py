@@ -68,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
                 "cap_trial": report.capped.trial if report.capped else None,
                 "search_kgco2e": report.search_kgco2e,
                 "feedback": report.feedback[1:],
+                "fidelity": report.fidelity.to_json() if report.fidelity else None,
             }
         )
         return 0

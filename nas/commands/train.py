@@ -97,8 +97,10 @@ def run(args: argparse.Namespace) -> int:
     for number in numbers:
         trial = get_trial(study, number)
         final = FinalRun(study, trial, config, opts)
+        final.ckpt.load(opts.settings())  # a corrupt or foreign checkpoint: bad input, first
         projection = final.project(intensity)
         _print_projection(number, projection)
+        final.store_projection(projection)
         if config.schedule.active:
             _print_green_start(config, projection.duration_s)
         left = None if opts.max_kgco2e is None else opts.max_kgco2e - spent

@@ -155,14 +155,16 @@ class CheckpointDir:
         tmp.write_text(json.dumps(data))
         os.replace(tmp, self.path / PROGRESS)
 
-    def take_progress(self) -> Measurement | None:
-        """Energy a killed run spent in an unfinished epoch (removes the file)."""
+    def take_progress(self, checkpoint_epoch: int) -> Measurement | None:
+        """Energy a killed run spent in an unfinished epoch (removes the file). Progress of an
+        epoch the checkpoint already holds (killed between saving and clearing) is stale."""
         path = self.path / PROGRESS
         if not path.exists():
             return None
         try:
             data = json.loads(path.read_text())
             ok = data.get("study") == self.study and data.get("trial") == self.trial
+            ok = ok and int(data["epoch"]) >= checkpoint_epoch
             spent = measurement_from_json(data["spent"], name="lost") if ok else None
         except (ValueError, KeyError, TypeError) as exc:
             raise BadInputError(f"{path} is corrupt ({exc}); delete it to resume") from None

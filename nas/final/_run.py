@@ -46,6 +46,7 @@ from nas.record import (
     Compression,
     Final,
     PhaseLog,
+    Provenance,
     Trial,
     TrialRecord,
     final_key,
@@ -175,6 +176,25 @@ class FinalRun:
             test_size=len(d.test),
         ).with_carbon(intensity)
 
+    def store_projection(self, projection: Projection) -> None:
+        """Keep the projection with the trial until (unless) a full-budget run replaces it."""
+        if TrialRecord.of(self.trial, self.study).has_final:
+            return
+        self.study.set_user_attr(
+            final_key(self.trial.number), json.dumps(self._projection_record(projection))
+        )
+
+    def _projection_record(self, projection: Projection) -> dict[str, Any]:
+        return {
+            Final.record_version: RECORD_VERSION,
+            Final.status: "projected",
+            Final.epochs_planned: self.opts.epochs,
+            Final.train_size: len(self.data.train),
+            Final.projected_energy_kwh: projection.energy_kwh,
+            Final.projected_kgco2e: projection.kgco2e,
+            Final.projection_method: projection.method,
+        }
+
     # -- the run ------------------------------------------------------------------------------
     def run(
         self, meter: Meter, intensity: IntensitySource, projection: Projection
@@ -194,7 +214,7 @@ class FinalRun:
         log = PhaseLog(meter)
         for m in ckpt.measurements():
             log.add(m)
-        lost = self.ckpt.take_progress()
+        lost = self.ckpt.take_progress(ckpt.epoch)
         if lost is not None:  # a run killed mid-epoch: its energy was spent, the work is redone
             log.add(lost)
             self._line(f"recorded {lost.energy_kwh:.3e} kWh of an interrupted epoch as lost")
@@ -206,8 +226,16 @@ class FinalRun:
                 f"trial {self.trial.number}: resuming at epoch {resumed_from + 1}/{opts.epochs}"
             )
         device = resolve_device(opts.device)
+        proxy_threads = self.rec.get(Provenance.threads)
+        if proxy_threads is not None and proxy_threads != torch.get_num_threads():
+            self._line(
+                f"the proxy trained with {proxy_threads} threads, this run uses "
+                f"{torch.get_num_threads()}: the projection assumes the same setting"
+            )
         with log.phase("build"):
             data = self.data
+            if device.type == "cuda":  # in-memory tensors: pinned pages copy to the GPU async
+                data.train.tensors = tuple(t.pin_memory() for t in data.train.tensors)
             model, loss_fn, autocast = self._build(device)
             trainer = Trainer(
                 model,
@@ -263,6 +291,17 @@ class FinalRun:
         except KeyboardInterrupt:
             self._interrupted(log, ckpt)
             raise
+        except BudgetStop:  # stopped at a checkpoint: what it spent is kept with the trial
+            kwh = log.energy_kwh()
+            partial = self._projection_record(projection) | {
+                Final.status: f"stopped at the carbon budget after epoch {trainer.epoch}",
+                Final.epochs: trainer.epoch,
+                Final.energy_kwh: kwh,
+                Final.kgco2e: self._kg(intensity, kwh, log),
+                Final.phases: json.dumps({m.name: m.energy_kwh for m in log.merged()}),
+            }
+            self.study.set_user_attr(final_key(self.trial.number), json.dumps(partial))
+            raise
         return self._finish(log, ckpt, model, device, intensity, projection, val_acc, resumed_from)
 
     # -- the parts -----------------------------------------------------------------------------
@@ -277,9 +316,10 @@ class FinalRun:
         structure = rec.json(Compression.pruned_structure)
         if structure:
             apply_structure(model, structure)
-            for p in model.parameters():  # apply_structure leaves placeholders: initialise
-                if p.dim() > 1:
-                    torch.nn.init.kaiming_uniform_(p, a=5**0.5)
+            for module in model.modules():  # placeholders of the pruned shapes: initialise
+                reset = getattr(module, "reset_parameters", None)
+                if callable(reset):
+                    reset()
         model.to(device)
         autocast = autocast_schedule(
             str(rec.get(Compression.precision, "fp32")),
@@ -345,6 +385,10 @@ class FinalRun:
             m = log.measurements[i]
             if m.name in ("train", "eval"):
                 log.measurements[i] = dataclasses.replace(m, name="lost")
+        # the model, optimizer and RNG of the last epoch boundary (the live ones moved on)
+        saved = self.ckpt.load(ckpt.settings)
+        ckpt.trainer = saved.trainer if saved is not None else None
+        ckpt.epoch = saved.epoch if saved is not None else 0
         ckpt.ledger = [measurement_to_json(m) for m in log.merged()]
         self.ckpt.save(ckpt)
         self.ckpt.clear_progress()

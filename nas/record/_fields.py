@@ -166,7 +166,9 @@ class Lifecycle:
 
     kgco2e = _f("lifecycle_kgco2e", _NUM, "kgCO2e", "search share + training + inference")
     search_share_kgco2e = _f("lifecycle_search_share_kgco2e", _NUM, "kgCO2e")
-    training_kgco2e = _f("lifecycle_training_kgco2e", _NUM, "kgCO2e")
+    training_kgco2e = _f("lifecycle_training_kgco2e", _NUM, "kgCO2e", "the deployed model's")
+    training_energy_kwh = _f("lifecycle_training_energy_kwh", _NUM, "kWh", "full budget, projected")
+    training_basis = _f("lifecycle_training_basis", str, "", "projected (method) or measured")
     retrainings = _f("lifecycle_retrainings", int)
     retraining_kgco2e = _f("lifecycle_retraining_kgco2e", _NUM, "kgCO2e")
     inferences = _f("lifecycle_inferences", _NUM, "predictions")

@@ -28,6 +28,7 @@ from nas.report._data import (
     search_cost,
 )
 from nas.report._feedback import Suggestion, feedback, feedback_lines
+from nas.report._fidelity import Fidelity, fidelity
 from nas.report._figures import eco_curve, hypervolume_figure, phase_energy_figure
 from nas.report._html import Report, build_report, write_report
 from nas.report._static import NoBrowserError, find_chromium, write_static
@@ -35,6 +36,7 @@ from nas.report._static import NoBrowserError, find_chromium, write_static
 __all__ = [
     "COMPRESSION_KEYS",
     "Budget",
+    "Fidelity",
     "HypervolumeHistory",
     "NoBrowserError",
     "Point",
@@ -48,6 +50,7 @@ __all__ = [
     "eco_curve",
     "feedback",
     "feedback_lines",
+    "fidelity",
     "find_chromium",
     "hypervolume",
     "hypervolume_figure",

@@ -15,6 +15,7 @@ from nas.record import METERED_FRACTION_FLAG, Trial
 from nas.report._analysis import best_under_cap, hypervolume_history, knee_point
 from nas.report._data import Point, carbon_budget, check_cap, pareto_front, points, search_cost
 from nas.report._feedback import feedback_lines
+from nas.report._fidelity import Fidelity, fidelity
 from nas.report._figures import eco_curve, hypervolume_figure, phase_energy_figure
 
 
@@ -29,6 +30,7 @@ class Report:
     capped: Point | None
     search_kgco2e: float
     feedback: list[str]
+    fidelity: Fidelity | None = None
 
 
 def _e(value: Any) -> str:
@@ -76,6 +78,7 @@ def build_report(study: optuna.Study, *, cap_kgco2e: float | None = None) -> Rep
     }
     lines = feedback_lines(study)
     budget = carbon_budget(study)
+    fid = fidelity(study, cost.kgco2e)
     bd = cost.breakdown
     parts = [
         f"<h1>econas report: study <code>{_e(study.study_name)}</code></h1>",
@@ -136,6 +139,9 @@ def build_report(study: optuna.Study, *, cap_kgco2e: float | None = None) -> Rep
         "<ul>" + "".join(f"<li>{_e(x.removeprefix('- '))}</li>" for x in lines[1:]) + "</ul>"
         if lines
         else "<p>no suggestion: the study has no completed trial yet</p>",
+        "<h2>Proxy fidelity and carbon payback</h2>",
+        "<ul>" + "".join(f"<li>{_e(x)}</li>" for x in fid.lines()) + "</ul>",
+        f"<p>{_e(fid.payback_note)}</p>" if fid.payback_note else "",
         "<h2>Hypervolume</h2>",
         figs["hypervolume"].to_html(full_html=False, include_plotlyjs=False, div_id="hypervolume"),
         "<h2>Energy by phase</h2>",
@@ -165,6 +171,7 @@ def build_report(study: optuna.Study, *, cap_kgco2e: float | None = None) -> Rep
         capped=capped,
         search_kgco2e=cost.kgco2e,
         feedback=lines,
+        fidelity=fid,
     )
 
 
