@@ -391,3 +391,50 @@ def test_kendall_tau() -> None:
     assert kendall_tau([1, 2, 3, 4], [4, 3, 2, 1]) == -1.0
     assert kendall_tau([1, 1, 2, 3], [1, 2, 2, 3]) == pytest.approx(0.8)  # tau-b, ties
     assert math.isnan(kendall_tau([1.0], [2.0]))
+
+
+def test_fidelity_and_payback_from_stored_trials() -> None:
+    from nas.report import fidelity
+
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    study.set_user_attr("econas_config", json.dumps({"lifecycle": {"requests_per_day": 1e6}}))
+    # (proxy accuracy, inference J per sample, final test accuracy, final kgCO2e)
+    for acc, j, final_acc, final_kg in [
+        (0.9, 0.02, 0.93, 0.010),
+        (0.8, 0.005, 0.91, 0.004),
+        (0.7, 0.001, 0.85, 0.002),
+    ]:
+        study.add_trial(
+            optuna.trial.create_trial(
+                values=[acc, 1e-6],
+                user_attrs={
+                    "accuracy": acc,
+                    "inference_energy_j_per_sample": j,
+                    "intensity_g_per_kwh": 100.0,
+                },
+            )
+        )
+        n = len(study.trials) - 1
+        study.set_user_attr(
+            final_key(n),
+            json.dumps(
+                {
+                    "final_test_accuracy": final_acc,
+                    "final_kgco2e": final_kg,
+                    "final_energy_kind": "estimated",
+                    "final_weights_artifact_id": f"w{n}",
+                }
+            ),
+        )
+    fid = fidelity(study, search_kgco2e=0.05)
+    assert fid.kendall_tau == pytest.approx(1.0)  # proxy and final rankings agree
+    rows = {r["trial"]: r for r in fid.rows}
+    assert rows[0]["payback"].startswith("none needed")  # the most accurate itself
+    # trial 1 saves (0.02 - 0.005) J x 1e6 a day at 100 g/kWh against trial 0
+    saved = (0.02 - 0.005) / 3.6e6 * 1e6 * 100.0 / 1000.0
+    days = (0.05 + 0.004) / saved
+    assert rows[1]["payback"].startswith(f"{days:.3g} days")
+    no_volume = optuna.create_study(directions=["maximize", "minimize"])
+    no_volume.add_trial(study.trials[1])
+    no_volume.set_user_attr(final_key(0), study.user_attrs[final_key(1)])
+    assert "unknown" in fidelity(no_volume, 0.05).rows[0]["payback"]
