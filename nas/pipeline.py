@@ -24,11 +24,8 @@ Which features take part, and in which order their hooks run, is :func:`assemble
 from __future__ import annotations
 
 import logging
-import tempfile
-import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import optuna
@@ -308,24 +305,11 @@ class Objective:
         return {"energy_kwh": kwh, "kgco2e": kgco2e(kwh, ci.intensity_g_per_kwh)}
 
     def upload(self, t: TrialState, model: torch.nn.Module) -> str:
-        """The deployed model's state_dict (quantized modules' packed params included)."""
-        state = model.state_dict()
-        cpu = type(state)(
-            (k, v.detach().cpu() if torch.is_tensor(v) else v) for k, v in state.items()
-        )
-        meta = getattr(state, "_metadata", None)
-        if meta is not None:  # module versions quantized modules need to load it back
-            cpu._metadata = meta  # type: ignore[attr-defined]
-        with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="TypedStorage is deprecated")  # int8 params
-            path = Path(tmp) / f"trial-{t.number}-state_dict.pt"
-            torch.save(cpu, path)
-            return optuna.artifacts.upload_artifact(
-                artifact_store=self.env.artifact_store,
-                file_path=str(path),
-                study_or_trial=t.trial,
-                mimetype="application/octet-stream",
-            )
+        """The deployed model's state_dict, to the study's artifact store."""
+        from nas.trial_model import upload_weights
+
+        name = f"trial-{t.number}-state_dict"
+        return upload_weights(self.env.artifact_store, model, name, t.trial)
 
     # -- the record -------------------------------------------------------------------------
     def store(self, t: TrialState) -> None:

@@ -115,3 +115,26 @@ def best_trial_model(study: optuna.Study) -> tuple[int, Callable[[], nn.Module]]
         return None
     *_, best = max(done, key=lambda x: (x[0], x[1]))
     return best.number, lambda: load_trial_model(study, best)[0]
+
+
+def upload_weights(store, model: nn.Module, name: str, owner) -> str:  # noqa: ANN001
+    """Save ``model``'s state_dict (on the CPU; quantized modules' packed params and version
+    metadata included, so it loads back with ``weights_only=True``) to the artifact ``store``
+    under ``owner`` (a trial, or a study for a finished trial's final weights); its id."""
+    import warnings
+
+    state = model.state_dict()
+    cpu = type(state)((k, v.detach().cpu() if torch.is_tensor(v) else v) for k, v in state.items())
+    meta = getattr(state, "_metadata", None)
+    if meta is not None:
+        cpu._metadata = meta  # type: ignore[attr-defined]
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="TypedStorage is deprecated")  # int8 params
+        path = Path(tmp) / f"{name}.pt"
+        torch.save(cpu, path)
+        return optuna.artifacts.upload_artifact(
+            artifact_store=store,
+            file_path=str(path),
+            study_or_trial=owner,
+            mimetype="application/octet-stream",
+        )

@@ -13,9 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-import tempfile
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -493,25 +491,11 @@ class FinalRun:
         }
 
     def _upload(self, model: torch.nn.Module) -> str:
-        from nas.trial_model import artifact_store_for
+        from nas.trial_model import artifact_store_for, upload_weights
 
-        state = model.state_dict()
-        cpu = type(state)(
-            (k, v.detach().cpu() if torch.is_tensor(v) else v) for k, v in state.items()
-        )
-        meta = getattr(state, "_metadata", None)
-        if meta is not None:
-            cpu._metadata = meta  # type: ignore[attr-defined]
-        with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="TypedStorage is deprecated")
-            path = Path(tmp) / f"trial-{self.trial.number}-final-state_dict.pt"
-            torch.save(cpu, path)
-            return optuna.artifacts.upload_artifact(
-                artifact_store=artifact_store_for(self.study),
-                file_path=str(path),
-                study_or_trial=self.study,
-                mimetype="application/octet-stream",
-            )
+        store = artifact_store_for(self.study)
+        name = f"trial-{self.trial.number}-final-state_dict"
+        return upload_weights(store, model, name, self.study)  # the trial is finished
 
     def _ci(self, intensity: IntensitySource, log: PhaseLog) -> Any:
         return intensity.intensity_over(log.started_at, datetime.now(UTC))
