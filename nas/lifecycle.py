@@ -171,6 +171,8 @@ def projected_training(t: TrialState) -> tuple[float, str]:
         epochs=c.final.epochs,
         val_size=len(d.val),
         test_size=c.final.test_size or d.test_split_size or len(d.test),
+        epoch_kwh=t.epoch_energy_kwh,
+        epoch_s=t.epoch_duration_s,
     )
     return p.energy_kwh, f"projected: {p.method}"
 

@@ -23,6 +23,7 @@ Which features take part, and in which order their hooks run, is :func:`assemble
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -96,6 +97,41 @@ def assemble_steps(env: TrialEnv) -> list[Step]:
     return steps
 
 
+class _EpochLedger:
+    """Each training epoch's energy (a window inside phase ``train``, never added again):
+    steps read ``t.epoch_energy_kwh`` (early stopping's energy so far) and the projection of a
+    full-budget run uses the last, warmed-up epoch. Work a step does between epochs (a rung's
+    evaluation) falls between these windows, still inside ``train``."""
+
+    WINDOW = "train:epoch"
+
+    def __init__(self, t: TrialState) -> None:
+        self.t = t
+
+    def begin(self) -> None:
+        self.t.meter.begin_window(self.WINDOW, restart=True)
+
+    def end(self, epoch: int, loss: float) -> None:
+        m = self.t.meter.end_window(self.WINDOW)
+        t = self.t
+        t.epoch_energy_kwh.append(m.energy_kwh)
+        t.epoch_duration_s.append(m.duration_s)
+        t.record(
+            {
+                Trial.epoch_energy_kwh: json.dumps(t.epoch_energy_kwh),
+                Trial.epoch_duration_s: json.dumps(t.epoch_duration_s),
+            }
+        )
+
+    def resume(self, epoch: int, loss: float) -> None:
+        if self.t.plan is None or epoch < self.t.plan.epochs - 1:
+            self.begin()
+
+    def close(self) -> None:
+        if self.WINDOW in self.t.meter.open_windows:
+            self.t.meter.end_window(self.WINDOW, cancel=True)
+
+
 class Objective:
     """The callable ``study.optimize`` runs: one trial of the pipeline per call."""
 
@@ -166,16 +202,23 @@ class Objective:
                     step.screen(t)
 
         with t.phase("train"):
-            plan = self.base_plan(t)
+            epochs = _EpochLedger(t)  # each epoch's training energy, first in, last out
+            plan = self.base_plan(t).replace(
+                on_start=(epochs.begin,), epoch_callbacks=(epochs.end,)
+            )
             for step in steps:
                 plan = step.plan(t, plan)
+            plan = plan.replace(epoch_callbacks=(*plan.epoch_callbacks, epochs.resume))
             t.plan = plan
-            plan.started()
-            result = next((r for s in steps if (r := s.train(t, plan)) is not None), None)
-            if result is None:
-                result = train_model(
-                    t.model, t.data.train, on_epoch_end=plan.on_epoch_end, **plan.train_kwargs()
-                )
+            try:
+                plan.started()
+                result = next((r for s in steps if (r := s.train(t, plan)) is not None), None)
+                if result is None:
+                    result = train_model(
+                        t.model, t.data.train, on_epoch_end=plan.on_epoch_end, **plan.train_kwargs()
+                    )
+            finally:
+                epochs.close()
         t.train_result = result
         t.record({Trial.train_loss: result.final_loss, Trial.epochs: result.epochs})
         t.record({Trial.train_samples: result.samples})

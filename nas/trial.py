@@ -116,6 +116,8 @@ class TrialState:
     reused: bool = False  # the result is another trial's (nas.efficiency)
     carbon: CarbonIntensity | None = None  # the intensity over the interval the trial ran
     metrics: dict[str, float] = field(default_factory=dict)  # candidate objective values
+    epoch_energy_kwh: list[float] = field(default_factory=list)  # each finished epoch's training
+    epoch_duration_s: list[float] = field(default_factory=list)
     attrs: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -108,6 +108,9 @@ def test_every_joule_of_every_trial_is_in_exactly_one_phase(full_study: optuna.S
         assert 0.9 <= rec.metered_fraction <= 1.0
         if t.state == S.COMPLETE:
             assert {"build", "train", "eval", "test", "inference", "upload"} <= set(names)
+            epochs = json.loads(t.user_attrs["epoch_energy_kwh"])  # windows inside "train"
+            train = next(p.energy_kwh for p in rec.phases if p.name == "train")
+            assert len(epochs) == t.user_attrs["epochs"] and 0 < sum(epochs) <= train
             model = sum(p.energy_kwh for p in rec.phases if p.name in MODEL_COST_PHASES)
             assert math.isclose(rec.energy_kwh, model, rel_tol=1e-9)
             teacher = rec.num("teacher_energy_kwh")

@@ -6,7 +6,7 @@
 * ``screen`` (phase ``screen``): a zero-cost proxy score; PRUNED when below the quantile of
   the finished candidates of the same family.
 * ``plan``: multi-objective early stopping at every epoch but the last (a rung): accuracy
-  on a validation subset and the training energy so far (a ``efficiency_rung`` window inside
+  on a validation subset and the training energy so far (the pipeline's epoch windows inside
   the ``train`` phase); PRUNED when the trial's non-dominated rank is outside the kept share.
 """
 
@@ -29,7 +29,6 @@ from nas.trial import Step, TrainingPlan, TrialState
 
 log = logging.getLogger(__name__)
 
-RUNG_WINDOW = "efficiency_rung"  # inside "train": energy so far at a rung, never added
 _FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
 
@@ -95,46 +94,31 @@ class EfficiencyStep(Step):
         if plan.epochs < 2:
             log.debug("early stopping needs >= 2 epochs (a rung before the last); off")
             return plan
-        meter, epochs = t.meter, plan.epochs
-        spent = {"kwh": 0.0}
+        epochs = plan.epochs
         xs, ys = (v[: sec.early_stop_val_size] for v in t.data.val.tensors)
         val = TensorDataset(xs, ys)
 
-        def start() -> None:  # training starts: the energy so far counts from here
-            meter.begin_window(RUNG_WINDOW, sync=False, restart=True)
-
         def at_rung(epoch: int, loss: float) -> None:
             if epoch >= epochs - 1:
-                meter.end_window(RUNG_WINDOW, sync=False, cancel=True)
                 return
             from nas.train import evaluate
 
             accuracy = evaluate(t.model, val, device=t.device)
             t.model.train()
-            spent["kwh"] += meter.end_window(RUNG_WINDOW).energy_kwh
-            meter.begin_window(RUNG_WINDOW, sync=False)
-            t.record(
-                {rung_key(epoch, "accuracy"): accuracy, rung_key(epoch, "energy_kwh"): spent["kwh"]}
-            )
+            spent = sum(t.epoch_energy_kwh)  # the training so far (the pipeline's epochs)
+            t.record({rung_key(epoch, "accuracy"): accuracy, rung_key(epoch, "energy_kwh"): spent})
             history = rung_history(t.trial.study, epoch, exclude=t.number)
             stop, reason = should_stop(
-                (accuracy, spent["kwh"]),
+                (accuracy, spent),
                 history,
                 keep=sec.early_stop_keep,
                 min_trials=sec.early_stop_min_trials,
             )
             if stop:
-                meter.end_window(RUNG_WINDOW, sync=False, cancel=True)
                 t.record({Efficiency.early_stopped_at_rung: epoch})
                 raise optuna.TrialPruned(reason)
 
-        return plan.replace(
-            on_start=(*plan.on_start, start), epoch_callbacks=(*plan.epoch_callbacks, at_rung)
-        )
-
-    def after_train(self, t: TrialState) -> None:
-        if RUNG_WINDOW in t.meter.open_windows:
-            t.meter.end_window(RUNG_WINDOW, sync=False, cancel=True)
+        return plan.replace(epoch_callbacks=(*plan.epoch_callbacks, at_rung))
 
     def complete(self, t: TrialState, values: list[float]) -> None:
         metrics = {k: float(v) for k, v in t.metrics.items() if math.isfinite(float(v))}

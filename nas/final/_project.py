@@ -3,7 +3,9 @@
 Method (stated with every projection): the proxy measured its training energy over a known
 number of samples, so its **energy per sample-epoch** scales to the full run::
 
-    train     = proxy training kWh / samples the proxy trained on  x  train_size x epochs
+    train     = proxy's last epoch kWh / samples per epoch  x  train_size x epochs
+                + the first epoch's warm-up above it, and the train phase's work between
+                  epochs, once (a proxy of one epoch: its whole training / samples)
     eval      = proxy validation kWh / validation images  x  validation images x epochs
     test      = proxy test kWh / test images  x  final test images
     fixed     = the proxy's build, quantize, upload and store phases, once
@@ -17,7 +19,7 @@ intensity of the configured source over the projected interval from now.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -67,8 +69,11 @@ def project_energy(
     epochs: int,
     val_size: int,
     test_size: int,
+    epoch_kwh: Sequence[float] = (),
+    epoch_s: Sequence[float] = (),
 ) -> Projection:
-    """Scale a proxy's per-phase energy (kWh) and time (s) to a full-budget run."""
+    """Scale a proxy's per-phase energy (kWh) and time (s) to a full-budget run; ``epoch_kwh``
+    and ``epoch_s`` are its training epochs' own (``epoch_energy_kwh``)."""
     basis = "train"
     samples = proxy_train_samples
     if pruned_finetune_samples and phase_kwh.get("finetune"):
@@ -78,14 +83,23 @@ def project_energy(
             f"the proxy has no measured {basis} energy over a known number of samples; "
             "nothing to project from"
         )
-    per_sample_kwh = phase_kwh[basis] / samples
-    per_sample_s = phase_s.get(basis, 0.0) / samples
-    kwh = per_sample_kwh * train_size * epochs
-    secs = per_sample_s * train_size * epochs
+    steady = basis == "train" and len(epoch_kwh) >= 2 and len(epoch_s) == len(epoch_kwh)
+    fixed_kwh = fixed_s = 0.0
+    if steady:  # the last epoch, warmed up; the rest of the train phase once
+        per_epoch = samples / len(epoch_kwh)
+        per_sample_kwh, per_sample_s = epoch_kwh[-1] / per_epoch, epoch_s[-1] / per_epoch
+        fixed_kwh = max(phase_kwh[basis] - epoch_kwh[-1] * len(epoch_kwh), 0.0)
+        fixed_s = max(phase_s.get(basis, 0.0) - epoch_s[-1] * len(epoch_s), 0.0)
+    else:
+        per_sample_kwh = phase_kwh[basis] / samples
+        per_sample_s = phase_s.get(basis, 0.0) / samples
+    kwh = per_sample_kwh * train_size * epochs + fixed_kwh
+    secs = per_sample_s * train_size * epochs + fixed_s
     inputs: dict[str, float | int | str] = {
-        "basis_phase": basis,
+        "basis_phase": basis + (" (last epoch)" if steady else ""),
         "proxy_samples": samples,
         "kwh_per_sample_epoch": per_sample_kwh,
+        "warm_up_kwh": fixed_kwh,
         "train_size": train_size,
         "epochs": epochs,
     }
@@ -100,9 +114,14 @@ def project_energy(
     for phase in _FIXED:
         kwh += phase_kwh.get(phase, 0.0)
         secs += phase_s.get(phase, 0.0)
+    where = (
+        f"its last epoch's ({per_sample_kwh:.3e} kWh)"
+        if steady
+        else (f"{per_sample_kwh:.3e} kWh over {samples} samples")
+    )
     method = (
-        f"proxy {basis} energy per sample-epoch ({per_sample_kwh:.3e} kWh over {samples} samples) "
-        f"x {train_size} images x {epochs} epochs, plus validation per epoch and the test set "
-        "scaled per image, plus the proxy's build/quantize/upload/store once"
+        f"proxy {basis} energy per sample-epoch, {where}, x {train_size} images x {epochs} "
+        "epochs, plus its warm-up once, validation per epoch and the test set scaled per image, "
+        "and the proxy's build/quantize/upload/store once"
     )
     return Projection(energy_kwh=kwh, duration_s=secs, method=method, inputs=inputs)

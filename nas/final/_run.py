@@ -172,6 +172,8 @@ class FinalRun:
             epochs=self.opts.epochs,
             val_size=len(d.val),
             test_size=len(d.test),
+            epoch_kwh=rec.json(Trial.epoch_energy_kwh) or (),
+            epoch_s=rec.json(Trial.epoch_duration_s) or (),
         ).with_carbon(intensity)
 
     def store_projection(self, projection: Projection) -> None:
