@@ -22,11 +22,6 @@ _REACHED = (
 )
 
 
-def rung_attr(rung: int, what: str) -> str:
-    """``rung_0_accuracy``, ``rung_0_energy_kwh``."""
-    return rung_key(rung, what)
-
-
 def nondominated_ranks(points: Sequence[tuple[float, float]]) -> list[int]:
     """Front index of each ``(accuracy, energy)`` point: 0 = not dominated by any point;
     accuracy is maximised and energy minimised."""

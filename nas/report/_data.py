@@ -21,7 +21,6 @@ COMPRESSION_KEYS = (
     Compression.distill,
 )
 _COMPLETE = optuna.trial.TrialState.COMPLETE
-_finite = finite  # kept for the report's modules
 
 
 @dataclass(frozen=True)
@@ -131,7 +130,7 @@ class Budget:
 
 def carbon_budget(study: optuna.Study) -> Budget | None:
     a = study.user_attrs
-    limit = _finite(a.get(Study.budget_kgco2e))
+    limit = finite(a.get(Study.budget_kgco2e))
     if limit is None:
         return None
     try:
@@ -140,7 +139,7 @@ def carbon_budget(study: optuna.Study) -> Budget | None:
         breakdown = {}
     return Budget(
         limit_kgco2e=limit,
-        used_kgco2e=_finite(a.get(Study.budget_used_kgco2e)),
+        used_kgco2e=finite(a.get(Study.budget_used_kgco2e)),
         stop_reason=a.get(Study.budget_stop_reason) or None,
         breakdown=breakdown if isinstance(breakdown, dict) else {},
     )

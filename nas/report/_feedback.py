@@ -18,9 +18,18 @@ from typing import Any
 import numpy as np
 import optuna
 
-from nas.record import Compression, Inference, Schedule, Study, Trial, is_proxy_key, records
+from nas.record import (
+    Compression,
+    Inference,
+    Schedule,
+    Study,
+    Trial,
+    finite,
+    is_proxy_key,
+    records,
+)
 from nas.report._analysis import choose_point
-from nas.report._data import Point, _finite, points
+from nas.report._data import Point, points
 from nas.stats import spearman
 
 log = logging.getLogger(__name__)
@@ -62,8 +71,8 @@ def _quantization(point: Point, pts: Sequence[Point]) -> Suggestion | None:
     same = [p for p in tried if _family(p) == _family(point)] or tried
     base = [p for p in pts if not _quantized(p) and _family(p) == _family(point)]
     key = Inference.energy_kwh_per_1k
-    q_inf = [v for p in same if (v := _finite(p.attrs.get(key))) is not None]
-    b_inf = [v for p in base if (v := _finite(p.attrs.get(key))) is not None]
+    q_inf = [v for p in same if (v := finite(p.attrs.get(key))) is not None]
+    b_inf = [v for p in base if (v := finite(p.attrs.get(key))) is not None]
     q_kg = statistics.median(p.kgco2e for p in same)
     b_kg = statistics.median(p.kgco2e for p in base) if base else point.kgco2e
     ratio_kg = q_kg / b_kg if b_kg > 0 else 1.0
@@ -81,7 +90,7 @@ def _quantization(point: Point, pts: Sequence[Point]) -> Suggestion | None:
 def _region(point: Point) -> Suggestion | None:
     from nas.carbon import RegionIntensity, list_regions
 
-    g = _finite(point.attrs.get(Trial.intensity_g_per_kwh))
+    g = finite(point.attrs.get(Trial.intensity_g_per_kwh))
     if g is None or g <= 0:
         return None
     best: tuple[float, str] | None = None
@@ -148,7 +157,7 @@ def _proxy(trials: Sequence[optuna.trial.FrozenTrial], pts: Sequence[Point]) -> 
     names = {Trial.params, Trial.flops} | {k for p in pts for k in p.attrs if is_proxy_key(k)}
     best: tuple[float, str] | None = None
     for name in sorted(names):
-        vals = [_finite(p.attrs.get(name)) for p in pts]
+        vals = [finite(p.attrs.get(name)) for p in pts]
         if any(v is None for v in vals):
             continue
         rho = spearman(vals, [p.accuracy for p in pts])  # type: ignore[arg-type]

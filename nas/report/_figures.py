@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from nas.record import Compression, Trial, records
+from nas.record import Compression, Trial, finite, records
 from nas.report._analysis import HypervolumeHistory
-from nas.report._data import Point, _finite
+from nas.report._data import Point
 
 if TYPE_CHECKING:
     import optuna
@@ -21,7 +21,7 @@ def _hover(p: Point) -> str:
     a = p.attrs
     return (
         f"{p.label}<br>accuracy {p.accuracy:.4f}<br>{p.kgco2e:.3e} kgCO2e"
-        f"<br>{_finite(a.get(Trial.energy_kwh)) or 0:.3e} kWh ({a.get(Trial.energy_kind, '?')})"
+        f"<br>{finite(a.get(Trial.energy_kwh)) or 0:.3e} kWh ({a.get(Trial.energy_kind, '?')})"
         f"<br>params {a.get(Trial.params, '?')}, flops {a.get(Trial.flops, '?')}"
     )
 
