@@ -18,6 +18,7 @@ from typing import Any
 import optuna
 
 from nas.record import Final, Inference, Provenance, Study, Trial, TrialRecord, finite
+from nas.text import markdown_cell
 
 SCHEMA = "econas.carbon_label/1"
 
@@ -212,7 +213,7 @@ def _g(value: Any) -> str:
 
 
 def _cell(value: Any) -> str:
-    return str(value).replace("|", "\\|")  # a literal pipe inside a Markdown table cell
+    return markdown_cell(value)  # one line, pipes and Markdown/HTML specials escaped
 
 
 def model_card(label: dict[str, Any]) -> str:
@@ -302,10 +303,10 @@ def model_card(label: dict[str, Any]) -> str:
     ]
     body = [
         "",
-        f"# {m['study']} trial {m['trial']}",
+        f"# {markdown_cell(m['study'])} trial {markdown_cell(m['trial'])}",
         "",
-        f"Found by econas's energy-aware architecture search (study `{m['study']}`). "
-        f"Energy figures are **{kind}**; see `carbon_label.json` for every figure.",
+        f"Found by econas's energy-aware architecture search (study {markdown_cell(m['study'])}). "
+        f"Energy figures are **{markdown_cell(kind)}**; see `carbon_label.json` for every figure.",
         "",
         "| | |",
         "|---|---|",

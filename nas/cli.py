@@ -16,9 +16,10 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import NoReturn, TextIO
 
 from nas.errors import BadInputError, EconasError
+from nas.text import for_terminal, one_line
 
 # OpenBLAS threads spinning next to torch's own intra-op threads cost CPU time, and a figure
 # measured under one setting does not project to another: every econas run uses one OpenBLAS
@@ -37,6 +38,21 @@ COMMANDS = (
     "schedule",
     "train",
 )
+
+
+class _CleanStream:
+    """A text stream that drops control characters (escape sequences, carriage returns) from
+    what is written: what econas prints comes in part from a study's storage, which is
+    untrusted input. Newlines and tabs pass."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(for_terminal(text))
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._stream, name)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -72,13 +88,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
+    stdout = sys.stdout
+    if not isinstance(stdout, _CleanStream):
+        sys.stdout = _CleanStream(stdout)  # type: ignore[assignment]
     try:
         return int(args.func(args) or 0)
     except BadInputError as exc:
-        print(f"econas: error: {exc}", file=sys.stderr)
+        print(f"econas: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except EconasError as exc:
-        print(f"econas: failed: {exc}", file=sys.stderr)
+        print(f"econas: failed: {one_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("econas: interrupted", file=sys.stderr)
@@ -86,6 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception:  # unexpected: keep the traceback, exit 1
         traceback.print_exc()
         return 1
+    finally:
+        sys.stdout = stdout
 
 
 if __name__ == "__main__":  # pragma: no cover

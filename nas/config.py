@@ -41,6 +41,20 @@ OBJECTIVES: dict[str, str] = {
     LIFECYCLE_OBJECTIVE: "minimize",  # needs a [lifecycle] section
 }
 SAMPLERS = ("tpe", "nsga2", "random")
+MAX_BATCH_SIZE = 65536  # larger batches are typos (10**12), not settings
+
+
+def check_study_name(name: str, where: str) -> None:
+    """A study name is one path component (it names ``runs/<name>``) of printable characters."""
+    if not name or name.strip() != name or name in (".", "..") or any(c in name for c in "/\\"):
+        raise ConfigError(
+            f"{where} {name!r} must be a non-empty name without '/' or '\\', "
+            "surrounding spaces, and not '.' or '..'"
+        )
+    if not name.isprintable():
+        raise ConfigError(f"{where} {name!r} must not contain control characters or newlines")
+
+
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -57,8 +71,9 @@ class StudySection:
     startup_trials: int = 6  # random trials before TPE models the space
 
     def check(self) -> None:
-        if not self.name or "/" in self.name:
-            raise ConfigError(f"study.name {self.name!r} must be a non-empty name without '/'")
+        check_study_name(self.name, "study.name")
+        if not 0 <= self.seed < 2**32:
+            raise ConfigError(f"study.seed must be in [0, 2**32), got {self.seed}")
         if self.sampler not in SAMPLERS:
             raise ConfigError(
                 f"study.sampler {self.sampler!r} is unknown; use one of {list(SAMPLERS)}"
@@ -129,6 +144,8 @@ class TrainSection:
             raise ConfigError(f"train.optimizer {self.optimizer!r} is unknown; use adamw or sgd")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ConfigError("train.label_smoothing must be in [0, 1)")
+        if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
+            raise ConfigError(f"train.weight_decay must be a number >= 0, got {self.weight_decay}")
 
 
 @dataclass(frozen=True)
@@ -162,8 +179,16 @@ class EvalSection:
     inference_min_duration_s: float = 0.3
 
     def check(self) -> None:
-        if self.inference_batch_size < 1 or self.inference_min_duration_s <= 0:
-            raise ConfigError("eval.inference_batch_size and inference_min_duration_s must be > 0")
+        if not 1 <= self.inference_batch_size <= MAX_BATCH_SIZE:
+            raise ConfigError(
+                f"eval.inference_batch_size must be in [1, {MAX_BATCH_SIZE}], "
+                f"got {self.inference_batch_size}"
+            )
+        if not (0 < self.inference_min_duration_s <= 3600):
+            raise ConfigError(
+                "eval.inference_min_duration_s must be in (0, 3600] seconds, "
+                f"got {self.inference_min_duration_s}"
+            )
 
 
 def all_objectives() -> dict[str, str]:
@@ -224,13 +249,7 @@ class Config:
 
     def fingerprint(self) -> str:
         """Hash of everything that changes what a trial means (not trials/timeout/storage)."""
-        d = self.to_dict()
-        for key in ("trials", "timeout_s", "storage", "artifacts"):
-            d["study"].pop(key, None)
-        d.pop("final", None)  # how a chosen trial is trained later, not what a trial means
-        for key in ("max_kgco2e", "countdown_s"):  # how far to run / display only
-            d.get("schedule", {}).pop(key, None)
-        blob = json.dumps(d, sort_keys=True, default=str)
+        blob = json.dumps(fingerprint_dict(self.to_dict()), sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def replace(self, section: str, **changes: Any) -> Config:
@@ -254,6 +273,36 @@ class Config:
     @property
     def artifact_dir(self) -> Path:
         return Path(self.study.artifacts) if self.study.artifacts else self.run_dir / "artifacts"
+
+
+def fingerprint_dict(d: dict[str, Any]) -> dict[str, Any]:
+    """The part of a :meth:`Config.to_dict` that decides what a trial means.
+
+    Left out: how long to run and where to store (trials, timeout, storage, artifacts), the
+    carbon budget and countdown, and ``[final]`` (how a chosen trial is trained later). Kept:
+    everything else, the device and meter included: energy measured on other hardware or by
+    another meter is not comparable within one study's front."""
+    d = json.loads(json.dumps(d, default=str))  # a deep copy
+    for key in ("trials", "timeout_s", "storage", "artifacts"):
+        d.get("study", {}).pop(key, None)
+    d.pop("final", None)
+    for key in ("max_kgco2e", "countdown_s"):
+        d.get("schedule", {}).pop(key, None)
+    return d
+
+
+def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Dotted keys (``train.lr``) whose values differ between two :meth:`Config.to_dict`."""
+    a, b = fingerprint_dict(old), fingerprint_dict(new)
+    out = []
+    for section in sorted(set(a) | set(b)):
+        sa, sb = a.get(section, {}), b.get(section, {})
+        if not isinstance(sa, dict) or not isinstance(sb, dict):
+            if sa != sb:
+                out.append(section)
+            continue
+        out += [f"{section}.{k}" for k in sorted(set(sa) | set(sb)) if sa.get(k) != sb.get(k)]
+    return out
 
 
 def _section_dict(section: Any) -> dict[str, Any]:
@@ -285,7 +334,12 @@ def _check_type(value: Any, hint: Any, where: str) -> Any:
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where} must be a number, got {value!r}")
-        return float(value)
+        if isinstance(value, float) and math.isnan(value):
+            raise ConfigError(f"{where} must be a number, got nan")
+        try:
+            return float(value)
+        except OverflowError:
+            raise ConfigError(f"{where} is out of range: {value}") from None
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{where} must be an integer, got {value!r}")
@@ -293,6 +347,8 @@ def _check_type(value: Any, hint: Any, where: str) -> Any:
     if hint in (str, bool):
         if not isinstance(value, hint):
             raise ConfigError(f"{where} must be a {hint.__name__}, got {value!r}")
+        if hint is str and not value.isprintable():
+            raise ConfigError(f"{where} must not contain control characters, got {value!r}")
         return value
     if origin is dict:
         if not isinstance(value, dict):

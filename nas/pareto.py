@@ -22,6 +22,7 @@ from nas.record import (
     TrialRecord,
     records,
 )
+from nas.text import for_terminal
 
 
 # -- the routine ----------------------------------------------------------------------------
@@ -194,7 +195,7 @@ def pareto_table(study: optuna.Study) -> str:
     rows = pareto_rows(study)
     foot = _study_stop_lines(study)
     if not rows:
-        return "\n".join(["no completed trials yet", *foot])
+        return for_terminal("\n".join(["no completed trials yet", *foot]))
     provenance = {(r["energy_source"], r["energy_kind"], r["hardware"]) for r in rows}
     lines = [f"energy: {src} ({kind}) on {hw}" for src, kind, hw in sorted(provenance, key=str)]
     by_source: dict[str, list[float]] = {}
@@ -211,7 +212,8 @@ def pareto_table(study: optuna.Study) -> str:
     head = (
         f"Pareto front of study '{study.study_name}' ({len(rows)} of {len(found)} completed trials)"
     )
-    return "\n".join([head, format_table(rows, TABLE_COLUMNS), *lines, *foot])
+    text = "\n".join([head, format_table(rows, TABLE_COLUMNS), *lines, *foot])
+    return for_terminal(text)  # attr values from a shared study may hold escape sequences
 
 
 def _reuse_lines(rows: Sequence[dict[str, Any]]) -> list[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -15,7 +14,8 @@ import optuna
 from nas.config import Config
 from nas.errors import EconasError, TrialFailure
 from nas.record import Study, Trial, TrialRecord
-from nas.study import StudyCounts, make_sampler, open_study
+from nas.study import StudyCounts, fail_stale, open_study
+from nas.text import one_line
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -41,6 +41,9 @@ class ProgressBar:
         self.target = target
         self.done = done
         self.stream = stream or sys.stderr
+        self.spent_s = 0.0  # this process's trials: wall time and search energy so far
+        self.spent_kwh = 0.0
+        self.seen = 0
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if trial.state != optuna.trial.TrialState.FAIL:
@@ -61,11 +64,29 @@ class ProgressBar:
             what = f"{trial.state.name.lower()}: {reason or trial.state.name.lower()}"
         arch = rec.get(Trial.arch, "?")
         secs = trial.duration.total_seconds() if trial.duration else 0.0
-        print(
-            f"[{bar}] {self.done}/{self.target} trial {trial.number:>3} {arch:<38} {what}  {secs:.1f} s",
-            file=self.stream,
-            flush=True,
+        self.seen += 1
+        self.spent_s += secs
+        self.spent_kwh += rec.search_energy_kwh
+        line = f"[{bar}] {self.done}/{self.target} trial {trial.number:>3} {arch:<38} {what}  {secs:.1f} s"
+        print(one_line(line + self.to_go()), file=self.stream, flush=True)
+
+    def to_go(self) -> str:
+        """What the trials left are projected to take, at this process's mean so far (a
+        projection, shown so that a target of 10**12 trials makes its cost visible)."""
+        left = self.target - self.done
+        if left <= 0 or self.seen == 0:
+            return ""
+        return (
+            f"  | {left} to go: ~{_duration(left * self.spent_s / self.seen)}, "
+            f"~{left * self.spent_kwh / self.seen:.2e} kWh projected"
         )
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("years", 365.25 * 86400), ("days", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.3g} {unit}"
+    return f"{seconds:.0f} s"
 
 
 def _nan(value: float | None) -> float:
@@ -161,13 +182,15 @@ def load_resources(config: Config, *, seed: int | None = None) -> Resources:
     return Resources(device=device, meter=meter, intensity=intensity, data=data)
 
 
-def build_objective(config: Config, *, study: optuna.Study | None = None):  # noqa: ANN201
+def build_objective(  # noqa: ANN201 - nas.pipeline.Objective
+    config: Config, *, study: optuna.Study | None = None, resources: Resources | None = None
+):
     """Load data, pick device/meter/intensity source and return the trial objective
     (:class:`nas.pipeline.Objective`, whose steps come from the config's sections)."""
     from nas.pipeline import Objective
     from nas.trial import TrialEnv
 
-    res = load_resources(config)
+    res = resources or load_resources(config)
     store = None
     if config.artifact_dir is not None:
         config.artifact_dir.mkdir(parents=True, exist_ok=True)
@@ -183,6 +206,20 @@ def build_objective(config: Config, *, study: optuna.Study | None = None):  # no
     return Objective(env)
 
 
+class _TargetReached:
+    """Stop this process once the study's finished trials, plus those other processes are
+    running now, reach ``target``: two `search` processes on one study share its target
+    instead of each running it in full."""
+
+    def __init__(self, target: int) -> None:
+        self.target = target
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        counts = StudyCounts.of(study)
+        if counts.finished + counts.running >= self.target:
+            study.stop()
+
+
 def run_search(
     config: Config,
     *,
@@ -196,20 +233,30 @@ def run_search(
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     _quiet_expected_failures()
+    resources = load_resources(config)  # device, meter, data: checked before any study exists
     study = open_study(config)
+    fail_stale(study)
     counts = StudyCounts.of(study)
-    remaining = n_trials if n_trials is not None else config.study.trials - counts.finished
+    if n_trials is not None:
+        remaining = n_trials
+    else:  # trials other processes are running now count towards the target
+        remaining = config.study.trials - counts.finished - counts.running
     t0 = time.perf_counter()
     if remaining <= 0:
-        log.info("study %s already has %d finished trials", config.study.name, counts.finished)
+        log.info(
+            "study %s already has %d finished and %d running trials",
+            config.study.name,
+            counts.finished,
+            counts.running,
+        )
         return SearchResult(study=study, new_trials=0, wall_s=0.0)
-    if n_trials is not None:  # workers started together must not share a sampler seed
-        study.sampler = make_sampler(config, offset=len(study.trials) + os.getpid())
-    objective = _Interruptible(build_objective(config, study=study))
-    target = counts.finished + remaining
-    callbacks = (
-        [ProgressBar(target=target, done=counts.finished, stream=stream)] if progress else []
-    )
+    objective = _Interruptible(build_objective(config, study=study, resources=resources))
+    target = counts.finished + remaining if n_trials is not None else config.study.trials
+    callbacks: list[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = []
+    if progress:
+        callbacks.append(ProgressBar(target=target, done=counts.finished, stream=stream))
+    if n_trials is None:
+        callbacks.append(_TargetReached(target))
     from nas.scheduling import budget_callbacks
 
     callbacks += budget_callbacks(config.schedule.max_kgco2e, study)
@@ -238,7 +285,8 @@ def run_search(
         gained = StudyCounts.of(study).finished - before
         if n_trials is not None or gained == 0 or _stopped(study):
             break
-        remaining = target - StudyCounts.of(study).finished
+        now = StudyCounts.of(study)
+        remaining = target - now.finished - now.running
     new = len(study.trials) - n_before
     if new and StudyCounts.of(study).complete == 0:
         reasons = {TrialRecord.of(t).get(Trial.fail_reason, "error") for t in study.trials}

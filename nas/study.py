@@ -13,10 +13,12 @@ import random
 import re
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 
 from nas.config import Config, all_objectives
@@ -47,34 +49,123 @@ def heartbeat_settings() -> tuple[int, int]:
     return interval, 3 * interval
 
 
+_SECRET_QUERY_KEYS = ("pass", "pwd", "secret", "token", "key", "auth", "credential")
+
+
+def _is_secret_key(key: str) -> bool:
+    return any(word in key.lower() for word in _SECRET_QUERY_KEYS)
+
+
+def _parse_db_url(url: str):  # noqa: ANN202 - sqlalchemy.engine.URL | None
+    """SQLAlchemy's URL for ``url``, or None when it isn't a database URL.
+
+    A password holding a raw ``@`` (``u:p@ss@host/db``) is read up to the *last* ``@`` of the
+    authority, the way libpq reads it, and percent-encoded before parsing, so no part of it
+    can end up in the host."""
+    from urllib.parse import quote
+
+    from sqlalchemy.engine import make_url
+
+    scheme, sep, rest = url.partition("://")
+    if not sep or not scheme or url.startswith("journal:"):
+        return None
+    at = _userinfo_end(rest)
+    if at is not None and any(c in rest[:at] for c in "@/?#"):  # a raw, unencoded userinfo
+        user, colon, password = rest[:at].partition(":")
+        encoded = quote(password, safe="") if colon else ""
+        rest = f"{quote(user, safe='')}{colon}{encoded}{rest[at:]}"
+    try:
+        return make_url(f"{scheme}://{rest}")
+    except Exception:  # noqa: BLE001 - not a URL SQLAlchemy understands
+        return None
+
+
+_HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-_%]*)(:\d{1,5})?(,[^/?]*)?")
+
+
+def _userinfo_end(rest: str) -> int | None:
+    """Index of the ``@`` that ends the userinfo of ``rest`` (the URL after ``://``), or None.
+
+    RFC 3986 wants ``@`` and ``/`` in a password percent-encoded, but users paste raw ones;
+    the separator is the rightmost ``@`` followed by something shaped like ``host[:port]``
+    and then the end, ``/`` or ``?``."""
+    for pos in [i for i, c in enumerate(rest) if c == "@"][::-1]:
+        tail = rest[pos + 1 :]
+        end = min((i for i in (tail.find("/"), tail.find("?")) if i >= 0), default=len(tail))
+        if _HOST.fullmatch(tail[:end]):
+            return pos
+    return None
+
+
+def _secrets_of(url: str) -> list[str]:
+    """The credential strings inside ``url`` (password, secret query values), raw and encoded."""
+    parsed = _parse_db_url(url)
+    if parsed is None:
+        return []
+    from urllib.parse import quote
+
+    found = [parsed.password] if parsed.password else []
+    for key, value in parsed.query.items():
+        if _is_secret_key(key):
+            found += [value] if isinstance(value, str) else list(value)
+    found += [quote(s, safe="") for s in found]
+    return sorted({s for s in found if s}, key=len, reverse=True)
+
+
+def _rebuild(url: str, *, mask: bool) -> str:
+    parsed = _parse_db_url(url)
+    if parsed is None:
+        return url
+    if mask:
+        query = {k: ("***" if _is_secret_key(k) else v) for k, v in parsed.query.items()}
+        text = parsed._replace(query=query).render_as_string(hide_password=True)
+        return text.replace("%2A%2A%2A", "***")
+    query = {k: v for k, v in parsed.query.items() if not _is_secret_key(k)}
+    return parsed._replace(query=query, password=None).render_as_string(hide_password=False)
+
+
 def redact_url(url: str) -> str:
-    """``postgresql://user:secret@host/db`` -> ``postgresql://user:***@host/db``."""
-    return re.sub(r"(//[^:/@]+:)[^@]*@", r"\1***@", url)
+    """``postgresql://user:secret@host/db`` -> ``postgresql://user:***@host/db``; secret query
+    parameters (``?password=...``, ``sslpassword``, tokens) become ``***`` too. For display."""
+    return _rebuild(url, mask=True)
 
 
 def strip_password(url: str) -> str:
-    """``postgresql://user:secret@host/db`` -> ``postgresql://user@host/db``."""
-    return re.sub(r"(//[^:/@]+):[^@]*@", r"\1@", url)
+    """``postgresql://user:secret@host/db?password=x`` -> ``postgresql://user@host/db``: the
+    URL with every credential removed, for what is stored (the dashboard serves study attrs)."""
+    return _rebuild(url, mask=False)
 
 
-def open_storage(url: str, *, heartbeat: bool = True) -> optuna.storages.BaseStorage:
+def redact_text(text: str, url: str) -> str:
+    """``text`` (e.g. a driver's error message) with every credential of ``url`` masked."""
+    for secret in _secrets_of(url):
+        text = text.replace(secret, "***")
+    return text
+
+
+def open_storage(
+    url: str, *, heartbeat: bool = True, create: bool = True
+) -> optuna.storages.BaseStorage:
     """An Optuna storage for ``url``; unreadable/unreachable URLs raise BadInputError.
 
     ``sqlite:///path``, ``postgresql://...``, ``mysql://...`` use RDBStorage (with heartbeats,
     so a killed worker's trial is failed and retried instead of staying RUNNING);
     ``journal:PATH`` uses a journal file (one host, many processes).
+
+    With ``create=False`` (the verbs that only read) a SQLite or journal file must already
+    exist: nothing is created, so a typo is an error, not a new empty database.
     """
     safe = redact_url(url)
     if url.startswith("journal:"):
-        from optuna.storages.journal import JournalFileBackend, JournalStorage
-
-        path = Path(url.removeprefix("journal:"))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(str(path)))
+        return _open_journal(Path(url.removeprefix("journal:")), create=create)
     if "://" not in url:
         raise BadInputError(f"storage URL {safe!r} is not a URL (try sqlite:///runs/x/study.db)")
     if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        path = Path(url.removeprefix("sqlite:///").partition("?")[0])
+        if not create and not path.is_file():
+            raise BadInputError(f"storage {safe}: no such database file {str(path)!r}")
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
     kwargs: dict[str, Any] = {}
     try:
         with warnings.catch_warnings():
@@ -93,8 +184,26 @@ def open_storage(url: str, *, heartbeat: bool = True) -> optuna.storages.BaseSto
         cause = getattr(exc.__cause__, "name", None) or exc
         raise BadInputError(f"storage {safe}: database driver not installed ({cause})") from None
     except Exception as exc:  # sqlalchemy errors: unreachable server, bad scheme, ...
-        reason = redact_url(str(exc).splitlines()[0])[:200]
+        reason = redact_text(str(exc).splitlines()[0], url)[:200]
         raise BadInputError(f"cannot open storage {safe}: {reason}") from None
+
+
+def _open_journal(path: Path, *, create: bool) -> optuna.storages.BaseStorage:
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    if not create and not path.is_file():
+        raise BadInputError(f"storage journal:{path}: no such journal file")
+    if create:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        storage = JournalStorage(JournalFileBackend(str(path)))
+        storage.get_all_studies()  # replays the file: a file that isn't a journal fails here
+    except Exception as exc:  # noqa: BLE001 - JSON errors, unreadable file...
+        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise BadInputError(
+            f"storage journal:{path} is not an Optuna journal file ({reason})"
+        ) from None
+    return storage
 
 
 _SCHEMA_RACE = ("UniqueViolation", "IntegrityError", "already exists", "duplicate key")
@@ -113,24 +222,94 @@ def _create_rdb_storage(url: str, kwargs: dict[str, Any]) -> optuna.storages.RDB
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def make_sampler(config: Config, *, offset: int = 0) -> optuna.samplers.BaseSampler:
-    """The configured sampler, seeded with ``seed + offset`` (offset = finished trials)."""
-    seed = config.study.seed + offset
+def _seed_rngs(sampler: object, seed: int, seen: set[int] | None = None) -> None:
+    """Seed every random state of ``sampler`` (and of the samplers it holds) with ``seed``."""
+    seen = set() if seen is None else seen
+    if id(sampler) in seen:
+        return
+    seen.add(id(sampler))
+    for value in vars(sampler).values():
+        if isinstance(getattr(value, "rng", None), np.random.RandomState):  # LazyRandomState
+            value.rng.seed(seed)
+        elif isinstance(value, optuna.samplers.BaseSampler):
+            _seed_rngs(value, seed, seen)
+
+
+class TrialSeededSampler(optuna.samplers.BaseSampler):
+    """``inner``, with its random states re-seeded before each trial from ``seed`` and the
+    trial's number.
+
+    The storage hands out trial numbers atomically, so processes sharing a study never draw
+    from the same stream (two `search` processes started together used to sample the same
+    architectures), while one process alone stays reproducible: trial *n* is always drawn
+    with seed ``seed + n`` from the same history."""
+
+    def __init__(self, inner: optuna.samplers.BaseSampler, seed: int) -> None:
+        self.inner = inner
+        self.seed = seed
+
+    def __str__(self) -> str:
+        return f"{type(self.inner).__name__}(seed={self.seed}, re-seeded per trial)"
+
+    def infer_relative_search_space(
+        self, study: optuna.Study, trial: optuna.trial.FrozenTrial
+    ) -> dict[str, optuna.distributions.BaseDistribution]:
+        return self.inner.infer_relative_search_space(study, trial)
+
+    def sample_relative(
+        self,
+        study: optuna.Study,
+        trial: optuna.trial.FrozenTrial,
+        search_space: dict[str, optuna.distributions.BaseDistribution],
+    ) -> dict[str, Any]:
+        return self.inner.sample_relative(study, trial, search_space)
+
+    def sample_independent(
+        self,
+        study: optuna.Study,
+        trial: optuna.trial.FrozenTrial,
+        param_name: str,
+        param_distribution: optuna.distributions.BaseDistribution,
+    ) -> Any:
+        return self.inner.sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        _seed_rngs(self.inner, (self.seed + trial.number) % 2**32)
+        self.inner.before_trial(study, trial)
+
+    def after_trial(
+        self,
+        study: optuna.Study,
+        trial: optuna.trial.FrozenTrial,
+        state: optuna.trial.TrialState,
+        values: Sequence[float] | None,
+    ) -> None:
+        self.inner.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self.inner.reseed_rng()
+
+
+def make_sampler(config: Config) -> optuna.samplers.BaseSampler:
+    """The configured sampler, re-seeded before each trial with ``seed + trial.number``."""
+    seed = config.study.seed
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if config.study.sampler == "nsga2":
-            return optuna.samplers.NSGAIISampler(
+            inner: optuna.samplers.BaseSampler = optuna.samplers.NSGAIISampler(
                 seed=seed, population_size=max(4, min(20, config.study.trials // 2))
             )
-        if config.study.sampler == "random":
-            return optuna.samplers.RandomSampler(seed=seed)
-        return optuna.samplers.TPESampler(
-            seed=seed,
-            n_startup_trials=config.study.startup_trials,
-            multivariate=True,
-            group=True,
-            constant_liar=True,
-        )
+        elif config.study.sampler == "random":
+            inner = optuna.samplers.RandomSampler(seed=seed)
+        else:
+            inner = optuna.samplers.TPESampler(
+                seed=seed,
+                n_startup_trials=config.study.startup_trials,
+                multivariate=True,
+                group=True,
+                constant_liar=True,
+            )
+    return TrialSeededSampler(inner, seed)
 
 
 def open_study(
@@ -166,10 +345,25 @@ def open_study(
     if existing is not None and existing != fingerprint:
         raise ConfigError(
             f"study {config.study.name!r} in this storage was created from a different config "
-            "(search space, data, training or objectives differ); use another study.name"
+            f"({_differences(study, config)}); use another study.name"
         )
-    study.sampler = make_sampler(config, offset=len(study.trials))
+    study.sampler = make_sampler(config)
     return study
+
+
+def _differences(study: optuna.Study, config: Config) -> str:
+    """Which keys differ from the config the study was created with, for the refusal."""
+    from nas.config import config_differences
+
+    try:
+        stored = json.loads(study.user_attrs[CONFIG_ATTR])
+        keys = config_differences(stored, config.to_dict())
+    except (KeyError, ValueError, TypeError, AttributeError):
+        return "its stored config is unreadable"
+    if not keys:
+        return "settings differ"
+    shown = ", ".join(keys[:6]) + (f" and {len(keys) - 6} more" if len(keys) > 6 else "")
+    return f"differs in {shown}"
 
 
 def _init_study_attrs(
@@ -188,7 +382,7 @@ def _init_study_attrs(
 
 def load_existing_study(storage_url: str, name: str | None) -> optuna.Study:
     """Load a study for reading (pareto, report, export); unknown names are bad input."""
-    storage = open_storage(storage_url, heartbeat=False)
+    storage = open_storage(storage_url, heartbeat=False, create=False)
     names = [s.study_name for s in optuna.study.get_all_study_summaries(storage)]
     if name is None:
         if len(names) != 1:
@@ -222,6 +416,17 @@ def study_config(study: optuna.Study) -> Config:
             f"study {study.study_name!r}: stored config unreadable ({exc})"
         ) from None
     return config_from_dict(data)
+
+
+def fail_stale(study: optuna.Study) -> None:
+    """Fail the trials whose process stopped sending heartbeats (killed workers), so that
+    they no longer count as running; a no-op on storages without heartbeats."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+    except Exception:  # noqa: BLE001 - best effort; the heartbeat thread covers the rest
+        log.debug("could not check for stale trials", exc_info=True)
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -87,7 +88,13 @@ def load_trial_model(
     raw = rec.get(Trial.arch_spec)
     if raw is None or artifact_id is None:
         raise BadInputError(f"trial {trial.number} has no stored architecture/weights")
-    spec = ArchSpec.from_json(raw)
+    check_artifact_id(artifact_id, trial.number)
+    try:
+        spec = ArchSpec.from_json(raw)
+    except BadInputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a stored attr is untrusted input
+        raise BadInputError(f"trial {trial.number}: stored arch_spec is unusable ({exc})") from None
     from nas.compression import deployed_layout  # pruned structure + quantization, if any
 
     shape = (spec.in_channels, spec.image_size, spec.image_size)
@@ -95,12 +102,37 @@ def load_trial_model(
     store = artifact_store_for(study, artifact_dir if source is trial else None)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "weights.pt"
-        optuna.artifacts.download_artifact(
-            artifact_store=store, file_path=str(path), artifact_id=artifact_id
-        )
-        state = torch.load(path, map_location="cpu", weights_only=True)  # never unpickle code
-    model.load_state_dict(state)
+        try:
+            optuna.artifacts.download_artifact(
+                artifact_store=store, file_path=str(path), artifact_id=artifact_id
+            )
+        except Exception as exc:  # noqa: BLE001 - ArtifactNotFound, unreadable file...
+            raise BadInputError(
+                f"trial {trial.number}: weights artifact {artifact_id} not found in the "
+                f"artifact store ({type(exc).__name__})"
+            ) from None
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)  # no unpickling
+            model.load_state_dict(state)
+        except Exception as exc:  # noqa: BLE001 - truncated file, another model's weights
+            reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+            raise BadInputError(
+                f"trial {trial.number}: weights artifact {artifact_id} does not load ({reason})"
+            ) from None
     return model.eval(), spec
+
+
+_ARTIFACT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+
+
+def check_artifact_id(artifact_id: object, number: int) -> str:
+    """An artifact id from storage is untrusted: only a plain name (Optuna's ids are UUIDs),
+    never a path such as ``../../etc/passwd``."""
+    if not isinstance(artifact_id, str) or not _ARTIFACT_ID.fullmatch(artifact_id):
+        raise BadInputError(
+            f"trial {number}: stored weights artifact id {str(artifact_id)[:80]!r} is malformed"
+        )
+    return artifact_id
 
 
 def best_trial_model(study: optuna.Study) -> tuple[int, Callable[[], nn.Module]] | None:

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from nas.commands._common import add_study_source_args, print_json, study_from_args
@@ -22,7 +27,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_study_source_args(p)
     p.add_argument("--trial", type=int, required=True, help="trial number")
     p.add_argument("--format", choices=FORMATS, default="onnx")
-    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--out", required=True, help="output directory (new or empty; see --force)")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="write into a non-empty --out directory, replacing files of the same names and "
+        "keeping the others",
+    )
     p.add_argument("--artifacts", help="artifact directory (default: the study's)")
     p.add_argument(
         "--weights",
@@ -41,6 +52,74 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import math
+
+    from nas.errors import BadInputError
+
+    if not (math.isfinite(args.inference_min_duration_s) and args.inference_min_duration_s > 0):
+        raise BadInputError("--inference-min-duration-s must be a number > 0")
+    out = Path(args.out)
+    check_out_dir(out, force=args.force)
+    study = study_from_args(args)
+    with staging_dir(out) as tmp:
+        written, check, trial, weights = _export(study, args, tmp)
+        written = {k: str(out / Path(v).relative_to(tmp)) for k, v in written.items()}
+        publish(tmp, out)
+    if args.json:
+        print_json(
+            written | {"trial": trial.number, "weights": weights, "max_abs_diff_vs_pytorch": check}
+        )
+    else:
+        for name, p in written.items():
+            print(f"{name}: {p}")
+        if check is not None:
+            print(f"verified against PyTorch: max abs difference {check:.2e}", file=sys.stderr)
+    return 0
+
+
+def check_out_dir(out: Path, *, force: bool) -> None:
+    """``out`` must be a new or empty directory (any directory with ``force``)."""
+    from nas.errors import BadInputError
+
+    if out.exists() and not out.is_dir():
+        raise BadInputError(f"--out {str(out)!r} is a file, not a directory")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise BadInputError(
+            f"--out {str(out)!r} is not empty; choose a new directory or pass --force to "
+            "replace the export's files in it"
+        )
+
+
+@contextlib.contextmanager
+def staging_dir(out: Path) -> Iterator[Path]:
+    """A temporary directory next to ``out`` (same file system), removed unless published."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def publish(tmp: Path, out: Path) -> None:
+    """Move the finished export into place: a rename when ``out`` is new or empty, else file
+    by file (``--force``), each replaced atomically."""
+    if out.is_dir() and not any(out.iterdir()):
+        out.rmdir()
+    if not out.exists():
+        tmp.rename(out)
+        tmp.mkdir()  # staging_dir removes it
+        return
+    for path in sorted(tmp.rglob("*")):
+        target = out / path.relative_to(tmp)
+        if path.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+        else:
+            os.replace(path, target)
+
+
+def _export(study, args: argparse.Namespace, out: Path):  # noqa: ANN001, ANN202
+    """Write the export into ``out``; (written paths, check, trial, weights)."""
     import torch
 
     from nas.export import check_onnx, check_pt2, export_model
@@ -48,15 +127,12 @@ def run(args: argparse.Namespace) -> int:
     from nas.record import Compression, Trial, TrialRecord
     from nas.trial_model import get_trial, load_trial_model, weights_source
 
-    study = study_from_args(args)
     trial = get_trial(study, args.trial)
     full = TrialRecord.of(trial, study)
     weights = args.weights or ("final" if full.has_final else "proxy")
     model, spec = load_trial_model(study, trial, artifact_dir=args.artifacts, weights=weights)
     if weights == "proxy":
         print(_proxy_line(study, trial), file=sys.stderr)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     example = torch.randn(1, spec.in_channels, spec.image_size, spec.image_size)
     path = export_model(model, example_input=example, fmt=args.format, out_dir=out)
     check = None
@@ -100,16 +176,7 @@ def run(args: argparse.Namespace) -> int:
         projection=projection,
     )
     written |= {k: str(v) for k, v in write_carbon_label(out, label).items()}
-    if args.json:
-        print_json(
-            written | {"trial": trial.number, "weights": weights, "max_abs_diff_vs_pytorch": check}
-        )
-    else:
-        for name, p in written.items():
-            print(f"{name}: {p}")
-        if check is not None:
-            print(f"verified against PyTorch: max abs difference {check:.2e}", file=sys.stderr)
-    return 0
+    return written, check, trial, weights
 
 
 def _proxy_line(study, trial) -> str:  # noqa: ANN001
@@ -166,11 +233,8 @@ def _preprocessing(study, rec, spec, weights: str) -> dict:  # noqa: ANN001
 
 def _measure_onnx(path: Path, spec, trial, args: argparse.Namespace) -> dict:  # noqa: ANN001
     """Per-inference latency and energy of the exported file in ONNX Runtime on the CPU."""
-    from nas.errors import BadInputError
     from nas.onnx_inference import measure_onnx_inference, onnx_inference_figures
 
-    if not args.inference_min_duration_s > 0:
-        raise BadInputError("--inference-min-duration-s must be > 0")
     cost = measure_onnx_inference(
         path,
         input_shape=(spec.in_channels, spec.image_size, spec.image_size),

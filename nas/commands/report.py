@@ -41,7 +41,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from nas.errors import BadInputError
     from nas.report import NoBrowserError, build_report, write_report, write_static
+    from nas.report._html import check_report_path
 
+    check_report_path(args.out)
     for flag, path in (("--png", args.png), ("--svg", args.svg)):
         if path and not path.lower().endswith(flag.replace("--", ".")):
             raise BadInputError(f"{flag} needs a path ending in {flag.replace('--', '.')}: {path}")

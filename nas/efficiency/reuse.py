@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +42,7 @@ _NOT_COPIED = frozenset(
     }
 )
 _COMPLETE = (optuna.trial.TrialState.COMPLETE,)
+log = logging.getLogger(__name__)
 
 
 def trial_fingerprint(t: TrialState) -> str:
@@ -105,6 +108,32 @@ def find_match(
             if _is_source(t, fingerprint):
                 return Match(other.study_name, t, False)
     return None
+
+
+def wait_for_running_twin(
+    study: optuna.Study, fingerprint: str, number: int, *, poll_s: float = 0.5
+) -> int | None:
+    """Wait while an earlier trial with ``fingerprint`` is RUNNING (another process trains
+    the same configuration); return its number, or None when there was none.
+
+    Only earlier-numbered trials are waited for, so two twins never wait for each other. A
+    twin whose process died is failed by its missed heartbeats, which ends the wait."""
+    from nas.study import fail_stale
+
+    waited_for: int | None = None
+    while True:
+        twins = [
+            t
+            for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+            if t.number < number and t.user_attrs.get(Efficiency.fingerprint) == fingerprint
+        ]
+        if not twins:
+            return waited_for
+        if waited_for is None:
+            waited_for = twins[0].number
+            log.info("trial %d waits for running trial %d (same configuration)", number, waited_for)
+        time.sleep(poll_s)
+        fail_stale(study)
 
 
 def reused_values(match: Match, objectives: tuple[str, ...] | list[str]) -> list[float] | None:

@@ -21,7 +21,13 @@ from torch.utils.data import TensorDataset
 
 from nas.efficiency.early_stop import rung_history, should_stop
 from nas.efficiency.proxies import compute_proxy
-from nas.efficiency.reuse import find_match, reuse_attrs, reused_values, trial_fingerprint
+from nas.efficiency.reuse import (
+    find_match,
+    reuse_attrs,
+    reused_values,
+    trial_fingerprint,
+    wait_for_running_twin,
+)
 from nas.record import Efficiency, TrialRecord, proxy_key, rung_key
 from nas.sections.efficiency import EfficiencySection
 from nas.stats import quantile
@@ -50,6 +56,8 @@ class EfficiencyStep(Step):
         t.trial.set_user_attr(Efficiency.fingerprint, fingerprint)  # visible to other workers
         if not sec.reuse:
             return None
+        # A twin another process is training now (concurrent searches): wait, then reuse it.
+        wait_for_running_twin(t.trial.study, fingerprint, t.number)
         match = find_match(t.trial.study, fingerprint, across_studies=sec.reuse_across_studies)
         values = reused_values(match, t.config.study.objectives) if match else None
         if match is None or values is None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from nas.record import Compression, Trial, finite, records
 from nas.report._analysis import HypervolumeHistory
 from nas.report._data import Point
+from nas.text import one_line
 
 if TYPE_CHECKING:
     import optuna
@@ -17,12 +19,18 @@ if TYPE_CHECKING:
 TEACHER = "distillation teacher (within training)"
 
 
+def _text(value: object) -> str:
+    """A value from storage as plotly text: plotly renders tags such as ``<a href>`` in trace
+    names and hover text, and shows entities literally, so escape."""
+    return html.escape(one_line(value))
+
+
 def _hover(p: Point) -> str:
     a = p.attrs
     return (
-        f"{p.label}<br>accuracy {p.accuracy:.4f}<br>{p.kgco2e:.3e} kgCO2e"
-        f"<br>{finite(a.get(Trial.energy_kwh)) or 0:.3e} kWh ({a.get(Trial.energy_kind, '?')})"
-        f"<br>params {a.get(Trial.params, '?')}, flops {a.get(Trial.flops, '?')}"
+        f"{_text(p.label)}<br>accuracy {p.accuracy:.4f}<br>{p.kgco2e:.3e} kgCO2e"
+        f"<br>{finite(a.get(Trial.energy_kwh)) or 0:.3e} kWh ({_text(a.get(Trial.energy_kind, '?'))})"
+        f"<br>params {_text(a.get(Trial.params, '?'))}, flops {_text(a.get(Trial.flops, '?'))}"
     )
 
 
@@ -159,7 +167,7 @@ def phase_energy_figure(trials: Sequence[optuna.trial.FrozenTrial]) -> go.Figure
             if name == "train":  # the teacher's passes are shown apart
                 y = [v - k for v, k in zip(y, teacher, strict=True)]
         if any(y):
-            fig.add_trace(go.Bar(x=x, y=y, name=name))
+            fig.add_trace(go.Bar(x=x, y=y, name=_text(name)))
     fig.update_layout(
         barmode="stack",
         title="Energy by phase (kWh)",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import math
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,12 +12,14 @@ from typing import Any
 
 import optuna
 
+from nas.errors import BadInputError
 from nas.record import METERED_FRACTION_FLAG, Trial
 from nas.report._analysis import best_under_cap, hypervolume_history, knee_point
 from nas.report._data import Point, carbon_budget, check_cap, pareto_front, points, search_cost
 from nas.report._feedback import feedback_lines
 from nas.report._fidelity import Fidelity, fidelity
 from nas.report._figures import eco_curve, hypervolume_figure, phase_energy_figure
+from nas.text import for_terminal
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,7 @@ class Report:
 
 
 def _e(value: Any) -> str:
-    return html.escape(str(value))
+    return html.escape(for_terminal(value))  # control characters dropped, markup escaped
 
 
 def _num(value: Any, spec: str) -> str:
@@ -175,10 +178,24 @@ def build_report(study: optuna.Study, *, cap_kgco2e: float | None = None) -> Rep
     )
 
 
-def write_report(report: Report, path: str | Path) -> Path:
+def check_report_path(path: str | Path) -> Path:
+    """``path`` must name a file, not a directory (checked before any work)."""
     out = Path(path)
+    if out.is_dir() or str(path).endswith(("/", "\\")):
+        raise BadInputError(f"--out {str(path)!r} is a directory; name the HTML file to write")
+    return out
+
+
+def write_report(report: Report, path: str | Path) -> Path:
+    """Write the page atomically: a failed write never leaves half a report."""
+    out = check_report_path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(report.html, encoding="utf-8")
+    tmp = out.with_name(f".{out.name}.partial")
+    try:
+        tmp.write_text(report.html, encoding="utf-8")
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
     return out
 
 
