@@ -14,7 +14,7 @@ from typing import Any
 # C0 controls but tab and newline, DEL, C1 controls; plus the bidi overrides that reorder text.
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _CONTROL_ALL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|])")
 
 
 def for_terminal(text: Any, *, keep_newlines: bool = True) -> str:
