@@ -15,7 +15,7 @@ from nas.config import Config
 from nas.errors import EconasError, TrialFailure
 from nas.record import Study, Trial, TrialRecord
 from nas.study import StudyCounts, fail_stale, open_study
-from nas.text import one_line
+from nas.text import human_duration, one_line
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -77,16 +77,9 @@ class ProgressBar:
         if left <= 0 or self.seen == 0:
             return ""
         return (
-            f"  | {left} to go: ~{_duration(left * self.spent_s / self.seen)}, "
+            f"  | {left} to go: ~{human_duration(left * self.spent_s / self.seen)}, "
             f"~{left * self.spent_kwh / self.seen:.2e} kWh projected"
         )
-
-
-def _duration(seconds: float) -> str:
-    for unit, size in (("years", 365.25 * 86400), ("days", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.3g} {unit}"
-    return f"{seconds:.0f} s"
 
 
 def _nan(value: float | None) -> float:

@@ -33,3 +33,11 @@ def markdown_cell(text: Any) -> str:
     """``text`` as literal Markdown inline text: one line, Markdown/HTML specials escaped."""
     escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", one_line(text))
     return escaped.replace("&", "&amp;")
+
+
+def human_duration(seconds: float) -> str:
+    """``42 s``, ``3.5 min``, ``2.1 h``, ``4.2 days``, ``1.39e+14 years``."""
+    for unit, size in (("years", 365.25 * 86400), ("days", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.3g} {unit}"
+    return f"{seconds:.0f} s"

@@ -477,3 +477,106 @@ def test_progress_line_projects_what_is_left() -> None:
     bar(study, done[0])
     line = stream.getvalue()
     assert f"{10**12 - 1} to go" in line and "years" in line and "kWh projected" in line
+
+
+def test_huge_epochs_are_accepted_and_their_projection_shown(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config, study = tiny_study()
+    argv = ["train", "--storage", config.storage_url, "--study", study.study_name, "--trial"]
+    assert main([*argv, "0", "--epochs", str(10**20), "--dry-run", "--json"]) == 0
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    assert summary["dry_run"] and summary["epochs"] == 10**20
+    assert summary["projected_energy_kwh"] > 1e12
+    assert "years (projected from the proxy" in captured.err
+
+
+# --- property-based: no config value ends in anything but ConfigError ---------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from nas.config import SECTIONS  # noqa: E402
+from nas.errors import ConfigError  # noqa: E402
+
+_VALUES = st.one_of(
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+    st.booleans(),
+    st.lists(st.one_of(st.integers(-5, 5), st.text(max_size=4)), max_size=3),
+    st.none(),
+)
+_FIELDS = sorted(
+    (name, f.name)
+    for name, cls in SECTIONS.items()
+    for f in __import__("dataclasses").fields(cls)
+    if f.name != "options"
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(field=st.sampled_from(_FIELDS), value=_VALUES)
+def test_any_config_value_is_accepted_or_refused_with_config_error(
+    field: tuple[str, str], value: object
+) -> None:
+    section, key = field
+    data = {"study": {"name": "prop"}, section: {key: value}}
+    if value is None:
+        data[section] = {}
+    try:
+        cfg = config_from_dict(data)
+    except ConfigError as exc:
+        assert "\n" not in str(exc).strip() or "\\n" in repr(str(exc))
+        return
+    # accepted: it must be usable as what it claims to be
+    assert cfg.fingerprint()
+    json.dumps(cfg.to_dict(), default=str)
+    for name in SECTIONS:
+        for v in __import__("dataclasses").asdict(getattr(cfg, name)).values():
+            if isinstance(v, float):
+                assert v == v, (field, value)  # no NaN accepted anywhere
+            if isinstance(v, str):
+                assert v.isprintable(), (field, value)
+
+
+VERBS_TAKING_CONFIG = [
+    ["search", "{cfg}"],
+    ["worker", "{cfg}", "--trials", "1"],
+    ["train", "{cfg}", "--trial", "0", "--dry-run"],
+    ["ablate", "{cfg}"],
+    ["pareto", "{cfg}"],
+    ["report", "{cfg}", "--out", "r.html"],
+    ["export", "{cfg}", "--trial", "0", "--out", "e"],
+    ["dashboard", "{cfg}", "--port", "1"],
+]
+
+
+@pytest.mark.parametrize("argv", VERBS_TAKING_CONFIG, ids=lambda a: a[0])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "[train]\nweight_decay = nan\n",
+        '[study]\nname = ".."\n',
+        "[study]\nseed = -1\n",
+        "[eval]\ninference_batch_size = 1000000000000\n",
+        "[nope]\nx = 1\n",
+        "[study\n",
+    ],
+    ids=["nan", "dotdot", "seed", "batch", "section", "toml"],
+)
+def test_every_verb_refuses_a_bad_config_before_any_work(
+    argv: list[str],
+    body: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(body, encoding="utf-8")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    _one_line_exit_2(capsys, [a.format(cfg=cfg) for a in argv])
+    assert list(work.iterdir()) == []

@@ -159,10 +159,12 @@ def _summary(final: Any, record: dict[str, Any] | None, projection: Any) -> dict
 
 
 def _print_projection(number: int, p: Any) -> None:
+    from nas.text import human_duration
+
     print(
         f"econas: trial {number}: projected {p.energy_kwh:.3e} kWh, {p.kgco2e:.3e} kgCO2e at "
         f"{p.intensity_g_per_kwh:.4g} gCO2e/kWh ({p.intensity_source}), about "
-        f"{p.duration_s / 60:.1f} min (projected from the proxy: {p.method})",
+        f"{human_duration(p.duration_s)} (projected from the proxy: {p.method})",
         file=sys.stderr,
         flush=True,
     )

@@ -27,6 +27,7 @@ from typing import Any
 from nas.errors import BadInputError
 
 _FIXED = ("build", "quantize", "upload", "store")
+_MAX_WINDOW_S = 10 * 365.25 * 86400
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,9 @@ class Projection:
     def with_carbon(self, intensity: Any) -> Projection:
         """The same projection charged at ``intensity`` (an IntensitySource) from now on."""
         now = datetime.now(UTC)
-        ci = intensity.intensity_over(now, now + timedelta(seconds=max(self.duration_s, 1.0)))
+        # a window beyond ten years (epochs = 10**20) is charged at its first ten years' mean
+        seconds = min(max(self.duration_s, 1.0), _MAX_WINDOW_S)
+        ci = intensity.intensity_over(now, now + timedelta(seconds=seconds))
         return Projection(
             energy_kwh=self.energy_kwh,
             duration_s=self.duration_s,
