@@ -279,29 +279,35 @@ def fingerprint_dict(d: dict[str, Any]) -> dict[str, Any]:
     """The part of a :meth:`Config.to_dict` that decides what a trial means.
 
     Left out: how long to run and where to store (trials, timeout, storage, artifacts), the
-    carbon budget and countdown, and ``[final]`` (how a chosen trial is trained later). Kept:
-    everything else, the device and meter included: energy measured on other hardware or by
-    another meter is not comparable within one study's front."""
+    carbon budget and countdown, ``[final]`` (how a chosen trial is trained later) and
+    ``[carbon]``: where the grid's intensity comes from changes what a trial is charged, not
+    what it does, and each trial records its own intensity and source; workers in several
+    regions (spatial shifting) share one study. Kept: everything else, the device and meter
+    included: energy measured on other hardware or by another meter is not comparable within
+    one study's front."""
     d = json.loads(json.dumps(d, default=str))  # a deep copy
     for key in ("trials", "timeout_s", "storage", "artifacts"):
         d.get("study", {}).pop(key, None)
     d.pop("final", None)
+    d.pop("carbon", None)
     for key in ("max_kgco2e", "countdown_s"):
         d.get("schedule", {}).pop(key, None)
     return d
 
 
 def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """Dotted keys (``train.lr``) whose values differ between two :meth:`Config.to_dict`."""
+    """Dotted keys (``train.lr``) whose values differ between a stored config ``old`` and
+    ``new`` (both :meth:`Config.to_dict`). A key ``old`` lacks (added by a later version with
+    its old behaviour as the default) is not a difference."""
     a, b = fingerprint_dict(old), fingerprint_dict(new)
     out = []
-    for section in sorted(set(a) | set(b)):
-        sa, sb = a.get(section, {}), b.get(section, {})
+    for section in sorted(a):
+        sa, sb = a[section], b.get(section, {})
         if not isinstance(sa, dict) or not isinstance(sb, dict):
             if sa != sb:
                 out.append(section)
             continue
-        out += [f"{section}.{k}" for k in sorted(set(sa) | set(sb)) if sa.get(k) != sb.get(k)]
+        out += [f"{section}.{k}" for k in sorted(sa) if sa[k] != sb.get(k)]
     return out
 
 

@@ -343,16 +343,21 @@ def open_study(
             if existing is None:
                 raise
     if existing is not None and existing != fingerprint:
-        raise ConfigError(
-            f"study {config.study.name!r} in this storage was created from a different config "
-            f"({_differences(study, config)}); use another study.name"
-        )
+        # The stored config decides: a fingerprint rule that changed between versions (a key
+        # added with its old behaviour as default, a section left out) must not lock a user
+        # out of their own study; only keys that really differ are refused, and named.
+        differs = _differences(study, config)
+        if differs is not None:
+            raise ConfigError(
+                f"study {config.study.name!r} in this storage was created from a different "
+                f"config ({differs}); use another study.name"
+            )
     study.sampler = make_sampler(config)
     return study
 
 
-def _differences(study: optuna.Study, config: Config) -> str:
-    """Which keys differ from the config the study was created with, for the refusal."""
+def _differences(study: optuna.Study, config: Config) -> str | None:
+    """Which keys differ from the config the study was created with (None: none do)."""
     from nas.config import config_differences
 
     try:
@@ -361,7 +366,7 @@ def _differences(study: optuna.Study, config: Config) -> str:
     except (KeyError, ValueError, TypeError, AttributeError):
         return "its stored config is unreadable"
     if not keys:
-        return "settings differ"
+        return None
     shown = ", ".join(keys[:6]) + (f" and {len(keys) - 6} more" if len(keys) > 6 else "")
     return f"differs in {shown}"
 

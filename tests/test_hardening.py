@@ -580,3 +580,23 @@ def test_every_verb_refuses_a_bad_config_before_any_work(
     monkeypatch.chdir(work)
     _one_line_exit_2(capsys, [a.format(cfg=cfg) for a in argv])
     assert list(work.iterdir()) == []
+
+
+def test_carbon_source_is_not_part_of_what_a_trial_means(tmp_path: Path) -> None:
+    base = config_from_dict(tiny_config_dict(tmp_path, "fp"))
+    assert base.fingerprint() == base.replace("carbon", region="POL").fingerprint()
+    assert base.fingerprint() != base.replace("hardware", meter="rapl").fingerprint()
+
+
+def test_a_stale_fingerprint_rule_does_not_lock_a_study(tmp_path: Path) -> None:
+    """A study whose stored fingerprint came from another version's rules resumes when its
+    stored config says nothing really differs; a real difference is still refused."""
+    from nas.errors import ConfigError
+    from nas.study import FINGERPRINT_ATTR, open_study
+
+    cfg = config_from_dict(tiny_config_dict(tmp_path, "stale"))
+    study = open_study(cfg)
+    study.set_user_attr(FINGERPRINT_ATTR, "0123456789abcdef")  # an older rule's hash
+    assert open_study(cfg).study_name == "stale"
+    with pytest.raises(ConfigError, match=r"differs in train\.epochs"):
+        open_study(cfg.replace("train", epochs=3))

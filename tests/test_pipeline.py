@@ -43,7 +43,7 @@ FULL = {
         "prune_ratios": [0.0, 0.5],
         "quantization": ["fp32", "int8_dynamic"],
         "precision": ["fp32", "dynamic_bf16"],
-        "distillation": [False, True],
+        "distillation": [True],  # every trial after the first has a teacher
     },
     "efficiency": {"screen": "synflow", "screen_warmup": 2},
     "lifecycle": {"requests_per_day": 1000.0, "target_device": "cpu", "batch_size": 4},
