@@ -3,12 +3,14 @@
 On the quickstart data (Fashion-MNIST, 2,000 train / 500 val / 1,000 test), one fixed CNN is
 trained centrally for ``--epochs`` epochs; the target is ``--target-fraction`` x its best
 validation accuracy. Each federated variant (FedAvg, FedProx; IID and Dirichlet(0.3) splits
-over ``--clients`` clients) trains until it reaches the target or spends ``--cap`` x the
-centralised compute. Compute energy is the meter's (here: the CPU-time estimate); comm energy
+over ``--clients`` clients) trains until it reaches the target or spends the same
+``--epochs`` epoch-equivalents of compute. Both sides run the same schedule: one-cycle over
+``--epochs`` epoch-equivalents (a federated round of k clients on n of N images advances it
+by n/N epochs), so neither gets a longer, gentler schedule than the other. Compute energy is the meter's (here: the CPU-time estimate); comm energy
 is bytes x kWh/GB (estimated); kgCO2e uses the quickstart's region. The JSON also gives the
 break-even assumptions under which federated training would come out ahead.
 
-    python benchmarks/federated_compare.py [--epochs 8] [--cap 3] [--out benchmarks/results/federated_compare.json]
+    python benchmarks/federated_compare.py [--epochs 8] [--out benchmarks/results/federated_compare.json]
 """
 
 from __future__ import annotations
@@ -22,18 +24,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import torch
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from nas.carbon import kgco2e, resolve_intensity_source
-from nas.config import load_config
-from nas.data import DataBudget, load_data
-from nas.energy import create_meter
-from nas.federated import DEFAULT_NETWORK_KWH_PER_GB, DEFAULT_NETWORK_SOURCE, FederatedSpec
-from nas.federated.comm import network_energy_kwh
-from nas.federated.compare import TargetRun, centralised_to_target, federated_to_target
-from nas.federated.split import label_skew, split_indices
-from nas.train import cross_entropy_loss, evaluate, train_model
-from search_spaces import ArchSpec, build_model
+import _harness  # noqa: E402  (pins the thread environment before torch loads)
+import torch  # noqa: E402
+
+from nas.carbon import kgco2e, resolve_intensity_source  # noqa: E402
+from nas.config import load_config  # noqa: E402
+from nas.data import DataBudget, load_data  # noqa: E402
+from nas.energy import create_meter  # noqa: E402
+from nas.federated import DEFAULT_NETWORK_KWH_PER_GB, DEFAULT_NETWORK_SOURCE, FederatedSpec  # noqa: E402
+from nas.federated.comm import network_energy_kwh  # noqa: E402
+from nas.federated.compare import TargetRun, centralised_to_target, federated_to_target  # noqa: E402
+from nas.federated.split import label_skew, split_indices  # noqa: E402
+from nas.train import cross_entropy_loss, evaluate, train_model  # noqa: E402
+from search_spaces import ArchSpec, build_model  # noqa: E402
 
 ARCH = {
     "stem_width": 16,
@@ -133,8 +140,12 @@ def _findings(rows: list[dict[str, Any]], epochs: int) -> list[str]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default="studies/quickstart.toml")
-    ap.add_argument("--epochs", type=int, default=8, help="centralised epochs")
-    ap.add_argument("--cap", type=int, default=3, help="federated compute cap (x centralised)")
+    ap.add_argument(
+        "--epochs",
+        type=int,
+        default=8,
+        help="schedule length and compute cap, in epoch-equivalents, on both sides",
+    )
     ap.add_argument("--target-fraction", type=float, default=0.97)
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--client-fraction", type=float, default=0.5)
@@ -212,7 +223,7 @@ def main() -> int:
                 train_kwargs=kwargs,
                 meter=meter,
                 target_accuracy=target,
-                max_epochs=args.cap * args.epochs,
+                max_epochs=args.epochs,  # the same one-cycle horizon as centralised
                 kwh_per_gb=DEFAULT_NETWORK_KWH_PER_GB,
                 network_source=DEFAULT_NETWORK_SOURCE,
                 label=label,
@@ -267,6 +278,7 @@ def main() -> int:
         "benchmark": "federated_compare",
         "date": started.isoformat(),
         "wall_s": time.perf_counter() - t0,
+        "provenance": _harness.provenance("cpu"),
         "machine": {
             "platform": platform.platform(),
             "torch_threads": args.threads,
@@ -285,6 +297,8 @@ def main() -> int:
         "settings": vars(args),
         "target_val_accuracy": target,
         "target_rule": f"{args.target_fraction} x best centralised validation accuracy",
+        "schedule": f"one-cycle over {args.epochs} epoch-equivalents on both sides (the same "
+        "horizon is the compute cap)",
         "network_kwh_per_gb": DEFAULT_NETWORK_KWH_PER_GB,
         "network_kwh_per_gb_source": DEFAULT_NETWORK_SOURCE,
         "intensity_g_per_kwh": g,
