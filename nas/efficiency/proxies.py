@@ -6,6 +6,12 @@
 * ``naswot`` (Mellor et al. 2021, "jacob_cov"'s successor): log-determinant of the kernel
   ``K[i, j] = #units where images i and j have the same binary ReLU/GELU activation code``.
 * ``grad_norm`` (Abdelfattah et al. 2021): L2 norm of the loss gradient w.r.t. all weights.
+* ``params``: log of the parameter count, the baseline every proxy must beat.
+
+``[efficiency] screen = "auto"`` scores each candidate with all of them and screens, per
+family, with the one whose Spearman correlation with trained accuracy over that family's
+finished trials is highest, falling back to ``params`` unless another beats it, and not
+screening at all while no proxy correlates positively (:func:`choose_proxy`).
 
 Each proxy runs on a copy of the model, so the candidate's own weights are untouched.
 """
@@ -83,9 +89,45 @@ def _log_or_nan(value: float) -> float:
     return math.log(value)
 
 
-PROXIES: dict[str, ProxyFn] = {"synflow": synflow, "naswot": naswot, "grad_norm": grad_norm}
+def params(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """log of the trainable parameter count: the baseline the zero-cost proxy literature
+    reports as hard to beat (Abdelfattah et al. 2021; White et al. 2022). Any proxy econas
+    screens with must rank candidates better than this."""
+    return _log_or_nan(float(sum(p.numel() for p in model.parameters() if p.requires_grad)))
+
+
+PROXIES: dict[str, ProxyFn] = {
+    "synflow": synflow,
+    "naswot": naswot,
+    "grad_norm": grad_norm,
+    "params": params,
+}
 
 
 def compute_proxy(name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     """Score ``model`` with proxy ``name`` on the batch ``(x, y)``."""
     return PROXIES[name](model, x, y)
+
+
+def choose_proxy(
+    scores: dict[str, list[float]], accuracy: list[float], *, min_trials: int
+) -> tuple[str | None, dict[str, float]]:
+    """The proxy to screen with, from finished trials of one family: ``scores[name]`` and
+    ``accuracy`` paired by trial. Returns (name or None, each proxy's Spearman rho).
+
+    ``params`` is the baseline: another proxy is chosen only when its rho beats it. None
+    (don't screen) below ``min_trials`` trials or when the best rho is not positive."""
+    from nas.stats import spearman
+
+    rhos: dict[str, float] = {}
+    if len(accuracy) >= min_trials:
+        for name, values in scores.items():
+            rho = spearman(values, accuracy)
+            if math.isfinite(rho):
+                rhos[name] = rho
+    if not rhos:
+        return None, rhos
+    best = max(rhos, key=lambda n: (rhos[n], n == "params"))
+    if "params" in rhos and rhos[best] <= rhos["params"]:
+        best = "params"
+    return (best if rhos[best] > 0 else None), rhos

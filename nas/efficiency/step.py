@@ -20,7 +20,7 @@ import optuna
 from torch.utils.data import TensorDataset
 
 from nas.efficiency.early_stop import rung_history, should_stop
-from nas.efficiency.proxies import compute_proxy
+from nas.efficiency.proxies import PROXIES, choose_proxy, compute_proxy
 from nas.efficiency.reuse import (
     find_match,
     reuse_attrs,
@@ -75,25 +75,53 @@ class EfficiencyStep(Step):
     def screen(self, t: TrialState) -> None:
         sec = self.section
         x, y = (v[: sec.screen_batch_size].to(t.device) for v in t.data.train.tensors)
-        score = compute_proxy(sec.screen, t.model.to(t.device), x, y)
-        key = proxy_key(sec.screen)
-        t.record({key: score})
+        model = t.model.to(t.device)
+        names = list(PROXIES) if sec.screen == "auto" else [sec.screen]
+        scores = {name: compute_proxy(name, model, x, y) for name in names}
+        t.record({proxy_key(name): score for name, score in scores.items()})
         family = t.spec.family
         finished = t.trial.study.get_trials(deepcopy=False, states=_FINISHED)
-        history = [
-            value
+        peers = [
+            rec
             for rec in map(TrialRecord.of, finished)
             if rec.number != t.number and rec.family == family
-            if (value := rec.num(key)) is not None
         ]
+        name = sec.screen
+        if sec.screen == "auto":
+            name = self._choose(t, peers)
+            if name is None:
+                return
+        key = proxy_key(name)
+        history = [value for rec in peers if (value := rec.num(key)) is not None]
         if len(history) < sec.screen_warmup:
             return
+        score = scores[name]
         threshold = quantile(history, sec.screen_quantile)
         if not math.isfinite(score) or score < threshold:
             raise optuna.TrialPruned(
-                f"screened: {sec.screen} {score:.4g} below the {sec.screen_quantile:.2f} quantile "
+                f"screened: {name} {score:.4g} below the {sec.screen_quantile:.2f} quantile "
                 f"{threshold:.4g} of {len(history)} {family} candidates"
             )
+
+    def _choose(self, t: TrialState, peers: list[TrialRecord]) -> str | None:
+        """``screen = "auto"``: the proxy that ranks this family's trained trials best."""
+        done = [
+            rec
+            for rec in peers
+            if rec.state == optuna.trial.TrialState.COMPLETE and rec.accuracy is not None
+        ]
+        done = [r for r in done if all(r.num(proxy_key(n)) is not None for n in PROXIES)]
+        scores = {n: [float(r.num(proxy_key(n))) for r in done] for n in PROXIES}
+        name, rhos = choose_proxy(
+            scores, [float(r.accuracy) for r in done], min_trials=self.section.screen_warmup
+        )
+        t.record(
+            {
+                Efficiency.screen_choice: name or "none",
+                Efficiency.screen_rhos: json.dumps({k: round(v, 4) for k, v in rhos.items()}),
+            }
+        )
+        return name
 
     def plan(self, t: TrialState, plan: TrainingPlan) -> TrainingPlan:
         sec = self.section

@@ -148,6 +148,8 @@ class Efficiency:
     reused_from_trial = _f("reused_from_trial", int)
     reused_from_study = _f("reused_from_study", str)
     early_stopped_at_rung = _f("early_stopped_at_rung", int, "epoch")
+    screen_choice = _f("screen_choice", str, "", 'screen = "auto": the proxy used, or none')
+    screen_rhos = _f("screen_rhos", str, "", "JSON: each proxy's Spearman rho in the family")
 
 
 class Schedule:

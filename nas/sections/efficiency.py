@@ -6,14 +6,16 @@ from dataclasses import dataclass
 
 from nas.errors import ConfigError
 
-SCREENS = ("synflow", "naswot", "grad_norm")  # the zero-cost proxies of nas.efficiency.proxies
+# the zero-cost proxies of nas.efficiency.proxies, "params" (the baseline) and "auto" (per
+# family, the proxy that ranks its finished trials best; see choose_proxy)
+SCREENS = ("synflow", "naswot", "grad_norm", "params", "auto")
 
 
 @dataclass(frozen=True)
 class EfficiencySection:
     reuse: bool = True  # a duplicate configuration reuses the stored result
     reuse_across_studies: bool = False  # also look in the other studies of the storage
-    screen: str = "none"  # none | synflow | naswot | grad_norm
+    screen: str = "none"  # none | synflow | naswot | grad_norm | params | auto
     screen_quantile: float = 0.5  # prune candidates scoring below this quantile
     screen_warmup: int = 6  # candidates of a family scored before screening starts
     screen_batch_size: int = 64
