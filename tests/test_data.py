@@ -23,7 +23,7 @@ def _write_npz(path: Path, *, n_train: int = 60, n_test: int = 20, shape=(8, 8),
         "x_train": rng.integers(0, 256, (n_train, *shape), dtype=np.uint8),
         "y_train": np.arange(n_train) % 3,
         "x_test": rng.integers(0, 256, (n_test, *shape), dtype=np.uint8),
-        "y_test": np.arange(n_test) % 4,
+        "y_test": np.arange(n_test) % 3,
     }
     arrays.update(override)
     np.savez(path, **{k: v for k, v in arrays.items() if v is not None})
@@ -51,7 +51,7 @@ def test_grayscale_shapes_and_labels(gray: Path) -> None:
     assert d.test.tensors[0].shape == (8, 1, 8, 8)
     assert d.train.tensors[0].dtype == torch.float32
     assert d.train.tensors[1].dtype == torch.int64
-    assert (d.in_channels, d.image_size, d.num_classes) == (1, 8, 4)  # max over train ∪ test
+    assert (d.in_channels, d.image_size, d.num_classes) == (1, 8, 3)  # the training labels
     assert d.source == str(gray.resolve())
     assert d.name == "npz:gray.npz"
 
@@ -189,9 +189,9 @@ def test_bad_arrays(tmp_path: Path, override: dict, message: str) -> None:
 
 def test_changed_file_is_reread(tmp_path: Path) -> None:
     path = _write_npz(tmp_path / "d.npz")
-    assert load_data(str(path), budget=_budget()).num_classes == 4
+    assert load_data(str(path), budget=_budget()).num_classes == 3
     stat = path.stat()
-    _write_npz(path, y_test=np.arange(20) % 7)
+    _write_npz(path, y_train=np.arange(60) % 7, y_test=np.arange(20) % 7)
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # coarse clocks: force it
     assert load_data(str(path), budget=_budget()).num_classes == 7
 
