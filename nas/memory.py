@@ -329,7 +329,7 @@ def check_trial(t: TrialState) -> None:
         estimate = estimate_training(
             lambda: space.build(spec),
             input_shape=t.input_shape,
-            batch_size=cfg.data.batch_size,
+            batch_size=min(cfg.data.batch_size, len(t.data.train)),  # a batch is at most all
             optimizer=cfg.train.optimizer,
         )
     except (NotImplementedError, RuntimeError) as exc:

@@ -321,3 +321,25 @@ def test_search_fails_a_trial_that_would_not_fit_and_goes_on(
         assert "to train beside the" in t.user_attrs["fail_message"]
         phases = t.user_attrs["phases"].split(",")
         assert "build" in phases and "train" not in phases  # refused before training
+
+
+def test_econas_train_refuses_a_model_that_would_not_fit(tmp_path: Path) -> None:
+    """`econas train` checks before building (FinalRun.check_memory, called by the command
+    and by FinalRun.run): a budget that holds the data but not the training is bad input."""
+    from nas.errors import BadInputError
+    from nas.final import FinalOptions, FinalRun
+    from tests.report.tiny_study import tiny_study
+
+    config, study = tiny_study("final", trials=4, seed=3)  # shared with tests/test_final.py
+    trial = next(t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE)
+    opts = FinalOptions.of(config, train_size=200)
+    final = FinalRun(study, trial, config, opts, run_dir=tmp_path)
+    final.check_memory(torch.device("cpu"))  # the default budget: fits
+    held = final.data.resident_bytes
+    tight = config.replace("hardware", memory_budget_gb=(held + 2 * 2**20) / GIB)
+    loaded = final.data
+    final = FinalRun(study, trial, tight, opts, run_dir=tmp_path)
+    final._data = loaded  # the data is held already; only the training is left to check
+    with pytest.raises(BadInputError, match=r"model needs about .* to train beside the .* data"):
+        final.check_memory(torch.device("cpu"))
+    assert not any(tmp_path.iterdir())  # nothing written

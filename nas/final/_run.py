@@ -357,7 +357,7 @@ class FinalRun:
         estimate = estimate_training(
             self._network,
             input_shape=shape,
-            batch_size=self.opts.batch_size,
+            batch_size=min(self.opts.batch_size, len(data.train)),
             optimizer=self.config.train.optimizer,
         )
         try:
