@@ -57,6 +57,7 @@ __all__ = [
     "estimate_data",
     "estimate_training",
     "memory_budget",
+    "warm_up",
 ]
 
 GIB = 1024**3
@@ -315,6 +316,34 @@ def check_training(
             "out_of_memory",
             f"{what} needs {estimate.describe()} to train{beside}, more than {budget.describe()}",
         )
+
+
+def warm_up() -> None:
+    """Load what the first meta-device run needs (torch's meta kernels and decompositions:
+    seconds, once per process), so that it is not charged to the first trial's build phase."""
+    from torch import nn
+
+    def tiny() -> nn.Module:
+        attention = nn.MultiheadAttention(4, 2, batch_first=True)
+
+        class Tiny(nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.conv = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.GELU())
+                self.attention, self.norm, self.head = attention, nn.LayerNorm(4), nn.Linear(4, 2)
+
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                x = self.conv(x).flatten(2).transpose(1, 2)  # (B, L, C)
+                q = self.norm(x)
+                x = x + nn.functional.scaled_dot_product_attention(q, q, q)
+                return self.head(self.attention(x, x, x)[0].mean(1))
+
+        return Tiny()
+
+    try:
+        estimate_training(tiny, input_shape=(1, 6, 6), batch_size=2, eval_batch_size=2)
+    except (NotImplementedError, RuntimeError):  # pragma: no cover - then the trials say so
+        log.debug("meta-device warm-up failed", exc_info=True)
 
 
 def check_trial(t: TrialState) -> None:

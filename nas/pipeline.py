@@ -35,7 +35,7 @@ import torch
 from nas.carbon import kgco2e
 from nas.cost import analyze_cost
 from nas.errors import InvalidArchError, TrialFailure
-from nas.memory import check_trial
+from nas.memory import check_trial, warm_up
 from nas.record import RECORD_VERSION, PhaseLog, Provenance, Trial, fields, store_attrs
 from nas.record import Inference as InferenceAttr
 from nas.train import cross_entropy_loss, evaluate, train_model
@@ -145,6 +145,7 @@ class Objective:
         }
         self.steps = assemble_steps(env) if steps is None else steps
         self._provenance: dict[str, Any] | None = None
+        warm_up()  # the memory guard's first meta-device run: here, not in trial 0's build
 
     @property
     def config(self):  # noqa: ANN201 - nas.config.Config
