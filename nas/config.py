@@ -119,10 +119,16 @@ class DataSection:
     batch_size: int = 64
 
     def check(self) -> None:
+        from search_spaces.spec import MAX_IMAGE_SIZE
+
         for key in ("train_size", "test_size", "resolution"):
             value = getattr(self, key)
             if value is not None and value < 1:
                 raise ConfigError(f"data.{key} must be >= 1")
+        if self.resolution is not None and self.resolution > MAX_IMAGE_SIZE:
+            raise ConfigError(
+                f"data.resolution {self.resolution} is larger than the maximum {MAX_IMAGE_SIZE}"
+            )
         if self.val_size < 1 or self.batch_size < 1:
             raise ConfigError("data.val_size and data.batch_size must be >= 1")
 
@@ -152,8 +158,14 @@ class TrainSection:
 class HardwareSection:
     device: str = "auto"
     meter: str = "auto"
+    # GiB that econas's data and training may use (nas.memory); unset: 80% of the memory
+    # available when data loads or a trial starts. Not part of the study's fingerprint.
+    memory_budget_gb: float | None = None
 
     def check(self) -> None:
+        gb = self.memory_budget_gb
+        if gb is not None and not (gb > 0 and math.isfinite(gb)):
+            raise ConfigError(f"hardware.memory_budget_gb must be a positive number, got {gb}")
         if self.device not in DEVICES and not self.device.startswith("cuda:"):
             raise ConfigError(f"hardware.device {self.device!r} is unknown; use {list(DEVICES)}")
         from nas.energy import METER_NAMES
@@ -279,7 +291,7 @@ def fingerprint_dict(d: dict[str, Any]) -> dict[str, Any]:
     """The part of a :meth:`Config.to_dict` that decides what a trial means.
 
     Left out: how long to run and where to store (trials, timeout, storage, artifacts), the
-    carbon budget and countdown, ``[final]`` (how a chosen trial is trained later) and
+    carbon budget and countdown, the memory budget, ``[final]`` (how a chosen trial is trained later) and
     ``[carbon]``: where the grid's intensity comes from changes what a trial is charged, not
     what it does, and each trial records its own intensity and source; workers in several
     regions (spatial shifting) share one study. Kept: everything else, the device and meter
@@ -290,6 +302,8 @@ def fingerprint_dict(d: dict[str, Any]) -> dict[str, Any]:
         d.get("study", {}).pop(key, None)
     d.pop("final", None)
     d.pop("carbon", None)
+    d.get("hardware", {}).pop("memory_budget_gb", None)  # which trials run out, not what
+    # they mean
     for key in ("max_kgco2e", "countdown_s"):
         d.get("schedule", {}).pop(key, None)
     return d

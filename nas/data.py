@@ -3,6 +3,13 @@
 :func:`load_data` returns :class:`DataSplits`: train, validation (carved out of the training
 split, disjoint from the train subset) and test tensors, normalised per channel with the
 statistics of the train subset. Raw arrays are decoded once per process and cached.
+
+Before anything large is allocated, the memory the data needs is estimated
+(:mod:`nas.memory`) and checked against the budget (``[hardware] memory_budget_gb``, by
+default a share of the memory available): an ``.npz`` is measured from its arrays' headers
+before it is decompressed. Labels must be ``0..K-1`` with each of the K classes present in
+the training split (the test split may lack some, never add one); images at most
+``search_spaces.MAX_IMAGE_SIZE`` pixels a side after resizing.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ import hashlib
 import json
 import os
 import zipfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,6 +31,8 @@ from nas.errors import DataError
 if TYPE_CHECKING:
     import torch
     from torch.utils.data import TensorDataset
+
+    from nas.memory import DataEstimate
 
 __all__ = ["DataBudget", "DataSplits", "list_datasets", "load_data", "parse_dataset_arg"]
 
@@ -83,6 +92,7 @@ class DataSplits:
     std: tuple[float, ...] = ()
     train_split_size: int = 0  # images in the whole training split (validation included)
     test_split_size: int = 0  # images in the whole test split
+    resident_bytes: int = 0  # raw arrays + float subsets held in memory (nas.memory's estimate)
     train_indices: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     val_indices: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     test_indices: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
@@ -116,11 +126,20 @@ def load_data(
     budget: DataBudget,
     seed: int = 0,
     cache_dir: str | Path | None = None,
+    memory_budget_gb: float | None = None,
 ) -> DataSplits:
-    """Load ``name`` and draw the train/val/test subsets of ``budget`` with a seeded permutation."""
+    """Load ``name`` and draw the train/val/test subsets of ``budget`` with a seeded permutation.
+
+    ``memory_budget_gb``: the budget of :func:`nas.memory.memory_budget` (None: a share of the
+    memory available); data that would not fit raises DataError before it is allocated.
+    """
     kind, path = parse_dataset_arg(name)
     cache = Path(cache_dir).expanduser() if cache_dir else Path.home() / ".cache" / "econas"
+    label = kind if path is None else f"npz:{path.name}"
     if path is not None:
+        shapes = _npz_image_shapes(path)  # from the headers: nothing decompressed yet
+        if shapes is not None:
+            _check_memory(label, *shapes, budget, memory_budget_gb, raw_held=False)
         raw = _read_npz_cached(path)
     elif kind == "fashion-mnist":
         raw = _fashion_mnist(cache)
@@ -128,19 +147,22 @@ def load_data(
         raw = _torchvision_cached("cifar10", str(cache))
     x_train, y_train, x_test, y_test, source = raw
     train_idx, val_idx, test_idx = _draw_indices(len(y_train), len(y_test), budget, seed)
+    _check_image_size(label, x_train.shape, budget.resolution)
+    estimate = _check_memory(
+        label, x_train.shape, x_test.shape, budget, memory_budget_gb, raw_held=True
+    )
     train_x = _to_float(x_train[train_idx], budget.resolution)
     mean = train_x.mean(dim=(0, 2, 3), keepdim=True)
     std = train_x.std(dim=(0, 2, 3), unbiased=False, keepdim=True)
     std = std.where(std > 1e-12, std.new_ones(()))  # constant channel: centre only
     val_x = _to_float(x_train[val_idx], budget.resolution).sub_(mean).div_(std)
     test_x = _to_float(x_test[test_idx], budget.resolution).sub_(mean).div_(std)
-    label = kind if path is None else f"npz:{path.name}"
     return DataSplits(
         name=label,
         train=_dataset(train_x.sub_(mean).div_(std), y_train[train_idx]),
         val=_dataset(val_x, y_train[val_idx]),
         test=_dataset(test_x, y_test[test_idx]),
-        num_classes=int(max(y_train.max(), y_test.max())) + 1,
+        num_classes=int(y_train.max()) + 1,  # _validate: 0..K-1, all K in the training split
         in_channels=int(train_x.shape[1]),
         image_size=int(train_x.shape[2]),
         source=source,
@@ -149,6 +171,7 @@ def load_data(
         std=tuple(float(v) for v in std.flatten()),
         train_split_size=len(y_train),
         test_split_size=len(y_test),
+        resident_bytes=estimate.resident_bytes,
         train_indices=train_idx,
         val_indices=val_idx,
         test_indices=test_idx,
@@ -217,6 +240,47 @@ def _draw_indices(
     return train_idx, val_idx, test_idx
 
 
+def _check_image_size(label: str, shape: tuple[int, ...], resolution: int | None) -> None:
+    from search_spaces import MAX_IMAGE_SIZE
+
+    height, width = int(shape[1]), int(shape[2])
+    if resolution is None and max(height, width) > MAX_IMAGE_SIZE:
+        raise DataError(
+            f"{label}: images are {height}x{width}, larger than {MAX_IMAGE_SIZE} pixels a side; "
+            "set data.resolution to resize them"
+        )
+
+
+def _check_memory(
+    label: str,
+    train_shape: tuple[int, ...],
+    test_shape: tuple[int, ...],
+    budget: DataBudget,
+    memory_budget_gb: float | None,
+    *,
+    raw_held: bool,
+) -> DataEstimate:
+    """DataError when the data would not fit the memory budget; the estimate otherwise.
+
+    ``raw_held``: the raw arrays are already in memory. Against the default budget (a share
+    of what is available *now*) they are then not counted again."""
+    from nas.memory import check_data, estimate_data, memory_budget
+
+    n_all, n_test_all = int(train_shape[0]), int(test_shape[0])
+    val = min(budget.val_size, n_all)
+    train = n_all - val if budget.train_size is None else min(budget.train_size, n_all - val)
+    test = n_test_all if budget.test_size is None else min(budget.test_size, n_test_all)
+    estimate = estimate_data(
+        train_shape, test_shape, n_train=train, n_val=val, n_test=test, resolution=budget.resolution
+    )
+    limit = memory_budget(memory_budget_gb)
+    need = estimate
+    if raw_held and not limit.configured:
+        need = replace(estimate, raw_bytes=0, peak_bytes=estimate.peak_bytes - estimate.raw_bytes)
+    check_data(need, limit, name=label)
+    return estimate
+
+
 def _to_float(images: np.ndarray, resolution: int | None) -> torch.Tensor:
     """uint8 (N, H, W, C) -> float32 (N, C, H, W) in [0, 1], resized to resolution² if asked."""
     import torch
@@ -251,7 +315,7 @@ def _fingerprint(name: str, budget: DataBudget, seed: int, source: str) -> str:
 def _validate(
     x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, source: str
 ) -> _Raw:
-    """Check shapes/dtypes, return read-only uint8 (N, H, W, C) images and int64 labels."""
+    """Check shapes/dtypes/labels, return read-only uint8 (N, H, W, C) images, int64 labels."""
     out: list[np.ndarray] = []
     for split, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
         x, y = np.asarray(x), np.asarray(y)
@@ -264,6 +328,8 @@ def _validate(
                 f"{source}: x_{split} must be N×H×W or N×H×W×C (C<=4, channels last), "
                 f"got shape {x.shape}"
             )
+        if min(x.shape[1], x.shape[2]) < 1:
+            raise DataError(f"{source}: x_{split} images are {x.shape[1]}x{x.shape[2]} pixels")
         if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
             raise DataError(
                 f"{source}: y_{split} must be a 1-D integer array, got {y.dtype} {y.shape}"
@@ -276,15 +342,78 @@ def _validate(
             raise DataError(f"{source}: the {split} split is empty")
         if y.min() < 0:
             raise DataError(f"{source}: y_{split} has negative labels (min {y.min()})")
-        y = y.astype(np.int64)
-        x.setflags(write=False)
-        y.setflags(write=False)
         out += [x, y]
+    y_train, y_test = _check_labels(out[1], out[3], source)
+    out[1], out[3] = y_train, y_test
+    for array in out:
+        array.setflags(write=False)
     if out[0].shape[1:] != out[2].shape[1:]:
         raise DataError(
             f"{source}: train images are {out[0].shape[1:]} but test images {out[2].shape[1:]}"
         )
     return out[0], out[1], out[2], out[3], source
+
+
+def _check_labels(y_train: np.ndarray, y_test: np.ndarray, source: str) -> tuple[np.ndarray, ...]:
+    """Labels 0..K-1 with all K classes (K >= 2) in the training split, test labels among
+    them; as int64. The maxima are compared before casting (uint64 >= 2**63 would wrap) and
+    before counting (a label of 2**40 must not size an array)."""
+    n = len(y_train)
+    top = int(y_train.max())  # Python int: exact for every integer dtype
+    if top >= n:
+        raise DataError(
+            f"{source}: y_train has label {top}, but {n} training images can hold at most "
+            f"{n} classes; labels must be 0..K-1 with every class in the training split"
+        )
+    y_train = y_train.astype(np.int64)
+    counts = np.bincount(y_train, minlength=top + 1)
+    missing = np.flatnonzero(counts == 0)
+    if len(missing):
+        present = np.flatnonzero(counts)
+        raise DataError(
+            f"{source}: labels must be 0..K-1 with every class in the training split; y_train's "
+            f"run 0..{top} but {len(missing)} never occur ({_few(missing)}); its labels are "
+            f"{_few(present)}"
+        )
+    if top < 1:
+        raise DataError(f"{source}: y_train has a single class ({top}); it needs at least 2")
+    test_top = int(y_test.max())
+    if test_top > top:
+        odd = np.unique(y_test[y_test > top])
+        raise DataError(
+            f"{source}: y_test has labels the training split lacks ({_few(odd)}); its classes "
+            f"are 0..{top}"
+        )
+    return y_train, y_test.astype(np.int64)
+
+
+def _few(values: np.ndarray, limit: int = 6) -> str:
+    shown = ", ".join(str(int(v)) for v in values[:limit])
+    return shown if len(values) <= limit else f"{shown}, ... ({len(values)} in all)"
+
+
+def _npz_image_shapes(path: Path) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+    """(x_train shape, x_test shape) read from the .npz members' headers without
+    decompressing the arrays; None when they are not plain uint8 images (the full read
+    then says what is wrong) or the headers cannot be read."""
+    shapes: list[tuple[int, ...]] = []
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for key in ("x_train", "x_test"):
+                with archive.open(f"{key}.npy") as fh:
+                    version = np.lib.format.read_magic(fh)
+                    if version == (1, 0):
+                        shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+                    elif version == (2, 0):
+                        shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+                    else:
+                        return None
+                if dtype != np.uint8 or len(shape) not in (3, 4):
+                    return None
+                shapes.append(tuple(int(v) for v in shape))
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+        return None
+    return shapes[0], shapes[1]
 
 
 def _read_npz_cached(path: Path) -> _Raw:

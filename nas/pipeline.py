@@ -7,7 +7,7 @@ energy is the sum of its phases::
     sample     carbon budget left? architecture, then each step's choices        "sample"
     reuse      a finished trial with the same configuration? take its result     "reuse"
     wait       for a green window (idle, not metered, not in the wall time)
-    build      the model and its static cost (params, FLOPs)                     "build"
+    build      will its training fit in memory? the model, its static cost       "build"
     screen     zero-cost proxy; drop the weakest candidates                      "screen"
     train      the plan the steps made (precision, distillation, early stopping)
                by the central loop or federated rounds                           "train" (+"comm")
@@ -35,6 +35,7 @@ import torch
 from nas.carbon import kgco2e
 from nas.cost import analyze_cost
 from nas.errors import InvalidArchError, TrialFailure
+from nas.memory import check_trial, warm_up
 from nas.record import RECORD_VERSION, PhaseLog, Provenance, Trial, fields, store_attrs
 from nas.record import Inference as InferenceAttr
 from nas.train import cross_entropy_loss, evaluate, train_model
@@ -144,6 +145,7 @@ class Objective:
         }
         self.steps = assemble_steps(env) if steps is None else steps
         self._provenance: dict[str, Any] | None = None
+        warm_up()  # the memory guard's first meta-device run: here, not in trial 0's build
 
     @property
     def config(self):  # noqa: ANN201 - nas.config.Config
@@ -189,6 +191,7 @@ class Objective:
         t.log.started_at = datetime.now(UTC)  # the trial's carbon interval starts here
 
         with t.phase("build"):
+            check_trial(t)  # on the meta device: a model that would not fit fails here
             torch.manual_seed(t.seed)
             t.model = t.space.build(t.spec)
             cost = analyze_cost(t.model, (1, *t.input_shape))

@@ -171,7 +171,12 @@ def load_resources(config: Config, *, seed: int | None = None) -> Resources:
         resolution=d.resolution,
         batch_size=d.batch_size,
     )
-    data = load_data(d.dataset, budget=budget, seed=config.study.seed if seed is None else seed)
+    data = load_data(
+        d.dataset,
+        budget=budget,
+        seed=config.study.seed if seed is None else seed,
+        memory_budget_gb=config.hardware.memory_budget_gb,
+    )
     return Resources(device=device, meter=meter, intensity=intensity, data=data)
 
 

@@ -17,9 +17,10 @@ from search_spaces._registry import (
     list_search_spaces,
     register_search_space,
 )
-from search_spaces.spec import ArchSpec, SearchSpace
+from search_spaces.spec import MAX_IMAGE_SIZE, ArchSpec, SearchSpace
 
 __all__ = [
+    "MAX_IMAGE_SIZE",
     "ArchSpec",
     "SearchSpace",
     "build_model",

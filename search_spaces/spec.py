@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from torch import nn
 
 _SPEC_KEYS = ("family", "in_channels", "num_classes", "image_size", "config")
+# The largest image side a spec (and data.resolution) may have: 4096² float32 RGB images are
+# 200 MB each, far beyond what a proxy search trains on; larger values are typos or hostile.
+MAX_IMAGE_SIZE = 4096
 
 
 def _json_normalise(config: Any) -> dict[str, Any]:
@@ -50,6 +53,10 @@ class ArchSpec:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise TypeError(f"ArchSpec.{key} must be an int, got {value!r}")
+        if not 1 <= self.image_size <= MAX_IMAGE_SIZE:
+            raise ValueError(
+                f"ArchSpec.image_size must be in 1..{MAX_IMAGE_SIZE}, got {self.image_size}"
+            )
         if not isinstance(self.family, str) or not self.family:
             raise TypeError(f"ArchSpec.family must be a non-empty str, got {self.family!r}")
         object.__setattr__(self, "config", _json_normalise(self.config))
@@ -78,7 +85,7 @@ class ArchSpec:
             raise BadInputError(f"arch spec: missing keys {missing}, unknown keys {unknown}")
         try:
             return cls(**{k: data[k] for k in _SPEC_KEYS})
-        except TypeError as exc:
+        except (TypeError, ValueError) as exc:
             raise BadInputError(f"arch spec: {exc}") from exc
 
     def to_json(self) -> str:

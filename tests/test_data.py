@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import gzip
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
 
 from nas.data import DataBudget, list_datasets, load_data, parse_dataset_arg
 from nas.errors import DataError
@@ -23,7 +26,7 @@ def _write_npz(path: Path, *, n_train: int = 60, n_test: int = 20, shape=(8, 8),
         "x_train": rng.integers(0, 256, (n_train, *shape), dtype=np.uint8),
         "y_train": np.arange(n_train) % 3,
         "x_test": rng.integers(0, 256, (n_test, *shape), dtype=np.uint8),
-        "y_test": np.arange(n_test) % 4,
+        "y_test": np.arange(n_test) % 3,
     }
     arrays.update(override)
     np.savez(path, **{k: v for k, v in arrays.items() if v is not None})
@@ -51,7 +54,7 @@ def test_grayscale_shapes_and_labels(gray: Path) -> None:
     assert d.test.tensors[0].shape == (8, 1, 8, 8)
     assert d.train.tensors[0].dtype == torch.float32
     assert d.train.tensors[1].dtype == torch.int64
-    assert (d.in_channels, d.image_size, d.num_classes) == (1, 8, 4)  # max over train ∪ test
+    assert (d.in_channels, d.image_size, d.num_classes) == (1, 8, 3)  # the training labels
     assert d.source == str(gray.resolve())
     assert d.name == "npz:gray.npz"
 
@@ -189,9 +192,9 @@ def test_bad_arrays(tmp_path: Path, override: dict, message: str) -> None:
 
 def test_changed_file_is_reread(tmp_path: Path) -> None:
     path = _write_npz(tmp_path / "d.npz")
-    assert load_data(str(path), budget=_budget()).num_classes == 4
+    assert load_data(str(path), budget=_budget()).num_classes == 3
     stat = path.stat()
-    _write_npz(path, y_test=np.arange(20) % 7)
+    _write_npz(path, y_train=np.arange(60) % 7, y_test=np.arange(20) % 7)
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # coarse clocks: force it
     assert load_data(str(path), budget=_budget()).num_classes == 7
 
@@ -268,3 +271,173 @@ def test_real_fashion_mnist(monkeypatch) -> None:
     # the raw training split is 60,000 images: the whole split minus val is available
     full = load_data("fashion-mnist", budget=DataBudget(train_size=None, val_size=100))
     assert len(full.train) == 59_900 and len(full.test) == 10_000
+
+
+# -- labels, sizes and anything an .npz can hold (issue 16) -------------------------------------
+@pytest.fixture
+def refusal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Callable[[str], str]:
+    """`econas search` on tmp_path/d.npz, run in tmp_path: asserts exit 2 and one line on
+    stderr without a traceback, and returns that line."""
+    monkeypatch.chdir(tmp_path)
+    return lambda extra="": _cli_refusal(tmp_path, capsys, extra)
+
+
+def _cli_refusal(tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: str = "") -> str:
+    from nas.cli import main
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        f'[study]\nname = "d"\ntrials = 1\n[data]\ndataset = "npz:{tmp_path / "d.npz"}"\n'
+        f'train_size = 20\nval_size = 10\ntest_size = 8\n{extra}[hardware]\ndevice = "cpu"\n'
+        'meter = "estimate"\n[carbon]\nintensity_g_per_kwh = 50\n'
+    )
+    assert main(["search", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    lines = [x for x in err.strip().splitlines() if not x.startswith("econas: study '")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("y_train", "needle"),
+    [
+        (np.r_[np.arange(59) % 10, 2**40], "label 1099511627776, but 60 training images"),
+        (np.r_[np.arange(59, dtype=np.uint64) % 10, np.uint64(2**63)], "label 9223372036854775808"),
+        (np.r_[np.arange(199) % 10, 99], "run 0..99 but 89 never occur (10, 11, 12, 13, 14, 15"),
+        (np.r_[np.arange(199) % 10, 99], "its labels are 0, 1, 2, 3, 4, 5, ... (11 in all)"),
+        (np.arange(60) % 10 + 1, "never occur (0)"),
+        (np.zeros(60, np.int64), "single class"),
+    ],
+)
+def test_labels_must_be_0_to_k_minus_1_all_in_training(
+    tmp_path: Path, refusal: Callable[[str], str], y_train: np.ndarray, needle: str
+) -> None:
+    _write_npz(tmp_path / "d.npz", n_train=len(y_train), y_train=y_train)
+    line = refusal("")
+    assert needle in line and "d.npz" in line
+
+
+def test_test_labels_must_be_training_classes(
+    tmp_path: Path, refusal: Callable[[str], str]
+) -> None:
+    _write_npz(tmp_path / "d.npz", y_test=np.r_[np.arange(19) % 3, 7])
+    line = refusal("")
+    assert "y_test has labels the training split lacks (7); its classes are 0..2" in line
+    # a test split without some training class is fine: nothing is assumed about it
+    _write_npz(tmp_path / "ok.npz", y_test=np.zeros(20, np.int64))
+    assert load_data(str(tmp_path / "ok.npz"), budget=_budget()).num_classes == 3
+
+
+def test_validated_on_the_whole_training_split_not_the_subset(tmp_path: Path) -> None:
+    """Class 2 appears once in 60 images: a drawn subset may lack it, the model still has
+    three outputs (the classes are the training split's)."""
+    path = _write_npz(tmp_path / "rare.npz", y_train=np.r_[np.arange(59) % 2, 2])
+    d = load_data(str(path), budget=_budget(train_size=5))
+    assert d.num_classes == 3 and 2 not in set(d.train.tensors[1].tolist())
+
+
+def test_resolution_bounded_at_config_load(tmp_path: Path, refusal: Callable[[str], str]) -> None:
+    _write_npz(tmp_path / "d.npz")
+    line = refusal("resolution = 100000\n")
+    assert line == "econas: error: data.resolution 100000 is larger than the maximum 4096"
+    assert not (tmp_path / "runs").exists()
+
+
+def test_native_images_larger_than_the_maximum_need_a_resolution(tmp_path: Path) -> None:
+    path = _write_npz(tmp_path / "wide.npz", shape=(1, 4097))
+    with pytest.raises(DataError, match="1x4097, larger than 4096 pixels a side; set data.res"):
+        load_data(str(path), budget=_budget())
+    assert load_data(str(path), budget=_budget(resolution=4)).image_size == 4
+
+
+def test_stored_arch_spec_with_a_huge_image_size_is_bad_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A shared study whose trial says image_size 10**6: export refuses in one line."""
+    import json
+
+    import optuna
+
+    from nas.cli import main
+    from nas.record import RECORD_VERSION
+
+    monkeypatch.chdir(tmp_path)
+    spec = {"family": "cnn", "in_channels": 1, "num_classes": 10, "image_size": 10**6}
+    attrs = {
+        "arch_spec": json.dumps({**spec, "config": {}}),
+        "weights_artifact_id": "abc",
+        "record_version": RECORD_VERSION,
+    }
+    study = optuna.create_study(study_name="t", storage="sqlite:///t.db")
+    study.add_trial(
+        optuna.trial.create_trial(
+            state=optuna.trial.TrialState.COMPLETE, values=[0.5], user_attrs=attrs
+        )
+    )
+    args = ["export", "--storage", "sqlite:///t.db", "--study", "t", "--trial", "0"]
+    assert main([*args, "--out", "o"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == (
+        "econas: error: arch spec: ArchSpec.image_size must be in 1..4096, got 1000000"
+    )
+    assert "Traceback" not in err and not (tmp_path / "o").exists()
+
+
+_DTYPES = [np.uint8, np.int8, np.int16, np.uint16, np.int64, np.uint64, np.float32, np.bool_]
+
+
+@st.composite
+def _npz_arrays(draw: st.DrawFn) -> dict[str, np.ndarray]:
+    """A valid data set (uint8 square images, labels 0..k-1), then often one array replaced
+    by one of any small shape and dtype, or labels of any magnitude and sign."""
+    size = draw(st.integers(1, 5))
+    channels = draw(st.sampled_from([(), (1,), (3,), (4,)]))
+    k = draw(st.integers(2, 4))
+    n_train, n_test = draw(st.integers(k + 1, 12)), draw(st.integers(1, 12))
+    out = {
+        "x_train": np.ones((n_train, size, size, *channels), np.uint8),
+        "y_train": np.arange(n_train) % k,
+        "x_test": np.ones((n_test, size, size, *channels), np.uint8),
+        "y_test": np.arange(n_test) % k,
+    }
+    key = draw(st.sampled_from([None, *out]))
+    if key is None:
+        return out
+    n = draw(st.sampled_from([len(out[key]), len(out[key]), 0, 1, len(out[key]) + 1]))
+    dtype = draw(st.sampled_from(_DTYPES))
+    if key.startswith("x_"):
+        tail = draw(st.lists(st.integers(0, 5), min_size=0, max_size=4))
+        out[key] = np.ones((n, *tail), dtype=dtype)
+        return out
+    info = np.iinfo(dtype) if np.issubdtype(dtype, np.integer) else None
+    lo, hi = (0, 2**64 - 1) if info is None else (int(info.min), int(info.max))
+    values = draw(st.lists(st.integers(lo, hi), min_size=n, max_size=n))
+    out[key] = np.array(values, dtype=object).astype(dtype)
+    return out
+
+
+@settings(max_examples=50, deadline=None)
+@given(arrays=_npz_arrays(), resolution=st.sampled_from([None, 3]))
+def test_any_npz_loads_or_is_a_data_error(arrays: dict[str, np.ndarray], resolution) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "h.npz"
+        np.savez(path, **arrays)
+        try:
+            d = load_data(
+                str(path), budget=DataBudget(train_size=None, val_size=1, resolution=resolution)
+            )
+        except DataError as exc:
+            assert "\n" not in str(exc)
+            event("refused")
+            return
+    event("loaded")
+    y = arrays["y_train"].astype(np.int64)
+    assert d.num_classes == int(y.max()) + 1 == len(np.unique(y)) >= 2
+    assert set(d.test.tensors[1].tolist()) <= set(range(d.num_classes))
+    assert len(d.train) + len(d.val) == len(y)
+    assert d.train.tensors[0].shape[1:] == (d.in_channels, d.image_size, d.image_size)
+    assert d.image_size >= 1 and torch.isfinite(d.train.tensors[0]).all()

@@ -98,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         trial = get_trial(study, number)
         final = FinalRun(study, trial, config, opts)
         final.ckpt.load(opts.settings())  # a corrupt or foreign checkpoint: bad input, first
+        final.check_memory(device)  # data and training fit in memory, before any work
         projection = final.project(intensity)
         _print_projection(number, projection)
         final.store_projection(projection)

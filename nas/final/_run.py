@@ -36,7 +36,7 @@ from nas.compression import (
 from nas.config import Config
 from nas.data import DataBudget, DataSplits, load_data
 from nas.energy import Meter, add_measurements
-from nas.errors import BadInputError
+from nas.errors import BadInputError, TrialFailure
 from nas.final._checkpoint import Checkpoint, CheckpointDir, measurement_to_json
 from nas.final._project import Projection, project_energy
 from nas.record import (
@@ -147,7 +147,12 @@ class FinalRun:
                 resolution=c.data.resolution,
                 batch_size=o.batch_size,
             )
-            self._data = load_data(c.data.dataset, budget=budget, seed=c.study.seed)
+            self._data = load_data(
+                c.data.dataset,
+                budget=budget,
+                seed=c.study.seed,
+                memory_budget_gb=c.hardware.memory_budget_gb,
+            )
         return self._data
 
     def project(self, intensity: IntensitySource) -> Projection:
@@ -226,6 +231,7 @@ class FinalRun:
                 f"trial {self.trial.number}: resuming at epoch {resumed_from + 1}/{opts.epochs}"
             )
         device = resolve_device(opts.device)
+        self.check_memory(device)
         proxy_threads = self.rec.get(Provenance.threads)
         if proxy_threads is not None and proxy_threads != torch.get_num_threads():
             self._line(
@@ -312,14 +318,7 @@ class FinalRun:
 
         rec = self.rec
         torch.manual_seed(self.config.study.seed + self.trial.number)
-        model = build_model(ArchSpec.from_json(rec.get(Trial.arch_spec)))
-        structure = rec.json(Compression.pruned_structure)
-        if structure:
-            apply_structure(model, structure)
-            for module in model.modules():  # placeholders of the pruned shapes: initialise
-                reset = getattr(module, "reset_parameters", None)
-                if callable(reset):
-                    reset()
+        model = self._network()
         model.to(device)
         autocast = autocast_schedule(
             str(rec.get(Compression.precision, "fp32")),
@@ -335,6 +334,44 @@ class FinalRun:
                 teacher_device=device if not _is_int8(teacher) else torch.device("cpu"),
             )
         return model, loss, autocast
+
+    def _network(self) -> torch.nn.Module:
+        """The trial's network as it deployed it (pruned structure applied), untrained."""
+        model = build_model(ArchSpec.from_json(self.rec.get(Trial.arch_spec)))
+        structure = self.rec.json(Compression.pruned_structure)
+        if structure:
+            apply_structure(model, structure)
+            for module in model.modules():  # placeholders of the pruned shapes: initialise
+                reset = getattr(module, "reset_parameters", None)
+                if callable(reset):
+                    reset()
+        return model
+
+    def check_memory(self, device: torch.device) -> None:
+        """BadInputError (exit 2) when the data or training the network at the final batch
+        size would not fit the memory budget (nas.memory), before anything is allocated."""
+        from nas.memory import check_training, estimate_training
+
+        data = self.data  # DataError first when the data itself does not fit
+        shape = (data.in_channels, data.image_size, data.image_size)
+        estimate = estimate_training(
+            self._network,
+            input_shape=shape,
+            batch_size=min(self.opts.batch_size, len(data.train)),
+            optimizer=self.config.train.optimizer,
+        )
+        try:
+            check_training(
+                estimate,
+                device=device,
+                memory_budget_gb=self.config.hardware.memory_budget_gb,
+                held_bytes=data.resident_bytes,
+                what=f"trial {self.trial.number}'s model",
+            )
+        except TrialFailure as exc:
+            raise BadInputError(
+                f"{exc}; lower final.batch_size or --train-size, or raise hardware.memory_budget_gb"
+            ) from None
 
     def _teacher(self) -> torch.nn.Module | None:
         rec = self.rec
