@@ -342,14 +342,48 @@ def config_from_dict(data: dict[str, Any], *, path: str | None = None) -> Config
 
 
 def load_config(path: str | Path) -> Config:
-    """Read and validate a study config TOML file."""
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"config file not found: {p}")
+    """Read and validate a study config: a TOML file, or the name of a bundled study
+    (``quickstart``; see :mod:`nas.bundled`) when no such file exists.
+
+    Relative paths inside a bundled config resolve from the bundled folder.
+    """
+    from nas.bundled import resolve_config_path
+
+    p, bundled = resolve_config_path(path)
     try:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: invalid TOML: {exc}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{p}: not a UTF-8 text file") from None
+    if bundled:
+        data = resolve_relative_paths(data, p.parent)
     return config_from_dict(data, path=str(p))
+
+
+# Keys whose value may be a file or folder: (section, key, prefix the path follows).
+PATH_KEYS: tuple[tuple[str, str, str], ...] = (
+    ("data", "dataset", "npz:"),
+    ("data", "dataset", ""),  # a bare .npz path
+    ("carbon", "region", "trace:"),
+    ("schedule", "trace", ""),
+    ("compression", "teacher", ""),
+)
+
+
+def resolve_relative_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
+    """``data`` with every relative path that exists under ``base`` made absolute (the
+    paths of :data:`PATH_KEYS`); names such as ``fashion-mnist`` or ``gb_2020`` are kept."""
+    out = {name: dict(table) if isinstance(table, dict) else table for name, table in data.items()}
+    for section, key, prefix in PATH_KEYS:
+        table = out.get(section)
+        value = table.get(key) if isinstance(table, dict) else None
+        if not isinstance(value, str) or not value.startswith(prefix):
+            continue
+        rest = value[len(prefix) :].strip()
+        if not rest or Path(rest).expanduser().is_absolute():
+            continue
+        candidate = base / rest
+        if candidate.exists():
+            table[key] = prefix + str(candidate.resolve())
+    return out

@@ -14,7 +14,10 @@ from nas.sections.schedule import STUDY_POLICIES
 
 def add_run_args(p: argparse.ArgumentParser) -> None:
     """Flags of `search` and `worker` that override the config."""
-    p.add_argument("config", help="study config (TOML), e.g. studies/quickstart.toml")
+    p.add_argument(
+        "config",
+        help="study config (TOML file), or a bundled study by name (econas studies), e.g. quickstart",
+    )
     p.add_argument("--trials", type=int, help="number of finished trials to reach (worker: to run)")
     p.add_argument(
         "--storage", help="Optuna storage URL (sqlite:///..., postgresql://..., journal:PATH)"
@@ -79,7 +82,11 @@ def apply_run_flags(cfg: Any, args: argparse.Namespace) -> Any:
 
 def add_study_source_args(p: argparse.ArgumentParser) -> None:
     """CONFIG | --storage URL --study NAME, for verbs that read a study."""
-    p.add_argument("config", nargs="?", help="study config (TOML); or give --storage/--study")
+    p.add_argument(
+        "config",
+        nargs="?",
+        help="study config (TOML file or bundled name); or give --storage/--study",
+    )
     p.add_argument("--storage", help="Optuna storage URL")
     p.add_argument("--study", help="study name in the storage")
 
