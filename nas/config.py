@@ -3,7 +3,7 @@
 Every section is a dataclass; unknown keys, wrong types and impossible values raise
 :class:`~nas.errors.ConfigError` with one line naming the key. The built-in sections are
 here; the optional feature sections (``[compression]``, ``[efficiency]``, ``[schedule]``,
-``[lifecycle]``, ``[federated]``, ``[ablate]``) live in :mod:`nas.sections`. Each is a typed
+``[lifecycle]``, ``[federated]``, ``[ablate]``, ``[final]``, ``[tracking]``) live in :mod:`nas.sections`. Each is a typed
 field of :class:`Config` and is listed in ``SECTIONS``.
 """
 
@@ -30,6 +30,7 @@ from nas.sections import (
     FinalSection,
     LifecycleSection,
     ScheduleSection,
+    TrackingSection,
 )
 
 OBJECTIVES: dict[str, str] = {
@@ -191,6 +192,7 @@ SECTIONS: dict[str, type] = {
     "lifecycle": LifecycleSection,
     "federated": FederatedSection,
     "final": FinalSection,
+    "tracking": TrackingSection,
 }
 
 
@@ -210,6 +212,7 @@ class Config:
     lifecycle: LifecycleSection = field(default_factory=LifecycleSection)
     federated: FederatedSection = field(default_factory=FederatedSection)
     final: FinalSection = field(default_factory=FinalSection)
+    tracking: TrackingSection = field(default_factory=TrackingSection)
     path: str | None = None
 
     def check(self) -> None:
@@ -228,6 +231,7 @@ class Config:
         for key in ("trials", "timeout_s", "storage", "artifacts"):
             d["study"].pop(key, None)
         d.pop("final", None)  # how a chosen trial is trained later, not what a trial means
+        d.pop("tracking", None)  # where results are also sent, not what they are
         for key in ("max_kgco2e", "countdown_s"):  # how far to run / display only
             d.get("schedule", {}).pop(key, None)
         blob = json.dumps(d, sort_keys=True, default=str)

@@ -194,8 +194,11 @@ def run_search(
 
     With ``n_trials`` (workers), run exactly that many more trials instead.
     """
+    from nas.tracking import TrackingCallback, finish_tracking, open_tracker
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     _quiet_expected_failures()
+    tracker = open_tracker(config)  # unreachable or not installed: bad input, before any work
     study = open_study(config)
     counts = StudyCounts.of(study)
     remaining = n_trials if n_trials is not None else config.study.trials - counts.finished
@@ -213,6 +216,10 @@ def run_search(
     from nas.scheduling import budget_callbacks
 
     callbacks += budget_callbacks(config.schedule.max_kgco2e, study)
+    if tracker is not None:
+        tracking = TrackingCallback(tracker)
+        tracking.backfill(study)
+        callbacks.append(tracking)
     n_before = len(study.trials)
     # Failed trials (invalid architecture, NaN loss...) don't count towards study.trials: run
     # more passes until the target is reached, as long as a pass finishes some trial and the
@@ -240,6 +247,8 @@ def run_search(
             break
         remaining = target - StudyCounts.of(study).finished
     new = len(study.trials) - n_before
+    if tracker is not None:
+        finish_tracking(tracker, study)
     if new and StudyCounts.of(study).complete == 0:
         reasons = {TrialRecord.of(t).get(Trial.fail_reason, "error") for t in study.trials}
         raise EconasError(f"every trial failed ({', '.join(sorted(reasons))}); see -v output")

@@ -40,6 +40,12 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
         metavar="KG",
         help="carbon budget: stop the study once the search has emitted this much",
     )
+    p.add_argument(
+        "--mlflow",
+        metavar="URI",
+        help="log each finished trial as an MLflow run (tracking URI, e.g. sqlite:///mlflow.db; "
+        "needs pip install 'econas[mlflow]'); overrides [tracking] mlflow",
+    )
 
 
 def config_from_args(args: argparse.Namespace):  # noqa: ANN201 - nas.config.Config
@@ -70,6 +76,8 @@ def apply_run_flags(cfg: Any, args: argparse.Namespace) -> Any:
         hw["meter"] = args.meter
     if hw:
         cfg = cfg.replace("hardware", **hw)
+    if getattr(args, "mlflow", None) is not None:
+        cfg = cfg.replace("tracking", mlflow=args.mlflow)
     schedule: dict[str, Any] = {}
     if getattr(args, "schedule", None) is not None:
         if cfg.schedule.trace is None:
