@@ -54,7 +54,23 @@ _LAZY: dict[str, str] = {
     "ConfigError": "nas.errors",
 }
 
-__all__ = ["__version__", *_LAZY]
+__all__ = [
+    "BadInputError",
+    "Config",
+    "ConfigError",
+    "EconasError",
+    "SearchResult",
+    "TrialRecord",
+    "__version__",
+    "export_trial",
+    "list_studies",
+    "load_config",
+    "load_study",
+    "pareto_front",
+    "run_search",
+    "train_trial",
+    "trial_records",
+]
 
 
 def __getattr__(name: str) -> Any:
