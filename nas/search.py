@@ -205,6 +205,9 @@ def run_search(
     t0 = time.perf_counter()
     if remaining <= 0:
         log.info("study %s already has %d finished trials", config.study.name, counts.finished)
+        if tracker is not None:  # a finished study sent to a tracker afterwards
+            TrackingCallback(tracker).backfill(study)
+            finish_tracking(tracker, study)
         return SearchResult(study=study, new_trials=0, wall_s=0.0)
     if n_trials is not None:  # workers started together must not share a sampler seed
         study.sampler = make_sampler(config, offset=len(study.trials) + os.getpid())

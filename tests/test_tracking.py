@@ -156,6 +156,24 @@ def test_resumed_study_logs_only_new_trials_via_config_section(
     assert len(studies) == 1  # the study run is updated, not duplicated
 
 
+def test_a_finished_study_is_sent_to_a_new_tracker_without_new_trials(
+    tracked: tuple[Path, str, optuna.Study], tmp_path: Path
+) -> None:
+    root, _, _ = tracked
+    other = (tmp_path / "later").as_uri()
+    old = os.getcwd()
+    os.chdir(root)
+    try:  # the study already has its trials: nothing runs, everything is logged
+        assert main(["search", str(root / "tracked.toml"), "--trials", "1", "--mlflow", other]) == 0
+    finally:
+        os.chdir(old)
+    study = optuna.load_study(
+        study_name="tracked", storage=f"sqlite:///{root / 'runs' / 'tracked' / 'study.db'}"
+    )
+    runs = _trial_runs(_client(other), "tracked")
+    assert sorted(runs) == [t.number for t in study.trials]
+
+
 def test_tracking_failure_never_fails_a_trial(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
