@@ -231,6 +231,7 @@ class MlflowTracker:
         else:
             self.client.update_run(existing, status="RUNNING")
         trials = study.get_trials(deepcopy=False)
+        by_number = {t.number: t for t in trials}
         cost = search_cost(trials)
         metrics = {
             "search_energy_kwh": cost.energy_kwh,
@@ -246,7 +247,7 @@ class MlflowTracker:
                 run_id = trial_runs.get(str(rec.number))
                 if run_id is None:
                     continue
-                trial = study.get_trials(deepcopy=False)[rec.number]
+                trial = by_number[rec.number]
                 weights = "final" if rec.has_final else "proxy"
                 label = build_carbon_label(study, trial, weights=weights)
                 out = Path(tmp) / f"label-{rec.number}"
