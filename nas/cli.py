@@ -37,6 +37,8 @@ COMMANDS = (
     "ablate",
     "schedule",
     "train",
+    "init",
+    "studies",
 )
 
 
@@ -62,12 +64,42 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+def versions() -> dict[str, str]:
+    """Installed versions of econas, torch and optuna, read from package metadata (importing
+    neither torch nor optuna); ``"not installed"`` where a package is missing."""
+    from importlib import metadata
+
+    out = {}
+    for name in ("econas", "torch", "optuna"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+class _VersionAction(argparse.Action):
+    """``econas --version``: one ``name version`` line per package, then exit 0."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(
+            option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=str(kwargs.get("help"))
+        )
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        sys.stdout.write("".join(f"{k} {v}\n" for k, v in versions().items()))
+        parser.exit(0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="econas",
         description="Energy-aware neural architecture search: accuracy versus kgCO2e.",
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    parser.add_argument(
+        "--version", action=_VersionAction, help="print the econas, torch and optuna versions"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMANDS:
         try:

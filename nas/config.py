@@ -3,7 +3,7 @@
 Every section is a dataclass; unknown keys, wrong types and impossible values raise
 :class:`~nas.errors.ConfigError` with one line naming the key. The built-in sections are
 here; the optional feature sections (``[compression]``, ``[efficiency]``, ``[schedule]``,
-``[lifecycle]``, ``[federated]``, ``[ablate]``) live in :mod:`nas.sections`. Each is a typed
+``[lifecycle]``, ``[federated]``, ``[ablate]``, ``[final]``, ``[tracking]``) live in :mod:`nas.sections`. Each is a typed
 field of :class:`Config` and is listed in ``SECTIONS``.
 """
 
@@ -30,6 +30,7 @@ from nas.sections import (
     FinalSection,
     LifecycleSection,
     ScheduleSection,
+    TrackingSection,
 )
 
 OBJECTIVES: dict[str, str] = {
@@ -228,6 +229,7 @@ SECTIONS: dict[str, type] = {
     "lifecycle": LifecycleSection,
     "federated": FederatedSection,
     "final": FinalSection,
+    "tracking": TrackingSection,
 }
 
 
@@ -247,6 +249,7 @@ class Config:
     lifecycle: LifecycleSection = field(default_factory=LifecycleSection)
     federated: FederatedSection = field(default_factory=FederatedSection)
     final: FinalSection = field(default_factory=FinalSection)
+    tracking: TrackingSection = field(default_factory=TrackingSection)
     path: str | None = None
 
     def check(self) -> None:
@@ -301,6 +304,7 @@ def fingerprint_dict(d: dict[str, Any]) -> dict[str, Any]:
     for key in ("trials", "timeout_s", "storage", "artifacts"):
         d.get("study", {}).pop(key, None)
     d.pop("final", None)
+    d.pop("tracking", None)  # where results are also sent, not what they are
     d.pop("carbon", None)
     d.get("hardware", {}).pop("memory_budget_gb", None)  # which trials run out, not what
     # they mean
@@ -418,14 +422,48 @@ def config_from_dict(data: dict[str, Any], *, path: str | None = None) -> Config
 
 
 def load_config(path: str | Path) -> Config:
-    """Read and validate a study config TOML file."""
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"config file not found: {p}")
+    """Read and validate a study config: a TOML file, or the name of a bundled study
+    (``quickstart``; see :mod:`nas.bundled`) when no such file exists.
+
+    Relative paths inside a bundled config resolve from the bundled folder.
+    """
+    from nas.bundled import resolve_config_path
+
+    p, bundled = resolve_config_path(path)
     try:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: invalid TOML: {exc}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{p}: not a UTF-8 text file") from None
+    if bundled:
+        data = resolve_relative_paths(data, p.parent)
     return config_from_dict(data, path=str(p))
+
+
+# Keys whose value may be a file or folder: (section, key, prefix the path follows).
+PATH_KEYS: tuple[tuple[str, str, str], ...] = (
+    ("data", "dataset", "npz:"),
+    ("data", "dataset", ""),  # a bare .npz path
+    ("carbon", "region", "trace:"),
+    ("schedule", "trace", ""),
+    ("compression", "teacher", ""),
+)
+
+
+def resolve_relative_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
+    """``data`` with every relative path that exists under ``base`` made absolute (the
+    paths of :data:`PATH_KEYS`); names such as ``fashion-mnist`` or ``gb_2020`` are kept."""
+    out = {name: dict(table) if isinstance(table, dict) else table for name, table in data.items()}
+    for section, key, prefix in PATH_KEYS:
+        table = out.get(section)
+        value = table.get(key) if isinstance(table, dict) else None
+        if not isinstance(value, str) or not value.startswith(prefix):
+            continue
+        rest = value[len(prefix) :].strip()
+        if not rest or Path(rest).expanduser().is_absolute():
+            continue
+        candidate = base / rest
+        if candidate.exists():
+            table[key] = prefix + str(candidate.resolve())
+    return out

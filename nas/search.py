@@ -229,8 +229,11 @@ def run_search(
 
     With ``n_trials`` (workers), run exactly that many more trials instead.
     """
+    from nas.tracking import TrackingCallback, finish_tracking, open_tracker
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     _quiet_expected_failures()
+    tracker = open_tracker(config)  # unreachable or not installed: bad input, before any work
     resources = load_resources(config)  # device, meter, data: checked before any study exists
     study = open_study(config)
     fail_stale(study)
@@ -247,6 +250,9 @@ def run_search(
             counts.finished,
             counts.running,
         )
+        if tracker is not None:  # a finished study sent to a tracker afterwards
+            TrackingCallback(tracker).backfill(study)
+            finish_tracking(tracker, study)
         return SearchResult(study=study, new_trials=0, wall_s=0.0)
     objective = _Interruptible(build_objective(config, study=study, resources=resources))
     target = counts.finished + remaining if n_trials is not None else config.study.trials
@@ -258,6 +264,10 @@ def run_search(
     from nas.scheduling import budget_callbacks
 
     callbacks += budget_callbacks(config.schedule.max_kgco2e, study)
+    if tracker is not None:
+        tracking = TrackingCallback(tracker)
+        tracking.backfill(study)
+        callbacks.append(tracking)
     n_before = len(study.trials)
     # Failed trials (invalid architecture, NaN loss...) don't count towards study.trials: run
     # more passes until the target is reached, as long as a pass finishes some trial and the
@@ -286,6 +296,8 @@ def run_search(
         now = StudyCounts.of(study)
         remaining = target - now.finished - now.running
     new = len(study.trials) - n_before
+    if tracker is not None:
+        finish_tracking(tracker, study)
     if new and StudyCounts.of(study).complete == 0:
         reasons = {TrialRecord.of(t).get(Trial.fail_reason, "error") for t in study.trials}
         raise EconasError(f"every trial failed ({', '.join(sorted(reasons))}); see -v output")

@@ -379,6 +379,7 @@ def _init_study_attrs(
         study.set_metric_names(objectives)
     study.set_user_attr(FINGERPRINT_ATTR, fingerprint)
     stored = config.to_dict()
+    stored.pop("tracking", None)  # where this run also reports to, not part of the study
     if stored["study"].get("storage"):  # never store a credential: the dashboard serves attrs
         stored["study"]["storage"] = strip_password(stored["study"]["storage"])
     study.set_user_attr(CONFIG_ATTR, json.dumps(stored, sort_keys=True))

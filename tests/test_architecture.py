@@ -96,6 +96,44 @@ def test_the_cycle_check_finds_a_cycle() -> None:
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
+def test_import_nas_is_cheap_and_its_front_door_loads_no_torch() -> None:
+    code = (
+        "import sys\n"
+        "import nas\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'optuna')))\n"
+        "nas.__version__, nas.list_studies(), nas.load_config('quickstart')\n"
+        "nas.run_search, nas.load_study, nas.pareto_front, nas.trial_records, nas.TrialRecord\n"
+        "nas.export_trial, nas.train_trial, nas.Config, nas.BadInputError\n"
+        "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.splitlines() == ["[]", "[]"]
+
+
+def test_front_door_names_are_documented_and_resolve() -> None:
+    import nas
+
+    for name in nas.__all__:
+        assert getattr(nas, name) is not None
+        if name != "__version__":
+            assert name in (nas.__doc__ or "") or name in {
+                "Config",
+                "SearchResult",
+                "EconasError",
+                "BadInputError",
+                "ConfigError",
+                "list_studies",
+            }, name
+    try:
+        nas.no_such_thing  # noqa: B018
+    except AttributeError as exc:
+        assert "no_such_thing" in str(exc)
+    else:
+        raise AssertionError("unknown attribute did not raise")
+
+
 def test_help_config_and_readers_import_no_torch() -> None:
     code = (
         "import sys\n"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import nas
 from tests.report.tiny_study import tiny_study
 
 nbformat = pytest.importorskip("nbformat")
@@ -48,6 +49,10 @@ def test_notebook_compares_two_studies(tmp_path: Path, monkeypatch: pytest.Monke
     assert f"study {a.study_name}:" in text and "search cost:" in text and "knee: trial" in text
     assert "application/vnd.plotly.v1+json" in text or "text/html" in text  # figures drawn
     assert "Eco-performance curves" in text and "final hypervolume" in text
+    # the front door: nas.pareto_front and nas.trial_records on the same study
+    n_front = len(nas.pareto_front(a))
+    assert f"{n_front} front trials via nas.pareto_front, {len(a.trials)} trial records" in text
+    assert "kWh by phase: sample" in text
     table = [line.split() for line in text.splitlines() if line.startswith(("tiny ", "tiny_b "))]
     assert {row[0] for row in table} == {"tiny", "tiny_b"}
     # completed trials that are findings of their own (a reused duplicate is its source's)

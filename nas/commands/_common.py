@@ -14,7 +14,10 @@ from nas.sections.schedule import STUDY_POLICIES
 
 def add_run_args(p: argparse.ArgumentParser) -> None:
     """Flags of `search` and `worker` that override the config."""
-    p.add_argument("config", help="study config (TOML), e.g. studies/quickstart.toml")
+    p.add_argument(
+        "config",
+        help="study config (TOML file), or a bundled study by name (econas studies), e.g. quickstart",
+    )
     p.add_argument("--trials", type=int, help="number of finished trials to reach (worker: to run)")
     p.add_argument(
         "--storage", help="Optuna storage URL (sqlite:///..., postgresql://..., journal:PATH)"
@@ -36,6 +39,12 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
         type=float,
         metavar="KG",
         help="carbon budget: stop the study once the search has emitted this much",
+    )
+    p.add_argument(
+        "--mlflow",
+        metavar="URI",
+        help="log each finished trial as an MLflow run (tracking URI, e.g. sqlite:///mlflow.db; "
+        "needs pip install 'econas[mlflow]'); overrides [tracking] mlflow",
     )
 
 
@@ -67,6 +76,8 @@ def apply_run_flags(cfg: Any, args: argparse.Namespace) -> Any:
         hw["meter"] = args.meter
     if hw:
         cfg = cfg.replace("hardware", **hw)
+    if getattr(args, "mlflow", None) is not None:
+        cfg = cfg.replace("tracking", mlflow=args.mlflow)
     schedule: dict[str, Any] = {}
     if getattr(args, "schedule", None) is not None:
         if cfg.schedule.trace is None:
@@ -79,7 +90,11 @@ def apply_run_flags(cfg: Any, args: argparse.Namespace) -> Any:
 
 def add_study_source_args(p: argparse.ArgumentParser) -> None:
     """CONFIG | --storage URL --study NAME, for verbs that read a study."""
-    p.add_argument("config", nargs="?", help="study config (TOML); or give --storage/--study")
+    p.add_argument(
+        "config",
+        nargs="?",
+        help="study config (TOML file or bundled name); or give --storage/--study",
+    )
     p.add_argument("--storage", help="Optuna storage URL")
     p.add_argument("--study", help="study name in the storage")
 

@@ -30,6 +30,12 @@ def run(args: argparse.Namespace) -> int:
         f"({cfg.study.trials} trials, data {cfg.data.dataset})",
         file=sys.stderr,
     )
+    if cfg.tracking.active:
+        print(
+            f"econas: tracking trials in MLflow {redact_url(cfg.tracking.mlflow or '')} "
+            f"(experiment '{cfg.tracking.experiment or cfg.study.name}')",
+            file=sys.stderr,
+        )
     result = run_search(cfg)
     if args.json:
         print_json(pareto_rows(result.study))

@@ -38,6 +38,12 @@ def run(args: argparse.Namespace) -> int:
         f"for {n_trials} trials (data {cfg.data.dataset})",
         file=sys.stderr,
     )
+    if cfg.tracking.active:
+        print(
+            f"econas: tracking trials in MLflow {redact_url(cfg.tracking.mlflow or '')} "
+            f"(experiment '{cfg.tracking.experiment or cfg.study.name}')",
+            file=sys.stderr,
+        )
     result = run_search(cfg, n_trials=n_trials)
     counts = StudyCounts.of(result.study)
     if args.json:

@@ -24,6 +24,7 @@ from nas.sections.federated import (
 from nas.sections.final import SCHEDULES, FinalSection
 from nas.sections.lifecycle import LIFECYCLE_OBJECTIVE, SEARCH_SHARES, TARGETS, LifecycleSection
 from nas.sections.schedule import STUDY_POLICIES, ScheduleSection, parse_utc
+from nas.sections.tracking import TrackingSection
 
 __all__ = [
     "DEFAULT_NETWORK_KWH_PER_GB",
@@ -46,5 +47,6 @@ __all__ = [
     "FinalSection",
     "LifecycleSection",
     "ScheduleSection",
+    "TrackingSection",
     "parse_utc",
 ]
