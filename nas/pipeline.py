@@ -369,6 +369,10 @@ class Objective:
         if ci is not None and not t.reused:  # a reused result keeps the intensity it ran at
             attrs.update({Trial.intensity_g_per_kwh: g, Trial.intensity_source: ci.source})
             attrs[Trial.carbon_region] = ci.region or ""
+            if ci.forecast_share is not None:
+                attrs[Trial.intensity_forecast_share] = ci.forecast_share
+            if ci.fallback_reason is not None:
+                attrs[Trial.intensity_fallback_reason] = ci.fallback_reason[:300]
         if not t.reused:  # a reused result keeps the provenance of the run that produced it
             attrs.update(self.provenance(t))
         attrs[Trial.record_version] = RECORD_VERSION

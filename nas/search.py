@@ -137,18 +137,19 @@ class Resources:
     data: DataSplits
 
 
-def load_resources(config: Config, *, seed: int | None = None) -> Resources:
+def load_resources(
+    config: Config, *, seed: int | None = None, intensity: IntensitySource | None = None
+) -> Resources:
     """Resolve the config's device, meter, intensity source and data (bad input: exit 2)."""
-    from nas.carbon import resolve_intensity_source
     from nas.data import DataBudget, load_data
     from nas.energy import create_meter
+    from nas.scheduling._resolve import config_intensity
     from nas.train import resolve_device
 
     device = resolve_device(config.hardware.device)
     meter = create_meter(config.hardware.meter, device=str(device))
-    intensity = resolve_intensity_source(
-        region=config.carbon.region, intensity_g_per_kwh=config.carbon.intensity_g_per_kwh
-    )
+    if intensity is None:
+        intensity = config_intensity(config)
     d = config.data
     budget = DataBudget(
         train_size=d.train_size,
@@ -161,13 +162,18 @@ def load_resources(config: Config, *, seed: int | None = None) -> Resources:
     return Resources(device=device, meter=meter, intensity=intensity, data=data)
 
 
-def build_objective(config: Config, *, study: optuna.Study | None = None):  # noqa: ANN201
+def build_objective(
+    config: Config,
+    *,
+    study: optuna.Study | None = None,
+    intensity: IntensitySource | None = None,
+):  # noqa: ANN201
     """Load data, pick device/meter/intensity source and return the trial objective
     (:class:`nas.pipeline.Objective`, whose steps come from the config's sections)."""
     from nas.pipeline import Objective
     from nas.trial import TrialEnv
 
-    res = load_resources(config)
+    res = load_resources(config, intensity=intensity)
     store = None
     if config.artifact_dir is not None:
         config.artifact_dir.mkdir(parents=True, exist_ok=True)
@@ -194,8 +200,11 @@ def run_search(
 
     With ``n_trials`` (workers), run exactly that many more trials instead.
     """
+    from nas.scheduling._resolve import config_intensity
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     _quiet_expected_failures()
+    intensity = config_intensity(config)  # bad source or missing token: before any work
     study = open_study(config)
     counts = StudyCounts.of(study)
     remaining = n_trials if n_trials is not None else config.study.trials - counts.finished
@@ -205,7 +214,7 @@ def run_search(
         return SearchResult(study=study, new_trials=0, wall_s=0.0)
     if n_trials is not None:  # workers started together must not share a sampler seed
         study.sampler = make_sampler(config, offset=len(study.trials) + os.getpid())
-    objective = _Interruptible(build_objective(config, study=study))
+    objective = _Interruptible(build_objective(config, study=study, intensity=intensity))
     target = counts.finished + remaining
     callbacks = (
         [ProgressBar(target=target, done=counts.finished, stream=stream)] if progress else []

@@ -182,6 +182,8 @@ def _init_study_attrs(
     stored = config.to_dict()
     if stored["study"].get("storage"):  # never store a credential: the dashboard serves attrs
         stored["study"]["storage"] = strip_password(stored["study"]["storage"])
+    if stored.get("carbon", {}).get("base_url"):
+        stored["carbon"]["base_url"] = strip_password(stored["carbon"]["base_url"])
     study.set_user_attr(CONFIG_ATTR, json.dumps(stored, sort_keys=True))
     study.set_user_attr(ARTIFACT_DIR_ATTR, str(config.artifact_dir.resolve()))
 
