@@ -66,7 +66,78 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     s.add_argument("--json", action="store_true", help="JSON summary on stdout")
     s.set_defaults(func=run)
+    _add_plan(verbs)
     p.set_defaults(func=_missing_verb)
+
+
+def _add_plan(verbs: argparse._SubParsersAction) -> None:
+    p = verbs.add_parser(
+        "plan",
+        help="best start time for your own job from a live source's forecast",
+        description=(
+            "Ask a live carbon source for its forecast (the provider's own; else a causal "
+            "forecast from its recent history) and print the start time (UTC) that gives a "
+            "--job-hours job the lowest expected mean intensity within --window-hours from "
+            "now, with the expected saving against starting now. Both figures are forecasts."
+        ),
+    )
+    p.add_argument(
+        "--source",
+        required=True,
+        metavar="SOURCE",
+        help="live:uk-carbon-intensity[:REGION] | live:electricitymaps:ZONE | live:watttime:REGION",
+    )
+    p.add_argument("--job-hours", type=float, required=True, metavar="H", help="job length")
+    p.add_argument(
+        "--window-hours", type=float, required=True, metavar="W", help="must end within W h"
+    )
+    p.add_argument("--carbon-base-url", metavar="URL", help="the source's API at this URL")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.set_defaults(func=run_plan)
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    import math
+    from datetime import UTC, datetime, timedelta
+
+    from nas.errors import BadInputError
+    from nas.scheduling._live_plan import LivePlanner
+    from nas.scheduling._resolve import LiveSpec, create_live_source, parse_source
+
+    for name, value in (("--job-hours", args.job_hours), ("--window-hours", args.window_hours)):
+        if not (value > 0 and math.isfinite(value)):
+            raise BadInputError(f"{name} must be a positive number of hours, got {value:g}")
+    if args.window_hours < args.job_hours:
+        raise BadInputError(
+            f"--window-hours ({args.window_hours:g}) is shorter than --job-hours ({args.job_hours:g})"
+        )
+    spec = parse_source(args.source)
+    if not isinstance(spec, LiveSpec):
+        raise BadInputError("schedule plan needs a live source (live:PROVIDER[:REGION])")
+    source = create_live_source(spec, base_url=args.carbon_base_url)
+    now = datetime.now(UTC)
+    plan = LivePlanner(source=source).plan(
+        now,
+        duration_s=args.job_hours * 3600.0,
+        deadline=now + timedelta(hours=args.window_hours),
+    )
+    if args.json:
+        print_json(plan.to_dict())
+        return 0
+    d = plan.to_dict()
+    wait_s = (plan.start - now).total_seconds()
+    h, rest = divmod(int(round(max(wait_s, 0.0))), 3600)
+    print(f"start {d['start']} (in {h} h {rest // 60:02d} min), end {d['end']}")
+    if math.isnan(plan.expected_g_per_kwh):
+        print(f"no forecast: {plan.forecast}")
+    else:
+        print(
+            f"expected {plan.expected_g_per_kwh:.0f} gCO2e/kWh against {plan.now_g_per_kwh:.0f} "
+            f"if started now: {plan.saving_pct:.1f}% less (forecast, not measured)"
+        )
+        issued = d["forecast_issued_at"] or "not stated"
+        print(f"forecast: {plan.forecast}, issued {issued}")
+    return 0
 
 
 def _missing_verb(args: argparse.Namespace) -> int:
