@@ -256,6 +256,13 @@ class Config:
 
     def check(self) -> None:
         """Rules that span sections."""
+        if self.schedule.trace == "live" and not self.carbon.live:
+            raise ConfigError("schedule.trace = 'live' needs carbon.source = 'live:...'")
+        if self.carbon.regions and self.schedule.active:
+            raise ConfigError(
+                "--regions (spatial) with [schedule] green windows is not supported: spatial "
+                "picks the greenest region and runs the trial there now"
+            )
         if LIFECYCLE_OBJECTIVE in self.study.objectives and not self.lifecycle.active:
             raise ConfigError(
                 f"objective {LIFECYCLE_OBJECTIVE!r} needs a [lifecycle] section with requests_per_day"

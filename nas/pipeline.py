@@ -74,7 +74,7 @@ def assemble_steps(env: TrialEnv) -> list[Step]:
     from nas.efficiency.step import EfficiencyStep
     from nas.federated.step import FederatedStep
     from nas.lifecycle import LifecycleStep
-    from nas.scheduling.step import BudgetGuard, GreenWindow
+    from nas.scheduling.step import BudgetGuard, GreenWindow, RegionPicker
     from nas.trial_model import best_trial_model
 
     cfg = env.config
@@ -86,6 +86,8 @@ def assemble_steps(env: TrialEnv) -> list[Step]:
     if cfg.federated.enabled:  # trains by federated rounds instead of the central loop
         steps.append(FederatedStep(env))
     steps.append(EfficiencyStep(cfg.efficiency))  # reuse, screening, early stopping
+    if cfg.carbon.regions:  # spatial: the trial runs in the region forecast greenest
+        steps.append(RegionPicker(env))
     if cfg.schedule.active:  # waits for a green slot; the trial's intensity is the slot's
         steps.append(GreenWindow(env))
     if cfg.lifecycle.active:  # lifecycle carbon objective, measured on the target
