@@ -234,23 +234,26 @@ class GreenWindowScheduler:
         countdown); :attr:`replans` counts the decisions made.
         """
         ready = self.clock.now()
+        ready_s = to_epoch_s(ready)
         deadline = ready + timedelta(seconds=self.window_s)
         self.replans = 1
         remaining = self.seconds_until_green(ready, expected_duration_s, deadline=deadline)
+        waited = 0.0
         while remaining > 0:
             if on_wait is not None:
                 on_wait(remaining)
-            t = to_epoch_s(self.clock.now())
-            to_boundary = (np.floor((t - self._times_s[0]) / self.slot_s) + 1) * self.slot_s
-            to_boundary = float(self._times_s[0] + to_boundary - t)
-            step = min(tick_s, remaining, to_boundary)
+            t = max(to_epoch_s(self.clock.now()), ready_s + waited)
+            origin = float(self._times_s[0])
+            to_boundary = origin + (np.floor((t - origin) / self.slot_s) + 1) * self.slot_s - t
+            step = min(tick_s, remaining, float(to_boundary))
             self.clock.sleep(step)
+            waited += step
             remaining -= step
-            if step >= to_boundary - 1e-6 and remaining > 0:  # a new slot: decide again
+            if remaining > 0 and step >= to_boundary - 1e-6:  # a new slot: decide again
                 self.replans += 1
-                now = self.clock.now()
+                now = to_datetime(max(to_epoch_s(self.clock.now()), ready_s + waited))
                 remaining = self.seconds_until_green(now, expected_duration_s, deadline=deadline)
-        return (self.clock.now() - ready).total_seconds()
+        return waited
 
     def intensity_source(self, region: str | None = None) -> TraceIntensity:
         """The :class:`TraceIntensity` of a region (home by default), for accounting."""

@@ -51,7 +51,9 @@ def test_live_green_window_replans_every_slot_and_counts_down(
     a = t.user_attrs
     assert datetime.fromisoformat(a[Schedule.slot_start]).timestamp() == pytest.approx(green_at)
     assert a[Schedule.wait_s] == pytest.approx(green_at - NOW.timestamp())
-    assert a[Schedule.replans] == 4  # at 12:10, then at each slot boundary passed: 12:30, 13:00, 13:30
+    assert (
+        a[Schedule.replans] == 4
+    )  # at 12:10, then at each slot boundary passed: 12:30, 13:00, 13:30
     assert a[Schedule.expected_g_per_kwh] == pytest.approx(80.0)
     assert a[Schedule.now_g_per_kwh] == pytest.approx(300.0)
     assert a[Schedule.forecast].startswith("provider carbonintensity.org.uk:GB")
