@@ -269,7 +269,7 @@ def expected_uk_mean(a: float, b: float, asked_at: float) -> float:
     while t < b:
         end = min(b, (t // SLOT + 1) * SLOT)
         slot_end = (t // SLOT + 1) * SLOT
-        v = actual_at(t) if slot_end <= asked_at else forecast_at(t)
+        v = actual_at(t) if slot_end <= asked_at else round(forecast_at(t), 3)  # as served
         total += v * (end - t)
         t = end
     return total / (b - a)

@@ -81,3 +81,37 @@ def test_stored_config_keeps_no_credential(
     study = run_search(cfg, progress=False).study
     blob = json.dumps(study.user_attrs) + json.dumps([t.user_attrs for t in study.trials])
     assert "pr0xy-s3cret" not in blob and TOKEN not in blob
+
+
+def test_measure_charges_the_live_source(loopback, capsys) -> None:
+    from nas.cli import main
+
+    argv = ["measure", "--json", "--meter", "estimate", "--carbon-source",
+            "live:uk-carbon-intensity", "--carbon-base-url", loopback.url, "--", "true"]  # fmt: skip
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    a = datetime.fromisoformat(out["started_at"]).timestamp()
+    b = datetime.fromisoformat(out["finished_at"]).timestamp()
+    assert out["intensity_g_per_kwh"] == pytest.approx(expected_uk_mean(a, b, asked_at=b))
+    assert out["intensity_source"].startswith("carbonintensity.org.uk:GB (")
+
+
+@pytest.mark.parametrize(
+    ("flags", "needle"),
+    [
+        (["--carbon-source", "live:gridco"], "unknown carbon provider 'gridco'"),
+        (["--carbon-source", "live:electricitymaps:ZZ"], "unknown Electricity Maps zone"),
+        (["--carbon-base-url", "http://x"], "carbon.base_url needs carbon.source"),
+    ],
+)
+def test_bad_carbon_flags_exit_2_before_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, flags: list[str], needle: str
+) -> None:
+    from nas.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.toml").write_text('[study]\nname = "bad"\n', encoding="utf-8")
+    assert main(["search", "s.toml", *flags]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0]
+    assert not (tmp_path / "runs").exists()
