@@ -311,7 +311,9 @@ def main() -> None:
     t0 = time.perf_counter()
     reference = calibrate_reference(args)
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        results = dict(zip(args.seeds, pool.map(run_seed, args.seeds, [args] * len(args.seeds))))
+        results = dict(
+            zip(args.seeds, pool.map(run_seed, args.seeds, [args] * len(args.seeds)), strict=True)
+        )
     kg_ref = reference["kgco2e"]
     per_seed: dict[str, Any] = {}
     vs_nsga2: list[float] = []

@@ -177,12 +177,54 @@ class HardwareSection:
 
 @dataclass(frozen=True)
 class CarbonSection:
+    """Where a trial's carbon intensity comes from: one of ``region`` (yearly average, or
+    ``trace:...``), ``intensity_g_per_kwh`` (fixed) or ``source`` (``live:PROVIDER[:REGION]``
+    or ``trace:...``, see :mod:`nas.scheduling._resolve`). ``base_url`` points a live source
+    at a proxy or test server; ``timeout_s`` and ``retries`` are per request; ``regions``
+    (``--regions``) lets a worker run each trial in the region whose forecast is greenest."""
+
     region: str | None = None
     intensity_g_per_kwh: float | None = None
+    source: str | None = None
+    base_url: str | None = None
+    timeout_s: float = 10.0
+    retries: int = 3
+    regions: tuple[str, ...] = ()
+
+    @property
+    def live(self) -> bool:
+        return self.source is not None and self.source.strip().startswith("live:")
 
     def check(self) -> None:
-        if self.region is not None and self.intensity_g_per_kwh is not None:
-            raise ConfigError("carbon: give either region or intensity_g_per_kwh, not both")
+        keys = ("region", "intensity_g_per_kwh", "source")
+        given = [k for k in keys if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise ConfigError(
+                f"carbon: give only one of region, intensity_g_per_kwh, source, not both "
+                f"({' and '.join(given)} given)"
+            )
+        if self.source is not None:
+            from nas.scheduling._resolve import parse_source
+
+            try:
+                parse_source(self.source)
+            except Exception as exc:  # noqa: BLE001 - BadInputError, restated as one line
+                raise ConfigError(f"carbon.source: {exc}") from None
+        if self.base_url is not None and not self.live:
+            raise ConfigError("carbon.base_url needs carbon.source = 'live:...'")
+        if self.base_url is not None and not self.base_url.startswith(("http://", "https://")):
+            raise ConfigError("carbon.base_url must be an http:// or https:// URL")
+        if not (self.timeout_s > 0 and math.isfinite(self.timeout_s)) or self.retries < 0:
+            raise ConfigError("carbon.timeout_s must be > 0 and carbon.retries >= 0")
+        if self.regions:
+            if not self.live:
+                raise ConfigError("carbon.regions (--regions) needs carbon.source = 'live:...'")
+            from nas.scheduling._resolve import region_specs
+
+            try:
+                region_specs(self.source or "", self.regions)
+            except Exception as exc:  # noqa: BLE001 - restated as one config line
+                raise ConfigError(f"carbon.regions: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -254,6 +296,13 @@ class Config:
 
     def check(self) -> None:
         """Rules that span sections."""
+        if self.schedule.trace == "live" and not self.carbon.live:
+            raise ConfigError("schedule.trace = 'live' needs carbon.source = 'live:...'")
+        if self.carbon.regions and self.schedule.active:
+            raise ConfigError(
+                "--regions (spatial) with [schedule] green windows is not supported: spatial "
+                "picks the greenest region and runs the trial there now"
+            )
         if LIFECYCLE_OBJECTIVE in self.study.objectives and not self.lifecycle.active:
             raise ConfigError(
                 f"objective {LIFECYCLE_OBJECTIVE!r} needs a [lifecycle] section with requests_per_day"

@@ -75,7 +75,7 @@ def assemble_steps(env: TrialEnv) -> list[Step]:
     from nas.efficiency.step import EfficiencyStep
     from nas.federated.step import FederatedStep
     from nas.lifecycle import LifecycleStep
-    from nas.scheduling.step import BudgetGuard, GreenWindow
+    from nas.scheduling.step import BudgetGuard, GreenWindow, RegionPicker
     from nas.trial_model import best_trial_model
 
     cfg = env.config
@@ -87,6 +87,8 @@ def assemble_steps(env: TrialEnv) -> list[Step]:
     if cfg.federated.enabled:  # trains by federated rounds instead of the central loop
         steps.append(FederatedStep(env))
     steps.append(EfficiencyStep(cfg.efficiency))  # reuse, screening, early stopping
+    if cfg.carbon.regions:  # spatial: the trial runs in the region forecast greenest
+        steps.append(RegionPicker(env))
     if cfg.schedule.active:  # waits for a green slot; the trial's intensity is the slot's
         steps.append(GreenWindow(env))
     if cfg.lifecycle.active:  # lifecycle carbon objective, measured on the target
@@ -372,6 +374,10 @@ class Objective:
         if ci is not None and not t.reused:  # a reused result keeps the intensity it ran at
             attrs.update({Trial.intensity_g_per_kwh: g, Trial.intensity_source: ci.source})
             attrs[Trial.carbon_region] = ci.region or ""
+            if ci.forecast_share is not None:
+                attrs[Trial.intensity_forecast_share] = ci.forecast_share
+            if ci.fallback_reason is not None:
+                attrs[Trial.intensity_fallback_reason] = ci.fallback_reason[:300]
         if not t.reused:  # a reused result keeps the provenance of the run that produced it
             attrs.update(self.provenance(t))
         attrs[Trial.record_version] = RECORD_VERSION

@@ -151,18 +151,19 @@ class Resources:
     data: DataSplits
 
 
-def load_resources(config: Config, *, seed: int | None = None) -> Resources:
+def load_resources(
+    config: Config, *, seed: int | None = None, intensity: IntensitySource | None = None
+) -> Resources:
     """Resolve the config's device, meter, intensity source and data (bad input: exit 2)."""
-    from nas.carbon import resolve_intensity_source
     from nas.data import DataBudget, load_data
     from nas.energy import create_meter
+    from nas.scheduling._resolve import config_intensity
     from nas.train import resolve_device
 
     device = resolve_device(config.hardware.device)
     meter = create_meter(config.hardware.meter, device=str(device))
-    intensity = resolve_intensity_source(
-        region=config.carbon.region, intensity_g_per_kwh=config.carbon.intensity_g_per_kwh
-    )
+    if intensity is None:
+        intensity = config_intensity(config)
     d = config.data
     budget = DataBudget(
         train_size=d.train_size,
@@ -181,14 +182,18 @@ def load_resources(config: Config, *, seed: int | None = None) -> Resources:
 
 
 def build_objective(  # noqa: ANN201 - nas.pipeline.Objective
-    config: Config, *, study: optuna.Study | None = None, resources: Resources | None = None
+    config: Config,
+    *,
+    study: optuna.Study | None = None,
+    resources: Resources | None = None,
+    intensity: IntensitySource | None = None,
 ):
     """Load data, pick device/meter/intensity source and return the trial objective
     (:class:`nas.pipeline.Objective`, whose steps come from the config's sections)."""
     from nas.pipeline import Objective
     from nas.trial import TrialEnv
 
-    res = resources or load_resources(config)
+    res = resources or load_resources(config, intensity=intensity)
     store = None
     if config.artifact_dir is not None:
         config.artifact_dir.mkdir(parents=True, exist_ok=True)
@@ -229,12 +234,15 @@ def run_search(
 
     With ``n_trials`` (workers), run exactly that many more trials instead.
     """
+    from nas.scheduling._resolve import config_intensity
     from nas.tracking import TrackingCallback, finish_tracking, open_tracker
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     _quiet_expected_failures()
     tracker = open_tracker(config)  # unreachable or not installed: bad input, before any work
-    resources = load_resources(config)  # device, meter, data: checked before any study exists
+    intensity = config_intensity(config)  # bad source or missing token: before any work
+    # device, meter, data: checked before any study exists
+    resources = load_resources(config, intensity=intensity)
     study = open_study(config)
     fail_stale(study)
     counts = StudyCounts.of(study)

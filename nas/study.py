@@ -382,6 +382,8 @@ def _init_study_attrs(
     stored.pop("tracking", None)  # where this run also reports to, not part of the study
     if stored["study"].get("storage"):  # never store a credential: the dashboard serves attrs
         stored["study"]["storage"] = strip_password(stored["study"]["storage"])
+    if stored.get("carbon", {}).get("base_url"):
+        stored["carbon"]["base_url"] = strip_password(stored["carbon"]["base_url"])
     study.set_user_attr(CONFIG_ATTR, json.dumps(stored, sort_keys=True))
     study.set_user_attr(ARTIFACT_DIR_ATTR, str(config.artifact_dir.resolve()))
 

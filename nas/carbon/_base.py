@@ -14,14 +14,24 @@ class CarbonIntensity:
 
     ``source`` says where the number came from, e.g. ``"codecarbon:global_energy_mix:FRA"``,
     ``"fixed"`` or ``"trace:gb_2020.csv"``; ``region`` is the code it was looked up with.
+    ``forecast_share`` (live sources): the fraction of the interval charged from a forecast
+    because no final actual existed yet (None: not a live source). ``fallback_reason``: why a
+    live source could not answer and a yearly average was charged instead.
     """
 
     intensity_g_per_kwh: float
     source: str
     region: str | None = None
+    forecast_share: float | None = None
+    fallback_reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The fields; the live-source ones only where set."""
+        out = asdict(self)
+        for key in ("forecast_share", "fallback_reason"):
+            if out[key] is None:
+                del out[key]
+        return out
 
 
 class IntensitySource(abc.ABC):

@@ -46,6 +46,39 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
         help="log each finished trial as an MLflow run (tracking URI, e.g. sqlite:///mlflow.db; "
         "needs pip install 'econas[mlflow]'); overrides [tracking] mlflow",
     )
+    add_carbon_source_args(p)
+    p.add_argument(
+        "--regions",
+        metavar="A,B,...",
+        help="spatial: before each trial run in the region (of --carbon-source's provider, or "
+        "full live:... strings) whose forecast is greenest; recorded and charged per trial",
+    )
+
+
+def add_carbon_source_args(p: argparse.ArgumentParser) -> None:
+    """``--carbon-source`` and ``--carbon-base-url`` (search, worker, measure, train)."""
+    p.add_argument(
+        "--carbon-source",
+        metavar="SOURCE",
+        help="live:uk-carbon-intensity[:REGION] | live:electricitymaps:ZONE | "
+        "live:watttime:REGION | trace:NAME (overrides [carbon])",
+    )
+    p.add_argument(
+        "--carbon-base-url", metavar="URL", help="the live source's API at this URL (proxy, test)"
+    )
+
+
+def apply_carbon_flags(cfg: Any, args: argparse.Namespace) -> Any:
+    """``cfg`` with ``--carbon-source``, ``--carbon-base-url`` and ``--regions`` applied."""
+    carbon: dict[str, Any] = {}
+    if getattr(args, "carbon_source", None):
+        carbon.update(source=args.carbon_source, region=None, intensity_g_per_kwh=None)
+    if getattr(args, "carbon_base_url", None):
+        carbon["base_url"] = args.carbon_base_url
+    if getattr(args, "regions", None):
+        regions = tuple(r.strip() for r in args.regions.split(",") if r.strip())
+        carbon["regions"] = regions
+    return cfg.replace("carbon", **carbon) if carbon else cfg
 
 
 def config_from_args(args: argparse.Namespace):  # noqa: ANN201 - nas.config.Config
@@ -85,6 +118,7 @@ def apply_run_flags(cfg: Any, args: argparse.Namespace) -> Any:
         schedule["policy"] = args.schedule
     if getattr(args, "max_kgco2e", None) is not None:
         schedule["max_kgco2e"] = args.max_kgco2e
+    cfg = apply_carbon_flags(cfg, args)
     return cfg.replace("schedule", **schedule) if schedule else cfg
 
 

@@ -192,17 +192,15 @@ def _proxy_line(study, trial) -> str:  # noqa: ANN001
 
 def _projection(study, trial) -> dict | None:  # noqa: ANN001
     """What the full-budget training ([final]) is projected to cost, for the label."""
-    from nas.carbon import resolve_intensity_source
     from nas.errors import BadInputError
     from nas.final import FinalOptions, FinalRun
+    from nas.scheduling._resolve import config_intensity
     from nas.study import study_config
 
     c = study_config(study)
     try:
         run = FinalRun(study, trial, c, FinalOptions.of(c))
-        source = resolve_intensity_source(
-            region=c.carbon.region, intensity_g_per_kwh=c.carbon.intensity_g_per_kwh
-        )
+        source = config_intensity(c)
         return run.project(source).to_json()
     except BadInputError as exc:  # e.g. a proxy without a measured training phase
         print(f"econas: no projection of the full-budget training: {exc}", file=sys.stderr)

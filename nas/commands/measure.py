@@ -17,7 +17,7 @@ import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from nas.commands._common import print_json
+from nas.commands._common import add_carbon_source_args, print_json
 from nas.errors import BadInputError
 
 if TYPE_CHECKING:
@@ -52,13 +52,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     where.add_argument(
         "--intensity", type=float, metavar="G", help="fixed carbon intensity, gCO2e/kWh"
     )
+    add_carbon_source_args(p)
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARGS...]")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from nas.carbon import kgco2e, resolve_intensity_source
+    from nas.carbon import kgco2e
     from nas.energy import create_meter, nvml_is_available
+    from nas.scheduling._resolve import resolve_carbon_source
 
     command = list(args.command)
     if command and command[0] == "--":
@@ -71,7 +73,14 @@ def run(args: argparse.Namespace) -> int:
         raise BadInputError(
             f"measure: --device {args.device!r} is unknown; use auto, cpu, cuda, cuda:N"
         )
-    intensity = resolve_intensity_source(region=args.country, intensity_g_per_kwh=args.intensity)
+    if args.carbon_source and (args.country or args.intensity is not None):
+        raise BadInputError("measure: give --carbon-source or --country/--intensity, not both")
+    intensity = resolve_carbon_source(
+        source=args.carbon_source,
+        region=args.country,
+        intensity_g_per_kwh=args.intensity,
+        base_url=args.carbon_base_url,
+    )
     device = args.device
     if device == "auto":  # a command may use any GPU: meter every visible board
         device = "cuda:all" if args.meter in ("auto", "nvml") and nvml_is_available() else "cpu"

@@ -49,8 +49,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument(
         "--forecast",
         default="seasonal",
-        choices=_FORECASTS,
-        help="what the policy decides on (default: seasonal; oracle = upper bound)",
+        type=_forecast_arg,
+        metavar="FORECAST",
+        help="what the policy decides on: seasonal (default), persistence, oracle (upper "
+        "bound), or archive:FILE (issued forecasts, CSV issued_at,time,carbon_intensity: each "
+        "decision sees the latest issue at or before it)",
     )
     s.add_argument(
         "--arrival-every-hours", type=float, default=1.0, metavar="H", help="job spacing (1)"
@@ -66,7 +69,149 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     s.add_argument("--json", action="store_true", help="JSON summary on stdout")
     s.set_defaults(func=run)
+    _add_plan(verbs)
+    _add_archive(verbs)
     p.set_defaults(func=_missing_verb)
+
+
+def _forecast_arg(text: str) -> str:
+    if text in _FORECASTS or (text.startswith("archive:") and text.removeprefix("archive:")):
+        return text
+    raise argparse.ArgumentTypeError(
+        f"{text!r} is not one of {', '.join(_FORECASTS)} or archive:FILE"
+    )
+
+
+def _add_archive(verbs: argparse._SubParsersAction) -> None:
+    p = verbs.add_parser(
+        "forecast-archive",
+        help="write a synthetic forecast archive from a trace (stated error model)",
+        description=(
+            "Write a CSV of issued forecasts (issued_at,time,carbon_intensity) made from the "
+            "trace's actuals with an autocorrelated error whose mean absolute percentage error "
+            "over all rows is --mape: relative error sigma x (0.5 + lead/horizon) x "
+            "(sqrt(0.5) AR(1) over target time shared by all issues + sqrt(0.5) AR(1) over "
+            "lead per issue), correlation time 6 h (see nas/scheduling/_archive.py). For "
+            "what-if replays with `schedule simulate --forecast archive:FILE`."
+        ),
+    )
+    p.add_argument("--trace", required=True, metavar="CSV", help="trace CSV or shipped name")
+    p.add_argument("--mape", type=float, required=True, metavar="P", help="percent, e.g. 7")
+    p.add_argument("--seed", type=int, required=True, metavar="S")
+    p.add_argument("--out", required=True, metavar="FILE")
+    p.add_argument("--horizon-hours", type=float, default=48.0, metavar="H", help="(48)")
+    p.add_argument("--issue-every-hours", type=float, default=1.0, metavar="H", help="(1)")
+    p.add_argument("--json", action="store_true", help="a JSON summary on stdout")
+    p.set_defaults(func=run_archive)
+
+
+def run_archive(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from nas.errors import BadInputError
+    from nas.scheduling import load_trace
+    from nas.scheduling._archive import synthetic_archive, write_archive
+
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        raise BadInputError(f"--out: folder {out.parent} does not exist")
+    trace = load_trace(args.trace)
+    archive, rows = synthetic_archive(
+        trace,
+        mape_pct=args.mape,
+        seed=args.seed,
+        horizon_hours=args.horizon_hours,
+        issue_every_hours=args.issue_every_hours,
+    )
+    write_archive(rows, out)
+    summary = {
+        "out": str(out),
+        "trace": trace.name,
+        "mape_pct": args.mape,
+        "seed": args.seed,
+        "issues": len(archive),
+        "rows": len(rows),
+        "horizon_hours": args.horizon_hours,
+        "issue_every_hours": args.issue_every_hours,
+    }
+    if args.json:
+        print_json(summary)
+    else:
+        print(
+            f"wrote {out}: {len(archive)} issues, {len(rows)} rows, {args.mape:g}% MAPE "
+            f"(synthetic, seed {args.seed}) from {trace.name}"
+        )
+    return 0
+
+
+def _add_plan(verbs: argparse._SubParsersAction) -> None:
+    p = verbs.add_parser(
+        "plan",
+        help="best start time for your own job from a live source's forecast",
+        description=(
+            "Ask a live carbon source for its forecast (the provider's own; else a causal "
+            "forecast from its recent history) and print the start time (UTC) that gives a "
+            "--job-hours job the lowest expected mean intensity within --window-hours from "
+            "now, with the expected saving against starting now. Both figures are forecasts."
+        ),
+    )
+    p.add_argument(
+        "--source",
+        required=True,
+        metavar="SOURCE",
+        help="live:uk-carbon-intensity[:REGION] | live:electricitymaps:ZONE | live:watttime:REGION",
+    )
+    p.add_argument("--job-hours", type=float, required=True, metavar="H", help="job length")
+    p.add_argument(
+        "--window-hours", type=float, required=True, metavar="W", help="must end within W h"
+    )
+    p.add_argument("--carbon-base-url", metavar="URL", help="the source's API at this URL")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.set_defaults(func=run_plan)
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    import math
+    from datetime import UTC, datetime, timedelta
+
+    from nas.errors import BadInputError
+    from nas.scheduling._live_plan import LivePlanner
+    from nas.scheduling._resolve import LiveSpec, create_live_source, parse_source
+
+    for name, value in (("--job-hours", args.job_hours), ("--window-hours", args.window_hours)):
+        if not (value > 0 and math.isfinite(value)):
+            raise BadInputError(f"{name} must be a positive number of hours, got {value:g}")
+    if args.window_hours < args.job_hours:
+        raise BadInputError(
+            f"--window-hours ({args.window_hours:g}) is shorter than --job-hours ({args.job_hours:g})"
+        )
+    spec = parse_source(args.source)
+    if not isinstance(spec, LiveSpec):
+        raise BadInputError("schedule plan needs a live source (live:PROVIDER[:REGION])")
+    source = create_live_source(spec, base_url=args.carbon_base_url)
+    now = datetime.now(UTC)
+    plan = LivePlanner(source=source).plan(
+        now,
+        duration_s=args.job_hours * 3600.0,
+        deadline=now + timedelta(hours=args.window_hours),
+    )
+    if args.json:
+        print_json(plan.to_dict())
+        return 0
+    d = plan.to_dict()
+    wait_s = (plan.start - now).total_seconds()
+    h, rest = divmod(int(round(max(wait_s, 0.0))), 3600)
+    print(f"start {d['start']} (in {h} h {rest // 60:02d} min), end {d['end']}")
+    if math.isnan(plan.expected_g_per_kwh):
+        print(f"no forecast: {plan.forecast}")
+    else:
+        print(
+            f"expected {plan.expected_g_per_kwh:.0f} gCO2e/kWh against {plan.now_g_per_kwh:.0f} "
+            f"if started now: {plan.saving_pct:.1f}% less (forecast, not measured)"
+        )
+        issued = d["forecast_issued_at"] or "not stated"
+        print(f"forecast: {plan.forecast}, issued {issued}")
+    return 0
 
 
 def _missing_verb(args: argparse.Namespace) -> int:
@@ -77,12 +222,16 @@ def _missing_verb(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from nas.scheduling import load_trace, simulate
+    from nas.scheduling._archive import load_archive
 
+    forecast = args.forecast
+    if forecast.startswith("archive:"):  # checked whole before any work
+        forecast = load_archive(forecast.removeprefix("archive:"))
     traces = [load_trace(t) for t in args.trace]
     result = simulate(
         traces=traces,
         policy=args.policy,
-        forecast=args.forecast,
+        forecast=forecast,
         job_hours=args.job_hours,
         window_hours=args.window_hours,
         arrival_every_hours=args.arrival_every_hours,

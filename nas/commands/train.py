@@ -12,7 +12,13 @@ import argparse
 import sys
 from typing import Any
 
-from nas.commands._common import add_study_source_args, print_json, study_from_args
+from nas.commands._common import (
+    add_carbon_source_args,
+    add_study_source_args,
+    apply_carbon_flags,
+    print_json,
+    study_from_args,
+)
 
 
 def _train_size(text: str) -> str | int:
@@ -50,13 +56,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="refuse to start above this projection; stop at a checkpoint on reaching it "
         "(with --top: one budget for all)",
     )
+    add_carbon_source_args(p)
     p.add_argument("--dry-run", action="store_true", help="project, print and stop")
     p.add_argument("--json", action="store_true", help="one JSON object (a list with --top)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from nas.carbon import resolve_intensity_source
     from nas.energy import create_meter
     from nas.errors import BadInputError
     from nas.final import FinalOptions, FinalRun
@@ -87,9 +93,10 @@ def run(args: argparse.Namespace) -> int:
         meter=args.meter,
         max_kgco2e=args.max_kgco2e,
     )
-    intensity = resolve_intensity_source(
-        region=config.carbon.region, intensity_g_per_kwh=config.carbon.intensity_g_per_kwh
-    )
+    from nas.scheduling._resolve import config_intensity
+
+    config = apply_carbon_flags(config, args)
+    intensity = config_intensity(config)
     device = resolve_device(opts.device)
     meter = None if args.dry_run else create_meter(opts.meter, device=str(device))
     outputs: list[dict[str, Any]] = []

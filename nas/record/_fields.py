@@ -64,6 +64,19 @@ class Trial:
     intensity_g_per_kwh = _f("intensity_g_per_kwh", _NUM, "gCO2e/kWh", "over the trial's run")
     intensity_source = _f("intensity_source", str, "", "where the intensity comes from")
     carbon_region = _f("carbon_region", str, "", "region of the intensity, if any")
+    intensity_forecast_share = _f(
+        "intensity_forecast_share",
+        _NUM,
+        "fraction",
+        "live source: share of the trial's interval charged from the provider's forecast "
+        "(no final actual yet); the rest from actuals",
+    )
+    intensity_fallback_reason = _f(
+        "intensity_fallback_reason",
+        str,
+        "",
+        "live source could not answer: why; the intensity is then the country's yearly average",
+    )
     phases = _f("phases", str, "", "comma-separated phase names, in the order they ran")
     search_energy_kwh = _f("search_energy_kwh", _NUM, "kWh", "the sum of every phase's energy")
     search_kgco2e = _f("search_kgco2e", _NUM, "kgCO2e", "search_energy_kwh x intensity")
@@ -163,6 +176,15 @@ class Schedule:
     ready_at = _f("schedule_ready_at", str, "ISO 8601 UTC")
     slot_start = _f("schedule_slot_start", str, "ISO 8601 UTC")
     expected_s = _f("schedule_expected_s", _NUM, "s")
+    region = _f("schedule_region", str, "", "spatial (--regions): the region the trial ran in")
+    expected_g_per_kwh = _f(
+        "schedule_expected_g_per_kwh", _NUM, "gCO2e/kWh", "forecast mean over the chosen slot"
+    )
+    now_g_per_kwh = _f(
+        "schedule_now_g_per_kwh", _NUM, "gCO2e/kWh", "forecast mean had it started when ready"
+    )
+    forecast_issued_at = _f("schedule_forecast_issued_at", str, "ISO 8601 UTC", "provider's")
+    replans = _f("schedule_replans", int, "count", "decisions made while waiting (one a slot)")
 
 
 class Lifecycle:

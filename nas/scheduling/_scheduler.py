@@ -11,8 +11,10 @@ as the simulator does, and reads time from a :class:`Clock`:
 - :class:`SimulatedClock` for tests and replays: ``sleep`` advances time instantly, so a study
   can walk through a 2020 trace in seconds.
 
-Ask once per piece of work (a trial): each one is a job with its own window, so no trial waits
-longer than ``window_hours`` minus its duration. Re-asking after the wait may postpone again.
+Each piece of work (a trial) is a job with its own window, so no trial waits longer than
+``window_hours`` minus its duration. :meth:`GreenWindowScheduler.wait_until_green` decides
+again at every slot boundary while it waits, with the forecast made then and the deadline fixed
+when the work became ready (a live scheduler sees new data each slot).
 """
 
 from __future__ import annotations
@@ -121,16 +123,22 @@ class GreenWindowScheduler:
         self.traces = tuple(traces)
         self.regions = tuple(t.region for t in traces)
         self._times_s, self._values = common_grid(traces, self.slot_s)
+        self.replans = 0
 
     # -- decisions ----------------------------------------------------------------------------
     def plan(
-        self, now: datetime | None = None, expected_duration_s: float | None = None
+        self,
+        now: datetime | None = None,
+        expected_duration_s: float | None = None,
+        *,
+        deadline: datetime | None = None,
     ) -> list[ScheduledInterval]:
         """Where and when work of ``expected_duration_s`` ready at ``now`` should run.
 
         The first interval starts at ``now`` at the earliest. For ``pause-resume`` the
         intervals are whole slots (the first clipped to ``now``) trimmed to the duration.
-        ``expected_duration_s`` defaults to one slot.
+        ``expected_duration_s`` defaults to one slot. ``deadline`` (default: now plus the
+        window) is when the work must have ended; when too close for the work, it runs now.
         """
         t = to_epoch_s(now if now is not None else self.clock.now())
         duration_s = float(self.slot_s if expected_duration_s is None else expected_duration_s)
@@ -153,6 +161,10 @@ class GreenWindowScheduler:
                 "needs data up to the decision time"
             )
         window = int(self.window_s // self.slot_s)
+        if deadline is not None:
+            slot_start_s = self._times_s[0] + i * self.slot_s
+            left = int((to_epoch_s(deadline) - slot_start_s) // self.slot_s)
+            window = max(min(window, left), int(np.ceil(duration_s / self.slot_s - 1e-9)))
         if self.forecaster.perfect_foresight:
             window = min(window, n - i)  # the oracle only knows what the trace holds
         job = int(np.ceil(duration_s / self.slot_s - 1e-9))
@@ -189,11 +201,15 @@ class GreenWindowScheduler:
         return self.plan(now, expected_duration_s)[0].region
 
     def seconds_until_green(
-        self, now: datetime | None = None, expected_duration_s: float | None = None
+        self,
+        now: datetime | None = None,
+        expected_duration_s: float | None = None,
+        *,
+        deadline: datetime | None = None,
     ) -> float:
         """Seconds to wait from ``now`` until the next planned start (0: run now)."""
         now = now if now is not None else self.clock.now()
-        start, _ = self.next_run_slot(now, expected_duration_s)
+        start = self.plan(now, expected_duration_s, deadline=deadline)[0].start
         wait_s = (start - now).total_seconds()
         return wait_s if wait_s >= 1e-3 else 0.0  # float round trips of ``now`` are not waits
 
@@ -210,20 +226,34 @@ class GreenWindowScheduler:
         on_wait: Callable[[float], None] | None = None,
         tick_s: float = 60.0,
     ) -> float:
-        """Sleep on the clock until the next planned start; returns the seconds waited.
+        """Sleep on the clock until the planned start; returns the seconds waited.
 
-        ``on_wait(remaining_s)`` is called before each tick of at most ``tick_s`` (a countdown).
+        The plan is made again at every slot boundary passed while waiting (same deadline:
+        ready time plus the window), so a new forecast can bring the start forward or push it
+        back. ``on_wait(remaining_s)`` is called before each tick of at most ``tick_s`` (a
+        countdown); :attr:`replans` counts the decisions made.
         """
-        now = self.clock.now()
-        wait_s = self.seconds_until_green(now, expected_duration_s)
-        remaining = wait_s
+        ready = self.clock.now()
+        ready_s = to_epoch_s(ready)
+        deadline = ready + timedelta(seconds=self.window_s)
+        self.replans = 1
+        remaining = self.seconds_until_green(ready, expected_duration_s, deadline=deadline)
+        waited = 0.0
         while remaining > 0:
             if on_wait is not None:
                 on_wait(remaining)
-            step = min(tick_s, remaining)
+            t = max(to_epoch_s(self.clock.now()), ready_s + waited)
+            origin = float(self._times_s[0])
+            to_boundary = origin + (np.floor((t - origin) / self.slot_s) + 1) * self.slot_s - t
+            step = min(tick_s, remaining, float(to_boundary))
             self.clock.sleep(step)
+            waited += step
             remaining -= step
-        return wait_s
+            if remaining > 0 and step >= to_boundary - 1e-6:  # a new slot: decide again
+                self.replans += 1
+                now = to_datetime(max(to_epoch_s(self.clock.now()), ready_s + waited))
+                remaining = self.seconds_until_green(now, expected_duration_s, deadline=deadline)
+        return waited
 
     def intensity_source(self, region: str | None = None) -> TraceIntensity:
         """The :class:`TraceIntensity` of a region (home by default), for accounting."""

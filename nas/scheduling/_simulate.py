@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -28,6 +29,9 @@ from nas.scheduling._forecast import (
     forecast_matrix,
 )
 from nas.scheduling._policies import Policy, RunNow, create_policy
+
+if TYPE_CHECKING:  # pragma: no cover
+    from nas.scheduling._archive import ForecastArchive
 
 __all__ = ["MonthSummary", "SimulationResult", "simulate"]
 
@@ -147,7 +151,7 @@ def simulate(
     *,
     traces: Sequence[Trace],
     policy: str | Policy,
-    forecast: str | Forecaster = "seasonal",
+    forecast: str | Forecaster | ForecastArchive = "seasonal",
     job_hours: float,
     window_hours: float,
     arrival_every_hours: float = 1.0,
@@ -161,11 +165,18 @@ def simulate(
     arrival spacing must be whole numbers of slots. With ``replan`` (``flexible-start`` and
     ``pause-resume``) each job decides again at every slot with the forecast made then, as a
     live scheduler would (:func:`replan_masks`), instead of once at its arrival.
+    ``forecast`` may be a :class:`~nas.scheduling._archive.ForecastArchive` (issued forecasts,
+    home region only): each decision sees the latest issue at or before it, nothing later.
     """
+    from nas.scheduling._archive import ForecastArchive
+
     if not traces:
         raise BadInputError("give at least one trace")
     pol = create_policy(policy)
-    fc = create_forecaster(forecast)
+    archive = forecast if isinstance(forecast, ForecastArchive) else None
+    if archive is not None and len(traces) > 1:
+        raise BadInputError("a forecast archive covers one region: not with spatial")
+    fc = create_forecaster("seasonal" if archive is not None else forecast)
     if pol.multi_region and len(traces) < 2:
         raise BadInputError(f"policy {pol.name} needs at least two traces (one per region)")
     if not pol.multi_region and len(traces) > 1:
@@ -199,13 +210,29 @@ def simulate(
     if isinstance(pol, RunNow):
         realised = baseline.copy()
     elif replan:
-        mask = replan_masks(pol.name, fc, values[0], idx, slot_s=slot_s, window=window, job=job)
+        mask = replan_masks(
+            pol.name,
+            fc,
+            values[0],
+            idx,
+            slot_s=slot_s,
+            window=window,
+            job=job,
+            archive=archive,
+            times_s=times,
+        )
         realised = np.where(mask, actual[:, 0, :], 0.0).sum(axis=1) / job
     else:
-        cube = np.stack(
-            [forecast_matrix(fc, row, idx, slot_s=slot_s, horizon_slots=window) for row in values],
-            axis=1,
-        )  # (jobs, regions, window)
+        if archive is not None:
+            cube = archive.matrix(times, idx, window, slot_s)[:, None, :]
+        else:
+            cube = np.stack(
+                [
+                    forecast_matrix(fc, row, idx, slot_s=slot_s, horizon_slots=window)
+                    for row in values
+                ],
+                axis=1,
+            )  # (jobs, regions, window)
         mask = pol.choose(cube, job_slots=job)
         realised = np.where(mask, actual, 0.0).sum(axis=(1, 2)) / job
 
@@ -214,7 +241,9 @@ def simulate(
     energy_kwh = job_kw * job_hours
     return SimulationResult(
         policy=pol.name,
-        forecast="none" if isinstance(pol, RunNow) else fc.name,
+        forecast="none"
+        if isinstance(pol, RunNow)
+        else (archive.name if archive is not None else fc.name),
         traces=tuple(t.name for t in traces),
         regions=tuple(t.region for t in traces),
         job_hours=float(job_hours),
@@ -249,6 +278,8 @@ def replan_masks(
     slot_s: int,
     window: int,
     job: int,
+    archive: ForecastArchive | None = None,
+    times_s: np.ndarray | None = None,
 ) -> np.ndarray:
     """Slots each job runs in (n_jobs, window) when it decides again at every slot.
 
@@ -261,6 +292,9 @@ def replan_masks(
     rows = int(idx[-1]) + window  # decisions happen at idx + s, s < window
     forecasts = np.full((rows, window), np.inf)
     for i in range(rows):
+        if archive is not None and times_s is not None:  # the latest issue at or before slot i
+            forecasts[i] = archive.row(times_s, i, window, slot_s)
+            continue
         h = min(window, values.size - i) if forecaster.perfect_foresight else window
         forecasts[i, :h] = forecast_at(forecaster, values, i, slot_s=slot_s, horizon_slots=h)
     n = idx.size

@@ -23,12 +23,12 @@ from __future__ import annotations
 import logging
 import sys
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import optuna
 
 from nas.carbon import CarbonIntensity, IntensitySource, TraceIntensity, load_trace, to_datetime
-from nas.errors import ConfigError
+from nas.errors import BadInputError, ConfigError
 from nas.record import Schedule, Study, Trial, TrialRecord
 from nas.scheduling._budget import budget_usage, spent_reason
 from nas.scheduling._scheduler import Clock, GreenWindowScheduler, SimulatedClock, WallClock
@@ -38,7 +38,7 @@ from nas.trial import Step, TrialState
 if TYPE_CHECKING:  # pragma: no cover
     from nas.trial import TrialEnv
 
-__all__ = ["BudgetGuard", "GreenWindow", "SimulatedTimeIntensity", "parse_utc"]
+__all__ = ["BudgetGuard", "GreenWindow", "RegionPicker", "SimulatedTimeIntensity", "parse_utc"]
 
 log = logging.getLogger(__name__)
 
@@ -99,12 +99,26 @@ class GreenWindow(Step):
     def __init__(self, env: TrialEnv, *, stream: TextIO | None = None) -> None:
         self.section = section = env.config.schedule
         self.stream = stream
+        self.live = section.trace == "live"
+        self.window_s = section.window_hours * 3600.0
+        self.trial_s = None if section.trial_hours is None else section.trial_hours * 3600.0
+        if self.live:  # the [carbon] live source: its forecast, else a causal one
+            from nas.scheduling._live_plan import LivePlanner
+            from nas.scheduling._resolve import FallbackIntensity
+
+            if not isinstance(env.intensity, FallbackIntensity):
+                raise ConfigError("schedule.trace = 'live' needs carbon.source = 'live:...'")
+            self.simulated = False
+            self.intensity = env.intensity
+            self.planner = LivePlanner(
+                source=env.intensity.live, policy=section.effective_policy, causal=section.forecast
+            )
+            self.scheduler_clock: Clock = WallClock()
+            return
         trace = load_trace(section.trace or "")
         self.trace = trace
         base = TraceIntensity(trace=trace, region=section.region or trace.region)
         self.simulated = section.clock == "simulated"
-        self.trial_s = None if section.trial_hours is None else section.trial_hours * 3600.0
-        self.window_s = section.window_hours * 3600.0
         if self.simulated:
             self.start = parse_utc(section.start or "", "schedule.start")
             self.intensity: IntensitySource = SimulatedTimeIntensity(
@@ -170,6 +184,8 @@ class GreenWindow(Step):
 
     # -- the hook -------------------------------------------------------------------------------
     def wait(self, t: TrialState) -> IntensitySource:
+        if self.live:
+            return self._wait_live(t)
         study = t.trial.study
         sec = self.section
         if self.simulated:
@@ -213,6 +229,69 @@ class GreenWindow(Step):
         )
         return self.intensity
 
+    def _wait_live(self, t: TrialState) -> IntensitySource:
+        """Plan on the live forecast, again at every slot while waiting; count down with the
+        expected saving against starting now."""
+        sec, clock = self.section, self.scheduler_clock
+        expected_s = self._expected_s(t.trial.study)
+        ready = clock.now()
+        deadline = ready + timedelta(seconds=self.window_s)
+
+        def decide() -> tuple[Any, float, int]:
+            now = clock.now()
+            fc = None
+            try:
+                fc = self.planner.forecast(now)
+            except BadInputError as exc:  # no forecast, no history: the plan starts now
+                log.warning("econas: %s; trial %d starts now", exc, t.number)
+            plan = self.planner.plan(now, duration_s=expected_s, deadline=deadline, forecast=fc)
+            wait_s = 0.0 if fc is None else max(0.0, (plan.start - now).total_seconds())
+            return plan, (wait_s if wait_s >= 1e-3 else 0.0), (fc.trace.step_s if fc else 0)
+
+        plan, wait_s, slot_s = decide()
+        first, replans = plan, 1
+        while wait_s > 0:
+            self._show(t.number, wait_s, plan)
+            to_slot = slot_s - (clock.now().timestamp() % slot_s)
+            step = min(sec.countdown_s, wait_s, to_slot)
+            clock.sleep(step)
+            wait_s -= step
+            if wait_s > 0 and step >= to_slot - 1e-6:  # a new slot: decide again
+                plan, wait_s, slot_s = decide()
+                replans += 1
+        waited = (clock.now() - ready).total_seconds()
+        if waited > 0 and (self.stream or sys.stderr).isatty():
+            print(file=self.stream or sys.stderr, flush=True)
+        attrs = {
+            Schedule.policy: sec.effective_policy,
+            Schedule.forecast: plan.forecast[:300],
+            Schedule.clock: "wall",
+            Schedule.trace: f"live:{self.planner.source.name}",
+            Schedule.wait_s: float(waited),
+            Schedule.ready_at: ready.isoformat(),
+            Schedule.slot_start: clock.now().isoformat(),
+            Schedule.expected_s: float(expected_s),
+            Schedule.replans: replans,
+        }
+        if plan.expected_g_per_kwh == plan.expected_g_per_kwh:  # not NaN: a forecast existed
+            attrs[Schedule.expected_g_per_kwh] = plan.expected_g_per_kwh
+            attrs[Schedule.now_g_per_kwh] = first.now_g_per_kwh
+        if plan.forecast_issued_at is not None:
+            attrs[Schedule.forecast_issued_at] = plan.forecast_issued_at.isoformat()
+        t.record(attrs)
+        return self.intensity
+
+    def _show(self, number: int, remaining_s: float, plan: object) -> None:
+        stream = self.stream or sys.stderr
+        tty = stream.isatty()
+        h, rest = divmod(int(round(remaining_s)), 3600)
+        line = (
+            f"econas: trial {number} waits for a green slot: {h}:{rest // 60:02d}:"
+            f"{rest % 60:02d} left; expected {plan.expected_g_per_kwh:.0f} gCO2e/kWh against "  # type: ignore[attr-defined]
+            f"{plan.now_g_per_kwh:.0f} now ({plan.saving_pct:.0f}% less, forecast)"  # type: ignore[attr-defined]
+        )
+        print(("\r" + line) if tty else line, end="" if tty else "\n", file=stream, flush=True)
+
     def _countdown_wait(self, number: int, plan_s: float) -> float:
         stream = self.stream or sys.stderr
         tty = stream.isatty()
@@ -228,3 +307,66 @@ class GreenWindow(Step):
         if waited > 0 and tty:
             print(file=stream, flush=True)
         return waited
+
+
+class RegionPicker(Step):
+    """Spatial shifting for a worker started with ``--regions A,B,...``: before each trial,
+    the region whose forecast mean over the trial's expected length (from now) is lowest;
+    the trial is charged that region's intensity and the region is recorded. A region whose
+    provider cannot answer is skipped (its reason logged); with none answering, the first."""
+
+    name = "spatial"
+
+    def __init__(self, env: TrialEnv) -> None:
+        from nas.scheduling._live_plan import LivePlanner
+        from nas.scheduling._resolve import (
+            FallbackIntensity,
+            create_live_source,
+            region_specs,
+        )
+
+        c = env.config.carbon
+        cache = env.config.run_dir / "carbon-cache"
+        self.regions: list[tuple[str, FallbackIntensity, LivePlanner]] = []
+        for spec in region_specs(c.source or "", c.regions):
+            live = create_live_source(
+                spec, base_url=c.base_url, timeout_s=c.timeout_s, retries=c.retries, cache_dir=cache
+            )
+            fb = FallbackIntensity(live=live, country=spec.fallback_country)
+            self.regions.append((spec.text, fb, LivePlanner(source=live)))
+        self.clock: Clock = WallClock()
+
+    def wait(self, t: TrialState) -> IntensitySource:
+        now = self.clock.now()
+        done = [
+            d
+            for f in t.trial.study.get_trials(
+                deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)
+            )
+            if (d := TrialRecord.of(f).num(Trial.duration_s)) is not None
+        ]
+        span = max(sum(done) / len(done), 1.0) if done else 60.0
+        means: dict[str, float] = {}
+        for text, _, planner in self.regions:
+            try:
+                fc = planner.forecast(now).trace
+                end = max(fc.end_s, int(now.timestamp() + span) + 1)
+                held = type(fc)(times_s=fc.times_s, values_g_per_kwh=fc.values_g_per_kwh, end_s=end)
+                a = max(now.timestamp(), held.start_s)
+                means[text] = float(held.mean_over(a, a + span))
+            except BadInputError as exc:
+                log.warning("econas: spatial: %s skipped (%s)", text, exc)
+        chosen = min(means, key=means.__getitem__) if means else self.regions[0][0]
+        t.record(
+            {
+                Schedule.policy: "spatial",
+                Schedule.region: chosen,
+                Schedule.expected_s: float(span),
+                Schedule.ready_at: now.isoformat(),
+                Schedule.forecast: "; ".join(f"{k} {v:.1f}" for k, v in means.items())[:300]
+                or "none (no region answered)",
+            }
+        )
+        if chosen in means:
+            t.record({Schedule.expected_g_per_kwh: means[chosen]})
+        return next(fb for text, fb, _ in self.regions if text == chosen)

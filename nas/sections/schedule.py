@@ -3,7 +3,9 @@
 ::
 
     [schedule]
-    trace = "gb_2020"            # shipped trace name or a CSV path (see load_trace)
+    trace = "gb_2020"            # shipped trace name or a CSV path (see load_trace), or "live":
+                                 # plan on [carbon] source = "live:..." (the provider's forecast,
+                                 # else `forecast` from its history); wall clock only
     region = "GB"                # label stored with the intensities (default: the trace's)
     policy = "pause-resume"      # run-now | flexible-start | pause-resume (default with a trace)
     forecast = "seasonal"        # seasonal | persistence | oracle (perfect foresight: upper bound)
@@ -72,6 +74,11 @@ class ScheduleSection:
                 raise ConfigError("schedule.clock needs schedule.trace (e.g. 'gb_2020')")
         if self.trace is not None and not self.trace.strip():
             raise ConfigError("schedule.trace must be a shipped trace name or a CSV path")
+        if self.trace == "live":
+            if self.clock != "wall":
+                raise ConfigError("schedule.trace = 'live' runs on the wall clock only")
+            if self.forecast == "oracle":
+                raise ConfigError("schedule.trace = 'live' cannot use the oracle forecast")
         if self.policy is not None and self.policy not in STUDY_POLICIES:
             raise ConfigError(
                 f"schedule.policy {self.policy!r} is unknown; use one of {list(STUDY_POLICIES)}"

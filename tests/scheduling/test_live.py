@@ -111,11 +111,11 @@ def fake_http(monkeypatch):
 
 
 def test_parsers_read_the_documented_replies() -> None:
-    t, v, step = parse_electricitymaps(EM_PAST_RANGE, key="data", where="em")
-    assert v == [300.0, 200.0, 100.0] and step == 3600
-    assert t[0] == T.timestamp()
-    t, v, step = parse_watttime(WATTTIME_HISTORICAL, where="wt")
-    assert v == pytest.approx([453.59237, 226.796185]) and step == 300
+    pts = parse_electricitymaps(EM_PAST_RANGE, key="data", where="em")
+    assert pts.values == [300.0, 200.0, 100.0] and pts.step_s == 3600
+    assert pts.times_s[0] == T.timestamp() and not any(pts.forecast)
+    pts = parse_watttime(WATTTIME_HISTORICAL, where="wt")
+    assert pts.values == pytest.approx([453.59237, 226.796185]) and pts.step_s == 300
     t, v, used_forecast = parse_uk_carbon_intensity(UK_INTENSITY, where="uk")
     assert v == [140.0, 120.0] and used_forecast and t[1] - t[0] == 1800
     with pytest.raises(CarbonSourceUnavailableError, match="no 'history' list"):
@@ -128,17 +128,19 @@ def test_electricity_maps_past_range(fake_http, monkeypatch) -> None:
     routes, calls = fake_http
     routes["/carbon-intensity/past-range"] = EM_PAST_RANGE
     monkeypatch.setenv("ELECTRICITYMAPS_TOKEN", "secret-token")
-    src = ElectricityMapsIntensity(zone="DE")
+    src = ElectricityMapsIntensity(zone="DE", backoff_s=0.0)
     assert isinstance(src, IntensitySource) and src.name == "electricitymaps:DE:lifecycle"
     got = src.intensity_over(T + timedelta(minutes=30), T + timedelta(hours=2))
     assert got.intensity_g_per_kwh == pytest.approx((0.5 * 300 + 200) / 1.5)
-    assert got.source == "electricitymaps:DE:lifecycle" and got.region == "DE"
+    assert got.source == "electricitymaps:DE:lifecycle (actual)" and got.region == "DE"
+    assert got.forecast_share == 0.0
     req = calls[0]
     assert "zone=DE" in req.full_url and "start=2024-05-01T09%3A30%3A00Z" in req.full_url
     assert req.get_header("Auth-token") == "secret-token"
     # data lags behind: the last point is held to the end of the interval
     late = src.intensity_over(T + timedelta(hours=2), T + timedelta(hours=5))
     assert late.intensity_g_per_kwh == pytest.approx(100.0)
+    assert "last value held 120 min" in late.source  # no forecast route here
 
 
 def test_electricity_maps_recent_uses_history(fake_http) -> None:
@@ -164,7 +166,7 @@ def test_watttime_logs_in_and_converts_units(fake_http) -> None:
     src = WattTimeIntensity(region="CAISO_NORTH", username="ann", password="pw")
     got = src.intensity_over(T, T + timedelta(minutes=10))
     assert got.intensity_g_per_kwh == pytest.approx((1000 + 500) / 2 * 0.45359237)
-    assert got.source == "watttime:CAISO_NORTH:co2_moer"
+    assert got.source == "watttime:CAISO_NORTH:co2_moer (actual)"
     login, hist = calls
     assert login.get_header("Authorization") == "Basic " + base64.b64encode(b"ann:pw").decode()
     assert hist.get_header("Authorization") == "Bearer bearer-abc"
@@ -177,7 +179,8 @@ def test_uk_api_marks_forecast_values_and_splits_long_ranges(fake_http) -> None:
     src = UKCarbonIntensity()
     got = src.intensity_over(T, T + timedelta(hours=1))
     assert got.intensity_g_per_kwh == pytest.approx(130.0)
-    assert got.source == "carbonintensity.org.uk:GB (partly forecast)" and got.region == "GB"
+    assert got.source == "carbonintensity.org.uk:GB (50% forecast)" and got.region == "GB"
+    assert got.forecast_share == pytest.approx(0.5)
     assert calls[0].full_url.endswith("/intensity/2024-05-01T09:30Z/2024-05-01T11:00Z")
     calls.clear()
     src.fetch_trace(T, T + timedelta(days=30))
@@ -208,13 +211,13 @@ def test_unavailable_without_credentials(monkeypatch) -> None:
 def test_failures_become_one_clean_error(fake_http, reply, needle: str) -> None:
     routes, _ = fake_http
     routes["/carbon-intensity/"] = reply
-    src = ElectricityMapsIntensity(zone="DE", token="t")
+    src = ElectricityMapsIntensity(zone="DE", token="t", backoff_s=0.0)
     with pytest.raises(CarbonSourceUnavailableError) as err:
         src.intensity_over(T, T + timedelta(hours=1))
     assert needle in str(err.value) and "\n" not in str(err.value)
 
 
 def test_unreachable_server_is_cleanly_unavailable() -> None:
-    src = UKCarbonIntensity(base_url="http://127.0.0.1:9", timeout_s=0.5)
+    src = UKCarbonIntensity(base_url="http://127.0.0.1:9", timeout_s=0.5, retries=0)
     with pytest.raises(CarbonSourceUnavailableError, match="unavailable .*127.0.0.1:9"):
         src.intensity_over(T, T + timedelta(hours=1))
