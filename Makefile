@@ -41,8 +41,15 @@ lint: setup
 	$(VENV)/bin/ruff check nas search_spaces tests benchmarks
 	$(VENV)/bin/ruff format --check nas search_spaces tests benchmarks
 
+# Regenerates every file in benchmarks/results/ from the code it describes (about an hour on
+# 2 CPU cores). Each JSON carries its commit, hardware, instruction sets and thread settings.
 bench: setup data
 	$(PY) benchmarks/overhead.py
+	$(PY) benchmarks/search_efficiency.py
+	$(PY) benchmarks/federated_compare.py
+	$(PY) benchmarks/techniques.py
+	$(PY) benchmarks/scheduling.py
+	$(PY) benchmarks/forecast_archive.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -21,8 +21,11 @@ import sys
 import time
 from pathlib import Path
 
-from nas.scheduling import load_trace, simulate
-from nas.scheduling._archive import synthetic_archive
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _harness  # noqa: E402  (provenance: commit, hardware, versions)
+
+from nas.scheduling import load_trace, simulate  # noqa: E402
+from nas.scheduling._archive import synthetic_archive  # noqa: E402
 
 TRACES = ("gb_2020", "fr_2020")
 MAPES = (5.0, 7.0, 10.0, 20.0)
@@ -78,7 +81,13 @@ def main() -> int:
     args = parser.parse_args()
     t0 = time.perf_counter()
     rows = run_all()
-    text = json.dumps(rows, indent=2)
+    result = {
+        "benchmark": "forecast_archive",
+        "rows": rows,
+        "wall_s": round(time.perf_counter() - t0, 1),
+        "provenance": _harness.provenance(),
+    }
+    text = json.dumps(result, indent=2)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text + "\n", encoding="utf-8")
     print(text)

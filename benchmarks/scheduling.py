@@ -45,8 +45,11 @@ import sys
 import time
 from pathlib import Path
 
-from nas.scheduling import load_trace, simulate
-from nas.scheduling._simulate import REPLAN_POLICIES
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _harness  # noqa: E402  (provenance: commit, hardware, versions)
+
+from nas.scheduling import load_trace, simulate  # noqa: E402
+from nas.scheduling._simulate import REPLAN_POLICIES  # noqa: E402
 
 TRACES = ("fr_2020", "gb_2020")
 JOB_HOURS = (1, 6, 24)
@@ -127,11 +130,17 @@ def main() -> int:
     t0 = time.perf_counter()
     rows = run_all()
     elapsed_s = time.perf_counter() - t0
-    json.dump(rows, sys.stdout, indent=2)
+    result = {
+        "benchmark": "scheduling",
+        "rows": rows,
+        "wall_s": round(elapsed_s, 1),
+        "provenance": _harness.provenance(),
+    }
+    json.dump(result, sys.stdout, indent=2)
     sys.stdout.write("\n")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(rows, indent=2) + "\n")
+    out.write_text(json.dumps(result, indent=2) + "\n")
     print(summary(rows), file=sys.stderr)
     print(f"{len(rows)} rows in {elapsed_s:.1f} s; written to {out}", file=sys.stderr)
     return 0
