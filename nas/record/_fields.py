@@ -300,6 +300,16 @@ class Study:
     budget_stop_reason = _f("carbon_budget_stop_reason", str)
     stop_reason = _f("stop_reason", str)
     schedule_clock = _f("schedule_clock", str, "ISO 8601 UTC", "simulated clock position")
+    calibration = _f(
+        "econas_calibration", str, "", "JSON: per-candidate energy ratios vs fp32, exclusions"
+    )
+    calibration_energy_kwh = _f(
+        "calibration_energy_kwh", _NUM, "kWh", "the calibration's energy, counted once per study"
+    )
+    calibration_kgco2e = _f("calibration_kgco2e", _NUM, "kgCO2e", "the calibration's emissions")
+    calibration_excluded = _f(
+        "calibration_excluded", str, "", "JSON list: why each excluded candidate is not sampled"
+    )
 
 
 TRIAL_GROUPS: tuple[type, ...] = (

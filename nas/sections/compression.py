@@ -30,6 +30,19 @@ def _check_subset(key: str, values: tuple[Any, ...], allowed: tuple[str, ...]) -
             raise ConfigError(f"compression.{key}: {v!r} is unknown; use one of {list(allowed)}")
 
 
+FORCEABLE = ("bf16", "fp16", "int8_dynamic", "int8_static")
+
+
+def check_calibration(where: str, force: tuple[str, ...], rounds: int, min_s: float) -> None:
+    for name in force:
+        if name not in FORCEABLE:
+            raise ConfigError(f"{where}.force: {name!r} is unknown; use some of {list(FORCEABLE)}")
+    if rounds < 1 or not (min_s > 0 and math.isfinite(min_s)):
+        raise ConfigError(
+            f"{where}.calibration_rounds must be >= 1 and calibration_min_duration_s > 0"
+        )
+
+
 def check_ratio(where: str, ratio: float) -> None:
     if not (0.0 <= ratio < 1.0) or not math.isfinite(ratio):
         raise ConfigError(f"{where} {ratio!r} must be in [0, 1)")
@@ -74,8 +87,15 @@ class CompressionSection:
     kd_temperatures: tuple[float, ...] = (2.0, 4.0)
     kd_alphas: tuple[float, ...] = (0.5, 0.9)
     calibration_samples: int = 256
+    calibrate: bool = True
+    force: tuple[str, ...] = ()
+    calibration_rounds: int = 5
+    calibration_min_duration_s: float = 0.1
 
     def check(self) -> None:
+        check_calibration(
+            "compression", self.force, self.calibration_rounds, self.calibration_min_duration_s
+        )
         if not self.prune_ratios:
             raise ConfigError("compression.prune_ratios must list at least one ratio")
         for r in self.prune_ratios:
@@ -133,8 +153,35 @@ class AblateSection:
     combined_student_width: float = 1.0
     combined_prune_ratio: float = 0.2
     threads: int = 1
+    calibrate: bool = True
+    force: tuple[str, ...] = ()
+    calibration_rounds: int = 5
+    calibration_min_duration_s: float = 0.1
+    max_accuracy_loss_pts: float = 1.5
+    select_prune_ratios: tuple[float, ...] = (0.0, 0.3, 0.5)
+    select_finetune_epochs: tuple[int, ...] = (1,)
+    select_distillation: tuple[bool, ...] = (False, True)
+    select_validation_size: int = 500
+    teacher_amortised_over: int = 1
 
     def check(self) -> None:
+        check_calibration(
+            "ablate", self.force, self.calibration_rounds, self.calibration_min_duration_s
+        )
+        if not (self.max_accuracy_loss_pts >= 0 and math.isfinite(self.max_accuracy_loss_pts)):
+            raise ConfigError("ablate.max_accuracy_loss_pts must be a number >= 0")
+        if not self.select_prune_ratios or not self.select_finetune_epochs:
+            raise ConfigError("ablate.select_prune_ratios and select_finetune_epochs need a value")
+        for r in self.select_prune_ratios:
+            check_ratio("ablate.select_prune_ratios:", r)
+        if min(self.select_finetune_epochs) < 0 or not self.select_distillation:
+            raise ConfigError(
+                "ablate.select_finetune_epochs must be >= 0 and select_distillation non-empty"
+            )
+        if self.select_validation_size < 1 or self.teacher_amortised_over < 1:
+            raise ConfigError(
+                "ablate.select_validation_size and teacher_amortised_over must be >= 1"
+            )
         if self.family not in ("cnn", "vit"):
             raise ConfigError(f"ablate.family {self.family!r} must be cnn or vit")
         if self.repeats < 1 or self.inference_predictions < 0 or self.inference_batch_size < 1:

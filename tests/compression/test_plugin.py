@@ -63,6 +63,7 @@ inference_min_duration_s = 0.01
 
 [compression]
 enabled = true
+calibrate = false  # these tests sample every choice; tests/compression/test_calibrate.py
 {compression}
 """
 RANDOM = """prune_ratios = [0.0, 0.5]
