@@ -99,7 +99,7 @@ def select_combined(ctx: AblationContext) -> Deployed:
                         batch_size=s.inference_batch_size,
                         device=str(dev),
                         meter=ctx.meter,
-                        min_duration_s=s.inference_min_duration_s,
+                        min_duration_s=s.select_inference_min_duration_s,
                     )
                     cost.append(inf.measurement)
                     settings = {

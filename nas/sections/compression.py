@@ -128,9 +128,14 @@ class AblateSection:
     for CNNs and ``int8_dynamic`` for ViTs. The lifecycle is one training plus
     ``inference_predictions`` predictions served in batches of ``inference_batch_size``;
     inference is measured in ``inference_rounds`` rounds interleaved over the rows (median).
-    ``combined`` distils a student of ``combined_student_width`` (1.0: the baseline
-    architecture itself) in mixed precision, prunes ``combined_prune_ratio`` with a distilled
-    fine-tune and quantizes. ``threads``: CPU threads for every row (1 by default: on a shared
+    ``combined`` is chosen by a small metered search (:mod:`nas.compression.combined`) over
+    training precision, distillation (``select_distillation``), pruning ratio
+    (``select_prune_ratios``), fine-tune epochs (``select_finetune_epochs``) and what the
+    deployment target runs: the largest lifecycle-energy cut within
+    ``max_accuracy_loss_pts`` of the baseline's validation accuracy. (``combined_student_width``
+    and ``combined_prune_ratio`` are kept for old configs; the search does not read them.)
+    ``calibrate``/``force``/``calibration_*``: as in ``[compression]``. A teacher's training is
+    counted in the rows that use it, shared over ``teacher_amortised_over`` students. ``threads``: CPU threads for every row (1 by default: on a shared
     CPU, OpenMP threads spinning while they wait for each other inflate the CPU time the
     estimate meter counts); 0 keeps torch's default.
     """
@@ -161,7 +166,7 @@ class AblateSection:
     select_prune_ratios: tuple[float, ...] = (0.0, 0.3, 0.5)
     select_finetune_epochs: tuple[int, ...] = (1,)
     select_distillation: tuple[bool, ...] = (False, True)
-    select_validation_size: int = 500
+    select_inference_min_duration_s: float = 0.1
     teacher_amortised_over: int = 1
 
     def check(self) -> None:
@@ -178,9 +183,9 @@ class AblateSection:
             raise ConfigError(
                 "ablate.select_finetune_epochs must be >= 0 and select_distillation non-empty"
             )
-        if self.select_validation_size < 1 or self.teacher_amortised_over < 1:
+        if not self.select_inference_min_duration_s > 0 or self.teacher_amortised_over < 1:
             raise ConfigError(
-                "ablate.select_validation_size and teacher_amortised_over must be >= 1"
+                "ablate.select_inference_min_duration_s must be > 0, teacher_amortised_over >= 1"
             )
         if self.family not in ("cnn", "vit"):
             raise ConfigError(f"ablate.family {self.family!r} must be cnn or vit")
