@@ -91,8 +91,11 @@ class CompressionSection:
     force: tuple[str, ...] = ()
     calibration_rounds: int = 5
     calibration_min_duration_s: float = 0.1
+    teacher_amortised_over: int = 1
 
     def check(self) -> None:
+        if self.teacher_amortised_over < 1:
+            raise ConfigError("compression.teacher_amortised_over must be >= 1")
         check_calibration(
             "compression", self.force, self.calibration_rounds, self.calibration_min_duration_s
         )
