@@ -231,3 +231,27 @@ def test_break_even_and_verdict() -> None:
     wide = {**met, "accuracy_delta_ci95": [-2.5, 0.5]}
     assert combined_verdict(wide, 3) == "not resolved at 3 repeats"
     assert combined_verdict({**met, "energy_change_pct_ci95": [-40.0, -30.0]}, 3) == "target missed"
+
+
+def test_a_gpu_deployment_target_needs_a_gpu_and_no_int8(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import torch
+
+    from nas.ablation import deployment_target
+    from nas.config import config_from_dict
+
+    monkeypatch.chdir(tmp_path)
+    cfg = tmp_path / "gpu.toml"
+    cfg.write_text(write(tmp_path).read_text() + '\n[lifecycle]\ntarget_device = "cuda"\n')
+    assert main(["ablate", str(cfg)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "lifecycle.target_device" in err[0]
+    # on a GPU: INT8 (a CPU kernel) is refused; fp16/bf16 on that GPU are what it compares
+    doc = {"lifecycle": {"target_device": "cuda"}, "ablate": {"quantization": "int8_static"}}
+    with pytest.raises(Exception, match="runs on the CPU"):
+        deployment_target(config_from_dict(doc), torch.device("cuda"))
+    from nas.compression.techniques import target_quantizations
+
+    assert target_quantizations(torch.device("cuda"), "cnn") == ["fp16", "bf16"]
+    assert target_quantizations(torch.device("cpu"), "vit") == ["int8_dynamic"]
