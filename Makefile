@@ -43,6 +43,7 @@ lint: setup
 
 bench: setup data
 	$(PY) benchmarks/overhead.py
+	$(PY) benchmarks/techniques.py --repeats 3
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
