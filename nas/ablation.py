@@ -215,7 +215,11 @@ def run_ablation(
     device, meter, intensity, data = res.device, res.meter, res.intensity, res.data
     spec = baseline_spec(config, data)
     target = deployment_target(config, device)
-    cal = ablation_calibration(config, data, device, target, meter) if s.calibrate else None
+    cal = (
+        ablation_calibration(config, data, device, target, meter, spec.config)
+        if s.calibrate
+        else None
+    )
     started = datetime.now(UTC)
     runs: list[list[dict[str, Any]]] = []
     details: dict[str, list[dict[str, Any]]] = {}
@@ -327,9 +331,15 @@ def deployment_target(config: Config, device: torch.device) -> torch.device:
 
 
 def ablation_calibration(
-    config: Config, data: Any, device: torch.device, target: torch.device, meter: Any
+    config: Config,
+    data: Any,
+    device: torch.device,
+    target: torch.device,
+    meter: Any,
+    arch: dict[str, Any] | None = None,
 ) -> Calibration:
-    """The study's calibration for the baseline family, precision and target quantizations."""
+    """The study's calibration (:func:`nas.compression.calibrate.calibrate`) for the ablation's
+    precision and target quantizations, on the baseline architecture itself (``arch``)."""
     from nas.compression.techniques import target_quantizations
 
     s = config.ablate
@@ -349,6 +359,7 @@ def ablation_calibration(
         force=s.force,
         rounds=s.calibration_rounds,
         min_duration_s=s.calibration_min_duration_s,
+        archs={s.family: arch} if arch is not None else None,
     )
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import os
 import time
 from collections.abc import Iterable
@@ -75,6 +76,7 @@ class Calibration:
     duration_s: float
     hardware: dict[str, Any] = field(default_factory=dict)
     reused: bool = False
+    archs: dict[str, dict[str, Any]] | None = None  # the probed architectures (None: blocks)
 
     def excluded(self, stage: str) -> set[str]:
         return {c.name for c in self.candidates.values() if c.stage == stage and c.excluded}
@@ -153,10 +155,20 @@ def native_support(name: str, device: torch.device) -> tuple[bool, str]:
 
 
 # -- the layers ----------------------------------------------------------------------------
-def probe_model(family: str, in_channels: int, image_size: int, num_classes: int) -> nn.Module:
+def probe_model(
+    family: str,
+    in_channels: int,
+    image_size: int,
+    num_classes: int,
+    arch: dict[str, Any] | None = None,
+) -> nn.Module:
     """A small block of ``family`` built by the search space itself (a conv stage pair, one
-    transformer block) at the study's resolution."""
+    transformer block) at the study's resolution; ``arch``: that architecture instead (the
+    ablation's baseline)."""
     from search_spaces import ArchSpec, build_model
+
+    if arch is not None:
+        return build_model(ArchSpec(family, in_channels, num_classes, image_size, arch))
 
     conv = {"block": "conv", "depth": 1, "kernel": 3, "stride": 2, "se": False}
     config: dict[str, Any] = (
@@ -265,6 +277,7 @@ def calibrate(
     min_steps: int = 2,
     min_duration_s: float = 0.1,
     inference_batch_size: int | None = None,
+    archs: dict[str, dict[str, Any]] | None = None,
 ) -> Calibration:
     """Measure every candidate against fp32 (see the module docstring); cached per process."""
     families = sorted(set(families))
@@ -294,6 +307,7 @@ def calibrate(
         rounds,
         min_steps,
         min_duration_s,
+        json.dumps(archs, sort_keys=True),
         torch_cpu_capability(),
         _isa_limited(),
         tuple(sorted(cpu_features().items())),
@@ -308,7 +322,8 @@ def calibrate(
     fns: dict[str, Any] = {}
     for fam in families:
         torch.manual_seed(0)
-        base = probe_model(fam, input_shape[0], input_shape[1], num_classes)
+        arch = (archs or {}).get(fam)
+        base = probe_model(fam, input_shape[0], input_shape[1], num_classes, arch)
         for dt in ("fp32", *dtypes):
             model = copy.deepcopy(base).to(device).train()
             dtype = None if dt == "fp32" else DTYPES[dt]
@@ -380,6 +395,7 @@ def calibrate(
         energy_source=total.source,
         duration_s=time.perf_counter() - started,
         hardware=hardware_provenance(str(device)),
+        archs=archs,
     )
     _CACHE[key] = cal
     return cal

@@ -169,7 +169,7 @@ class AblateSection:
     select_prune_ratios: tuple[float, ...] = (0.0, 0.3, 0.5)
     select_finetune_epochs: tuple[int, ...] = (1,)
     select_distillation: tuple[bool, ...] = (False, True)
-    select_inference_min_duration_s: float = 0.1
+    select_inference_min_duration_s: float = 0.3
     teacher_amortised_over: int = 1
 
     def check(self) -> None:
