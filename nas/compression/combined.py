@@ -37,6 +37,7 @@ from nas.compression.techniques import (
     train_window,
 )
 from nas.energy import Measurement, WindowAccumulator, combine
+from nas.stats import median
 from search_spaces import build_model
 
 
@@ -65,6 +66,7 @@ def select_combined(ctx: AblationContext) -> Deployed:
     teacher_kwh = combine(base.train, "teacher").energy_kwh
     candidates: list[dict[str, Any]] = []
     built: dict[tuple[Any, ...], tuple[torch.nn.Module, torch.nn.Module]] = {}
+    where: list[torch.device] = []
     for precision, distill in itertools.product(precisions, s.select_distillation):
         loss = None
         if precision == "fp32" and not distill:
@@ -93,15 +95,6 @@ def select_combined(ctx: AblationContext) -> Deployed:
                         dev = ctx.deploy_device(q)
                     acc, m = _evaluate(ctx, deployed, dev)
                     cost.append(m)
-                    inf = measure_inference(
-                        deployed,
-                        input_shape=ctx.input_shape,
-                        batch_size=s.inference_batch_size,
-                        device=str(dev),
-                        meter=ctx.meter,
-                        min_duration_s=s.select_inference_min_duration_s,
-                    )
-                    cost.append(inf.measurement)
                     settings = {
                         "precision": precision,
                         "distillation": bool(distill),
@@ -109,14 +102,29 @@ def select_combined(ctx: AblationContext) -> Deployed:
                         "finetune_epochs": ft,
                         "quantization": q,
                     }
-                    candidates.append(
-                        {
-                            **settings,
-                            "val_accuracy": acc,
-                            "inference_energy_kwh_per_1k": inf.energy_kwh_per_1k,
-                        }
-                    )
+                    candidates.append({**settings, "val_accuracy": acc})
                     built[tuple(settings.values())] = (deployed, model)
+                    where.append(dev)
+    # Inference energy of every candidate in interleaved rounds, the order rotating each
+    # round (median per candidate): a burst of load does not decide the choice.
+    energy: list[list[float]] = [[] for _ in candidates]
+    models = list(built.values())
+    for r in range(s.inference_rounds):
+        n = len(candidates)
+        for i in [*range(r % n, n), *range(r % n)]:
+            inf = measure_inference(
+                models[i][0],
+                input_shape=ctx.input_shape,
+                batch_size=s.inference_batch_size,
+                device=str(where[i]),
+                meter=ctx.meter,
+                min_duration_s=s.select_inference_min_duration_s,
+            )
+            cost.append(inf.measurement)
+            energy[i].append(inf.energy_kwh_per_1k)
+    for c, e in zip(candidates, energy, strict=True):
+        c["inference_energy_kwh_per_1k"] = median(e)
+        c["inference_rounds"] = len(e)
     # The lifecycle of each candidate: training path + predictions (the selection's own cost
     # is the same for every candidate, so it does not change the choice; it is in the row).
     path_kwh = {
