@@ -168,6 +168,7 @@ def select_combined(ctx: AblationContext) -> Deployed:
     )
     details: dict[str, Any] = {
         "combination": {k: best[k] for k in keys},
+        "student": ctx.spec.encode(),  # the baseline architecture (pruned per prune_ratio)
         "qualifying": bool(ok),
         "note": note,
         "max_accuracy_loss_pts": s.max_accuracy_loss_pts,
