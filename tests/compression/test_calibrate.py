@@ -149,6 +149,11 @@ def test_a_study_calibrates_once_and_counts_it_in_the_search_cost(
     with_cal = search_cost(trials, study_attrs=a)
     assert with_cal.energy_kwh == pytest.approx(without.energy_kwh + energy)
     assert with_cal.calibration_energy_kwh == energy
+    # and in the carbon budget's usage
+    from nas.scheduling._budget import record_usage
+
+    usage = record_usage(study, 1.0)
+    assert usage.by_phase["calibration"] == pytest.approx(a[Study.calibration_kgco2e])
 
     # a second process on the same study reads it and measures nothing
     def boom(**_: Any) -> None:
