@@ -47,7 +47,7 @@ bench: setup data
 	$(PY) benchmarks/overhead.py
 	$(PY) benchmarks/search_efficiency.py
 	$(PY) benchmarks/federated_compare.py
-	$(PY) benchmarks/techniques.py
+	$(PY) benchmarks/techniques.py --repeats 3
 	$(PY) benchmarks/scheduling.py
 	$(PY) benchmarks/forecast_archive.py
 

@@ -22,6 +22,8 @@ from typing import Any
 
 import torch
 
+from nas.compression.calibrate import Calibration, calibrate, native_support
+from nas.compression.precision import precision_dtype
 from nas.compression.techniques import (
     BUILTIN_TECHNIQUES,
     AblationContext,
@@ -30,7 +32,10 @@ from nas.compression.techniques import (
     total_train,
 )
 from nas.config import Config
+from nas.errors import BadInputError
 from nas.federated.ablation import federated_technique
+from nas.hardware import hardware_provenance
+from nas.stats import t_interval, verdict
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +156,17 @@ def _measure_inference(
         )
 
 
+def break_even_predictions(row: dict[str, Any], base: dict[str, Any]) -> float | None:
+    """Predictions after which ``row``'s extra training energy is paid back by its inference
+    saving over ``base``: 0 when it trains for no more; None when it never is (no saving per
+    prediction, or a dearer prediction)."""
+    extra = row["train_energy_kwh"] - base["train_energy_kwh"]
+    saving = (base["inference_energy_kwh_per_1k"] - row["inference_energy_kwh_per_1k"]) / 1000.0
+    if extra <= 0:
+        return 0.0 if saving >= 0 else None
+    return extra / saving if saving > 0 else None
+
+
 def _add_changes(rows: list[dict[str, Any]], intensity: Any) -> None:
     from nas.carbon import kgco2e
 
@@ -167,6 +183,7 @@ def _add_changes(rows: list[dict[str, Any]], intensity: Any) -> None:
             row[col] = _pct(row[ref], base[ref])
         row["intensity_g_per_kwh"] = intensity.intensity_g_per_kwh
         row["intensity_source"] = intensity.source
+        row["break_even_predictions"] = break_even_predictions(row, base)
 
 
 def _spread(values: list[float]) -> dict[str, float]:
@@ -197,6 +214,12 @@ def run_ablation(
     res = load_resources(config, seed=seed)
     device, meter, intensity, data = res.device, res.meter, res.intensity, res.data
     spec = baseline_spec(config, data)
+    target = deployment_target(config, device)
+    cal = (
+        ablation_calibration(config, data, device, target, meter, spec.config)
+        if s.calibrate
+        else None
+    )
     started = datetime.now(UTC)
     runs: list[list[dict[str, Any]]] = []
     details: dict[str, list[dict[str, Any]]] = {}
@@ -210,6 +233,8 @@ def run_ablation(
                 meter=meter,
                 spec=spec,
                 seed=seed + r,
+                calibration=cal,
+                target=target,
             )
             rows, deployed = [], []
             for name, fn in _TECHNIQUES.items():
@@ -219,7 +244,12 @@ def run_ablation(
                 dep = fn(ctx)
                 if name == "baseline":
                     ctx.baseline = dep
+                if name == "combined" and cal is not None and not cal.reused:
+                    # the calibration decided the selection's choices: its cost is the row's
+                    dep.train.append(_calibration_measurement(meter, cal))
+                    dep.details["calibration_energy_kwh"] = cal.energy_kwh
                 rows.append(_measure_row(ctx, name, dep))
+                rows[-1].update(_row_flags(ctx, name, dep))
                 deployed.append(dep)
                 details.setdefault(name, []).append(dep.details)
             if progress:
@@ -244,8 +274,10 @@ def run_ablation(
             spread[name][col] = _spread(values)
             row[col] = spread[name][col]["mean"]
         row["params"], row["flops"] = int(row["params"]), int(row["flops"])
-        for col in (*PROVENANCE, "inference_device"):
+        for col in (*PROVENANCE, "inference_device", *FLAGS):
             row[col] = per_run[0][col]
+        row["break_even_predictions"] = break_even_predictions(row, table[0] if table else row)
+        row.update(_intervals(per_run, repeats))
         table.append(row)
     return {
         "rows": table,
@@ -268,12 +300,140 @@ def run_ablation(
         "meter": {"source": meter.source, "kind": meter.kind, "hardware": meter.hardware},
         "device": str(device),
         "torch_threads": s.threads or threads,
+        "accuracy_split": "test (the combined row's selection used the validation split)",
         "reference": REFERENCE,
-        "comparison": compare_with_reference(table),
+        "comparison": compare_with_reference(table, repeats=repeats),
+        "calibration": cal.to_dict() if cal is not None else None,
+        "deployment_target": str(target),
+        "hardware_provenance": hardware_provenance(str(device), threads=s.threads or threads),
     }
 
 
-def compare_with_reference(rows: list[dict[str, Any]]) -> list[str]:
+FLAGS = ("technique_setting", "emulated", "excluded", "excluded_reason", "hardware_note")
+
+
+def deployment_target(config: Config, device: torch.device) -> torch.device:
+    """Where every row's model is deployed and measured: ``[lifecycle] target_device``."""
+    t = config.lifecycle.target_device
+    if t in ("cpu", "onnx-cpu"):
+        return torch.device("cpu")
+    if device.type != "cuda":
+        raise BadInputError(
+            f"lifecycle.target_device {t!r} needs hardware.device cuda (training on {device})"
+        )
+    q = config.ablate.quantization
+    if q.startswith("int8"):
+        raise BadInputError(
+            f"ablate.quantization {q!r} runs on the CPU; lifecycle.target_device is {t}: "
+            "use fp16 or bf16 on that GPU"
+        )
+    return device
+
+
+def ablation_calibration(
+    config: Config,
+    data: Any,
+    device: torch.device,
+    target: torch.device,
+    meter: Any,
+    arch: dict[str, Any] | None = None,
+) -> Calibration:
+    """The study's calibration (:func:`nas.compression.calibrate.calibrate`) for the ablation's
+    precision and target quantizations, on the baseline architecture itself (``arch``)."""
+    from nas.compression.techniques import target_quantizations
+
+    s = config.ablate
+    quants = target_quantizations(target, s.family)
+    if s.quantization != "auto" and s.quantization not in quants:
+        quants.append(s.quantization)
+    return calibrate(
+        families=[s.family],
+        input_shape=(data.in_channels, data.image_size, data.image_size),
+        num_classes=data.num_classes,
+        batch_size=config.data.batch_size,
+        inference_batch_size=s.inference_batch_size,
+        device=device if target.type == "cuda" else torch.device("cpu"),
+        meter=meter,
+        precisions=[s.precision],
+        quantizations=quants,
+        force=s.force,
+        rounds=s.calibration_rounds,
+        min_duration_s=s.calibration_min_duration_s,
+        archs={s.family: arch} if arch is not None else None,
+    )
+
+
+def _calibration_measurement(meter: Any, cal: Calibration) -> Any:
+    """The calibration's energy as one window-like measurement (it ran before the rows)."""
+    from nas.energy import Measurement
+
+    return Measurement(
+        name="calibration",
+        duration_s=cal.duration_s,
+        energy_j={"calibration": cal.energy_kwh * 3.6e6},
+        total_energy_j=cal.energy_kwh * 3.6e6,
+        source=cal.energy_source,
+        kind=cal.energy_kind,
+        hardware=meter.hardware,
+    )
+
+
+def _row_flags(ctx: Any, name: str, dep: Any) -> dict[str, Any]:
+    """Whether the row's technique is emulated on this hardware, and excluded by the
+    calibration (from the combined row's search; the row itself is still measured)."""
+    s, cal = ctx.section, ctx.calibration
+    flags: dict[str, Any] = dict.fromkeys(FLAGS)
+    flags["emulated"], flags["excluded"] = False, False
+    key = None
+    if name == "mixed_precision":
+        dtype = precision_dtype(s.precision)
+        dname = "bf16" if dtype == torch.bfloat16 else "fp16"
+        key, flags["technique_setting"] = f"train:{dname}", s.precision
+        native, flags["hardware_note"] = native_support(dname, ctx.device)
+        flags["emulated"] = not native
+    elif name == "quantization":
+        q = ctx.quantization
+        key, flags["technique_setting"] = f"inference:{q}", q
+        native, flags["hardware_note"] = native_support(
+            q if q in ("bf16", "fp16") else "int8", ctx.deploy_device(q)
+        )
+        flags["emulated"] = not native
+    elif name == "combined":
+        flags["technique_setting"] = dep.details.get("combination")
+    if cal is not None and key is not None and key in cal.candidates:
+        c = cal.candidates[key]
+        flags["excluded"] = c.excluded
+        flags["excluded_reason"] = c.reason or None
+    return flags
+
+
+def _intervals(per_run: list[dict[str, Any]], repeats: int) -> dict[str, Any]:
+    """95% t-intervals of the accuracy change and the lifecycle-energy change over repeats
+    (None with one repeat: nothing is resolved by one run)."""
+    out: dict[str, Any] = {}
+    for col in ("accuracy_delta", "energy_change_pct", "train_energy_change_pct"):
+        values = [float(r[col]) for r in per_run]
+        ok = repeats > 1 and all(v == v for v in values)
+        out[f"{col}_ci95"] = list(t_interval(values)) if ok else None
+    return out
+
+
+def combined_verdict(row: dict[str, Any], repeats: int) -> str:
+    """``target met`` only when both intervals support it, ``target missed`` when either is
+    wholly on the wrong side, else ``not resolved at N repeats``."""
+    e, a = row.get("energy_change_pct_ci95"), row.get("accuracy_delta_ci95")
+    if e is None or a is None:
+        return f"not resolved at {repeats} repeat{'s' if repeats != 1 else ''}"
+    ve = verdict(tuple(e), TARGET["energy_change_pct"], higher_is_better=False)
+    va = verdict(tuple(a), TARGET["accuracy_delta"], higher_is_better=True)
+    if ve == "met" and va == "met":
+        return "target met"
+    if "not met" in (ve, va):
+        return "target missed"
+    return f"not resolved at {repeats} repeats"
+
+
+def compare_with_reference(rows: list[dict[str, Any]], *, repeats: int = 1) -> list[str]:
     """One line per row against the reference paper's figures, and the combined target."""
     lines = []
     by_name = {r["technique"]: r for r in rows}
@@ -294,15 +454,27 @@ def compare_with_reference(rows: list[dict[str, Any]]) -> list[str]:
         saving, drop = -combined["energy_change_pct"], -combined["accuracy_delta"]
         ok_e = saving >= -TARGET["energy_change_pct"]
         ok_a = drop <= -TARGET["accuracy_delta"]
-        verdict = "target met" if ok_e and ok_a else "target missed"
+        verdict_ = combined_verdict(combined, repeats)
+        combined["target_verdict"] = verdict_
         short = []
         if not ok_e:
             short.append(f"saving short by {-TARGET['energy_change_pct'] - saving:.1f} points")
         if not ok_a:
             short.append(f"accuracy drop over by {drop + TARGET['accuracy_delta']:.2f} points")
         lines.append(
-            f"combined target (>= 55% energy saved, <= 1.5 pts accuracy lost): {verdict}: "
-            f"{saving:.1f}% saved, {drop:+.2f} pts lost"
+            f"combined target (>= 55% energy saved, <= 1.5 pts accuracy lost): {verdict_}: "
+            f"{saving:.1f}% saved, {drop:+.2f} pts lost (means)"
             + (f" ({'; '.join(short)})" if short else "")
+            + _ci_text(combined)
         )
     return lines
+
+
+def _ci_text(row: dict[str, Any]) -> str:
+    e, a = row.get("energy_change_pct_ci95"), row.get("accuracy_delta_ci95")
+    if e is None or a is None:
+        return ""
+    return (
+        f"; 95% intervals: energy change [{e[0]:+.1f}, {e[1]:+.1f}]%, "
+        f"accuracy change [{a[0]:+.2f}, {a[1]:+.2f}] pts"
+    )

@@ -63,7 +63,7 @@ def build_carbon_label(
     rec = TrialRecord.of(trial, study)
     a = rec
     g = rec.num(Trial.intensity_g_per_kwh)
-    search = search_cost(study.get_trials(deepcopy=False))
+    search = search_cost(study.get_trials(deepcopy=False), study_attrs=study.user_attrs)
     per_1k_kwh = rec.num(Inference.energy_kwh_per_1k)
     inference: dict[str, Any] = {
         "pytorch": {

@@ -32,6 +32,8 @@ CPU_FEATURES = (
     "amx_tile",
     "amx_bf16",
     "amx_int8",
+    "avx512_fp16",
+    "amx_fp16",
     "fma",
     "f16c",
 )
@@ -43,6 +45,8 @@ _ISA_ORDER = (
     "amx_tile",
     "amx_bf16",
     "amx_int8",
+    "avx512_fp16",
+    "amx_fp16",
     "avx_vnni",
     "avx2",
     "fma",
@@ -190,5 +194,8 @@ def hardware_provenance(device: str = "cpu", *, threads: int | None = None) -> d
         "openblas_num_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
         "cuda": cuda_device_info(device),
         "quantized_engines": quantized_engines(),
+        # set to emulate a narrower CPU (an AVX2-only one on an AVX-512 machine)
+        "aten_cpu_capability_env": os.environ.get("ATEN_CPU_CAPABILITY"),
+        "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"),
         "versions": software_versions(),
     }

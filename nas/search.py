@@ -262,6 +262,10 @@ def run_search(
             TrackingCallback(tracker).backfill(study)
             finish_tracking(tracker, study)
         return SearchResult(study=study, new_trials=0, wall_s=0.0)
+    from nas.compression.study_calibration import calibrate_study
+
+    # what pays on this hardware: measured once per study, its energy in the search cost
+    config = calibrate_study(study, config, resources)
     objective = _Interruptible(build_objective(config, study=study, resources=resources))
     target = counts.finished + remaining if n_trials is not None else config.study.trials
     callbacks: list[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = []

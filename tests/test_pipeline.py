@@ -44,6 +44,7 @@ FULL = {
         "quantization": ["fp32", "int8_dynamic"],
         "precision": ["fp32", "dynamic_bf16"],
         "distillation": [True],  # every trial after the first has a teacher
+        "calibrate": False,  # every choice sampled; calibration: tests/compression
     },
     "efficiency": {"screen": "synflow", "screen_warmup": 2},
     "lifecycle": {"requests_per_day": 1000.0, "target_device": "cpu", "batch_size": 4},

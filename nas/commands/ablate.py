@@ -74,11 +74,44 @@ def format_table(result: dict[str, Any]) -> str:
         f"{result['torch_threads']} torch thread(s)",
         f"meter: {m['source']} ({m['kind']}) on {m['hardware']}; intensity "
         f"{row0['intensity_g_per_kwh']:.1f} gCO2e/kWh ({row0['intensity_source']})",
+        *_notes(result),
         "",
         "versus the reference paper (CodeCarbon, V100):",
         *(f"  {line}" for line in result["comparison"]),
     ]
     return "\n".join(lines)
+
+
+def _notes(result: dict[str, Any]) -> list[str]:
+    """What the calibration and the combined search decided, row by row."""
+    lines: list[str] = []
+    for row in result["rows"]:
+        name = row["technique"]
+        if row.get("emulated"):
+            lines.append(f"{name}: emulated on this hardware ({row.get('hardware_note')})")
+        if row.get("excluded"):
+            lines.append(f"{name}: excluded from combined: {row.get('excluded_reason')}")
+        be = row.get("break_even_predictions")
+        if name != "baseline" and "break_even_predictions" in row:
+            lines.append(
+                f"{name}: extra training energy never paid back by inference"
+                if be is None
+                else f"{name}: extra training energy paid back after {be:,.0f} predictions"
+            )
+    for d in result.get("details", {}).get("combined", [])[:1]:
+        if "combination" in d:
+            lines.append(
+                f"combined (repeat 1): {d['combination']}; {d['note']}; selection search "
+                f"{d['selection_cost_kwh']:.3e} kWh, counted in the row"
+            )
+    cal = result.get("calibration")
+    if cal:
+        charged = "reused, charged 0" if cal.get("reused") else "counted in the combined row"
+        lines.append(
+            f"calibration: {cal['rounds']} interleaved rounds, {cal['energy_kwh']:.3e} kWh "
+            f"({cal['energy_kind']}; {charged})"
+        )
+    return ["", *lines] if lines else []
 
 
 def run(args: argparse.Namespace) -> int:

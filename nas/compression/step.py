@@ -30,7 +30,7 @@ from nas.compression.quantize import deploy_device, quantize
 from nas.cost import analyze_cost
 from nas.energy import WindowAccumulator
 from nas.errors import ConfigError
-from nas.record import Compression, Trial
+from nas.record import Compression, Trial, TrialRecord, phase_key
 from nas.train import train_model
 from nas.trial import Deployed, Step, TrainingPlan, TrialEnv, TrialState
 
@@ -211,9 +211,31 @@ class CompressionStep(Step):
         )
 
     # -- the teacher ------------------------------------------------------------------------
+    def _teacher_training(self, t: TrialState, kwh: float | None, source: str) -> None:
+        """The teacher's own training energy, shared over ``teacher_amortised_over`` students:
+        recorded with the student (the teacher trial's energy is in the study's search cost
+        already; the share is what this model's lifecycle owes its teacher)."""
+        n = self.section.teacher_amortised_over
+        t.record(
+            {
+                Compression.teacher_training_kwh: kwh,
+                Compression.teacher_amortised_over: n,
+                Compression.teacher_training_share_kwh: None if kwh is None else kwh / n,
+                Compression.teacher_training_source: source,
+            }
+        )
+
     def _teacher(self, t: TrialState) -> torch.nn.Module | None:
         if self.fixed_teacher is not None:
             t.record({Compression.teacher: self.section.teacher})
+            kwh = teacher_dir_training_kwh(self.section.teacher)
+            self._teacher_training(
+                t,
+                kwh,
+                "carbon_label.json of the export"
+                if kwh is not None
+                else "unknown: the export has no carbon_label.json",
+            )
             return self.fixed_teacher.to(t.device)
         if self.best_teacher is None:
             return None
@@ -227,7 +249,28 @@ class CompressionStep(Step):
                 model = model.to(t.device)
             self._teacher_cache = (number, model)
         t.record({Compression.teacher: f"trial:{number}"})
+        rec = TrialRecord.of(t.trial.study.trials[number])
+        parts = [rec.num(phase_key(p, "energy_kwh")) for p in ("train", "finetune")]
+        known = [x for x in parts if x is not None]
+        self._teacher_training(
+            t, sum(known) if known else None, f"trial:{number} train+finetune phases"
+        )
         return self._teacher_cache[1]
+
+
+def teacher_dir_training_kwh(path: str) -> float | None:
+    """The training energy of an exported model's weights (its ``carbon_label.json``)."""
+    import json
+    from pathlib import Path
+
+    try:
+        label = json.loads((Path(path) / "carbon_label.json").read_text())
+    except (OSError, ValueError):
+        return None
+    shipped = label.get("final_training") if label.get("weights") == "final" else None
+    shipped = shipped or label.get("proxy_training") or {}
+    kwh = shipped.get("energy_kwh")
+    return float(kwh) if isinstance(kwh, int | float) else None
 
 
 def _is_int8(model: torch.nn.Module) -> bool:

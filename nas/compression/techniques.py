@@ -11,6 +11,7 @@ own training is the baseline row's and is not counted again).
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +26,8 @@ from nas.compression import (
     prune_model,
     quantize,
 )
-from nas.compression.quantize import deploy_device
+from nas.compression.calibrate import Calibration
+from nas.compression.quantize import INT8
 from nas.compression.step import FINETUNE_LR_FACTOR
 from nas.config import Config
 from nas.data import DataSplits
@@ -71,6 +73,26 @@ class AblationContext:
     spec: ArchSpec
     seed: int
     baseline: Deployed | None = None
+    calibration: Calibration | None = None
+    target: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    def deploy_device(self, quantization: str) -> torch.device:
+        """Where a model deployed at ``quantization`` runs: INT8 on the CPU, else the target."""
+        return torch.device("cpu") if quantization in INT8 else self.target
+
+    def allowed_precision(self, precision: str) -> bool:
+        """False when the calibration measured ``precision`` dearer than fp32 here."""
+        if self.calibration is None:
+            return True
+        return precision in self.calibration.allowed_precisions([precision])
+
+    def allowed_quantizations(self) -> list[str]:
+        """What the deployment target runs (INT8 on a CPU; fp16/bf16 on a GPU), less what the
+        calibration excludes."""
+        cands = target_quantizations(self.target, self.spec.family)
+        if self.calibration is None:
+            return cands
+        return list(self.calibration.allowed_quantizations(cands))
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -79,9 +101,15 @@ class AblationContext:
     @property
     def quantization(self) -> str:
         q = self.section.quantization
-        return (
-            q if q != "auto" else ("int8_static" if self.spec.family == "cnn" else "int8_dynamic")
-        )
+        return q if q != "auto" else target_quantizations(self.target, self.spec.family)[0]
+
+
+def target_quantizations(target: torch.device, family: str) -> list[str]:
+    """The deployed quantizations a target runs, preferred first: static INT8 (CNNs) and
+    dynamic INT8 on a CPU, compared with fp32 on that CPU; fp16 and bf16 on a GPU."""
+    if target.type == "cpu":
+        return ["int8_static", "int8_dynamic"] if family == "cnn" else ["int8_dynamic"]
+    return ["fp16", "bf16"]
 
 
 # -- building blocks ---------------------------------------------------------------------------
@@ -150,6 +178,7 @@ def prune_window(
     ctx: AblationContext, model: nn.Module, ratio: float, **train: Any
 ) -> tuple[Measurement, dict[str, Any]]:
     """Prune ``model`` in place and fine-tune it, both in one ``finetune`` window."""
+    model.to(ctx.device)
     ctx.meter.begin_window("finetune")
     try:
         example = ctx.data.train.tensors[0][:2].to(ctx.device)
@@ -160,11 +189,12 @@ def prune_window(
             example_input=example,
             seed=ctx.seed,
         )
-        if ctx.section.finetune_epochs > 0:
+        epochs = train.get("epochs", ctx.section.finetune_epochs)
+        if epochs > 0:
             train_model(
                 model,
                 ctx.data.train,
-                epochs=ctx.section.finetune_epochs,
+                epochs=epochs,
                 batch_size=ctx.config.data.batch_size,
                 lr=ctx.config.train.lr * FINETUNE_LR_FACTOR,
                 weight_decay=ctx.config.train.weight_decay,
@@ -179,15 +209,18 @@ def prune_window(
     return m, structure
 
 
-def quantize_window(ctx: AblationContext, model: nn.Module) -> tuple[nn.Module, Measurement]:
-    """The deployed INT8 copy of ``model`` (calibrated on 256 training images for static)."""
+def quantize_window(
+    ctx: AblationContext, model: nn.Module, quantization: str | None = None
+) -> tuple[nn.Module, Measurement]:
+    """The deployed copy of ``model`` at ``quantization`` (default the row's), on
+    :meth:`AblationContext.deploy_device` (static INT8 calibrated on 256 training images)."""
     x = ctx.data.train.tensors[0][:256]
     ctx.meter.begin_window("quantize")
     try:
         q = quantize(
             model,
-            quantization=ctx.quantization,
-            device=ctx.device,
+            quantization=quantization or ctx.quantization,
+            device=ctx.target,
             calibration=[x[i : i + 64] for i in range(0, len(x), 64)],
         )
     finally:
@@ -206,12 +239,37 @@ def distill_loss(ctx: AblationContext, passes: WindowAccumulator) -> LossFn:
     )
 
 
-def _teacher_details(passes: WindowAccumulator) -> dict[str, Any]:
+def scaled(m: Measurement, factor: float) -> Measurement:
+    """``m`` with its energy multiplied by ``factor`` (a teacher's share); named so."""
+    return dataclasses.replace(
+        m,
+        name=f"{m.name}*{factor:.4g}",
+        energy_j={k: v * factor for k, v in m.energy_j.items()},
+        total_energy_j=m.total_energy_j * factor,
+        details={**m.details, "scaled_by": factor},
+    )
+
+
+def teacher_details(
+    passes: WindowAccumulator | None, training_kwh: float, amortised_over: int, *, used: bool = True
+) -> dict[str, Any]:
+    """How a row accounts for its teacher: the forward passes (inside its training windows)
+    and the teacher's own training, counted in full (``amortised_over`` 1) or shared."""
     return {
-        "teacher_energy_kwh": passes.energy_kwh,
-        "teacher_batches": passes.count,
-        "teacher_training_counted": False,
+        "teacher_energy_kwh": passes.energy_kwh if passes is not None else None,
+        "teacher_batches": passes.count if passes is not None else None,
+        "teacher": "baseline row (trained for the purpose)" if used else None,
+        "teacher_training_kwh": training_kwh if used else 0.0,
+        "teacher_amortised_over": amortised_over if used else None,
+        "teacher_training_counted": True,
     }
+
+
+def teacher_training(ctx: AblationContext) -> list[Measurement]:
+    """The teacher's (the baseline's) training windows, shared over ``teacher_amortised_over``."""
+    assert ctx.baseline is not None
+    n = ctx.section.teacher_amortised_over
+    return list(ctx.baseline.train) if n == 1 else [scaled(m, 1.0 / n) for m in ctx.baseline.train]
 
 
 # -- the rows ----------------------------------------------------------------------------------
@@ -219,7 +277,7 @@ def _baseline(ctx: AblationContext) -> Deployed:
     torch.manual_seed(ctx.seed)
     model = build_model(ctx.spec)
     m = train_window(ctx, model, "train")
-    return Deployed(model.eval(), ctx.device, model, [m], {"arch": ctx.spec.encode()})
+    return Deployed(model.eval(), ctx.target, model, [m], {"arch": ctx.spec.encode()})
 
 
 def _pruning(ctx: AblationContext) -> Deployed:
@@ -227,14 +285,14 @@ def _pruning(ctx: AblationContext) -> Deployed:
     model = copy.deepcopy(ctx.baseline.float_model)
     m, _ = prune_window(ctx, model, ctx.section.prune_ratio)
     details = {"prune_ratio": ctx.section.prune_ratio, "criterion": ctx.section.prune_criterion}
-    return Deployed(model.eval(), ctx.device, model, [*ctx.baseline.train, m], details)
+    return Deployed(model.eval(), ctx.target, model, [*ctx.baseline.train, m], details)
 
 
 def _quantization(ctx: AblationContext) -> Deployed:
     assert ctx.baseline is not None
     model = ctx.baseline.float_model
     q, m = quantize_window(ctx, model)
-    dev = deploy_device(ctx.quantization, ctx.device)
+    dev = ctx.deploy_device(ctx.quantization)
     return Deployed(q, dev, model, [*ctx.baseline.train, m], {"quantization": ctx.quantization})
 
 
@@ -244,47 +302,26 @@ def _distillation(ctx: AblationContext) -> Deployed:
     student = build_model(spec)
     passes = WindowAccumulator(ctx.meter, TEACHER_WINDOW)
     m = train_window(ctx, student, "train", loss_fn=distill_loss(ctx, passes))
-    details = {"student": spec.encode(), **_teacher_details(passes)}
-    return Deployed(student.eval(), ctx.device, student, [m], details)
+    teacher_kwh = total_train(ctx.baseline).energy_kwh  # type: ignore[arg-type]
+    details = {
+        "student": spec.encode(),
+        **teacher_details(passes, teacher_kwh, ctx.section.teacher_amortised_over),
+    }
+    return Deployed(student.eval(), ctx.target, student, [*teacher_training(ctx), m], details)
 
 
 def _mixed_precision(ctx: AblationContext) -> Deployed:
     torch.manual_seed(ctx.seed)
     model = build_model(ctx.spec)
     m = train_window(ctx, model, "train", precision=ctx.section.precision)
-    return Deployed(model.eval(), ctx.device, model, [m], {"precision": ctx.section.precision})
+    return Deployed(model.eval(), ctx.target, model, [m], {"precision": ctx.section.precision})
 
 
 def _combined(ctx: AblationContext) -> Deployed:
-    """A distilled student (``combined_student_width`` of the baseline) trained in mixed
-    precision, pruned and fine-tuned against the same teacher, then quantized."""
-    torch.manual_seed(ctx.seed)
-    s = ctx.section
-    spec = (
-        ctx.spec
-        if s.combined_student_width >= 1.0
-        else student_spec(ctx.spec, s.combined_student_width)
-    )
-    student = build_model(spec)
-    passes = WindowAccumulator(ctx.meter, TEACHER_WINDOW)
-    loss = distill_loss(ctx, passes)
-    windows = [train_window(ctx, student, "train", precision=s.precision, loss_fn=loss)]
-    if s.combined_prune_ratio > 0:
-        m, _ = prune_window(
-            ctx, student, s.combined_prune_ratio, loss_fn=loss, precision=s.precision
-        )
-        windows.append(m)
-    q, m = quantize_window(ctx, student)
-    windows.append(m)
-    dev = deploy_device(ctx.quantization, ctx.device)
-    details = {
-        "student": spec.encode(),
-        "precision": s.precision,
-        "prune_ratio": s.combined_prune_ratio,
-        "quantization": ctx.quantization,
-        **_teacher_details(passes),
-    }
-    return Deployed(q, dev, student.eval(), windows, details)
+    """Chosen by a small metered search: :mod:`nas.compression.combined`."""
+    from nas.compression.combined import select_combined
+
+    return select_combined(ctx)
 
 
 def total_train(deployed: Deployed) -> Measurement:

@@ -87,4 +87,4 @@ def federated_technique(ctx: AblationContext) -> Deployed:
         **{k: v for k, v in run.to_dict().items() if k != "label"},
     }
     train = with_network(run.compute, comm, name="train")
-    return Deployed(model.eval(), ctx.device, model, [train], details)
+    return Deployed(model.eval(), ctx.target, model, [train], details)

@@ -147,6 +147,16 @@ class Compression:
     teacher_energy_kwh = _f("teacher_energy_kwh", _NUM, "kWh", "teacher passes, inside train")
     teacher_duration_s = _f("teacher_duration_s", _NUM, "s")
     teacher_batches = _f("teacher_batches", int, "batches")
+    teacher_training_kwh = _f(
+        "teacher_training_kwh", _NUM, "kWh", "the teacher's own recorded training energy"
+    )
+    teacher_amortised_over = _f(
+        "teacher_amortised_over", int, "students", "students the teacher's training is shared by"
+    )
+    teacher_training_share_kwh = _f(
+        "teacher_training_share_kwh", _NUM, "kWh", "teacher_training_kwh / teacher_amortised_over"
+    )
+    teacher_training_source = _f("teacher_training_source", str, "", "where the figure is from")
     pruned_structure = _f("pruned_structure", str, "", "JSON: widths left after pruning")
     params_unpruned = _f("params_unpruned", int, "count")
     flops_unpruned = _f("flops_unpruned", int, "FLOPs")
@@ -300,6 +310,16 @@ class Study:
     budget_stop_reason = _f("carbon_budget_stop_reason", str)
     stop_reason = _f("stop_reason", str)
     schedule_clock = _f("schedule_clock", str, "ISO 8601 UTC", "simulated clock position")
+    calibration = _f(
+        "econas_calibration", str, "", "JSON: per-candidate energy ratios vs fp32, exclusions"
+    )
+    calibration_energy_kwh = _f(
+        "calibration_energy_kwh", _NUM, "kWh", "the calibration's energy, counted once per study"
+    )
+    calibration_kgco2e = _f("calibration_kgco2e", _NUM, "kgCO2e", "the calibration's emissions")
+    calibration_excluded = _f(
+        "calibration_excluded", str, "", "JSON list: why each excluded candidate is not sampled"
+    )
 
 
 TRIAL_GROUPS: tuple[type, ...] = (

@@ -80,17 +80,27 @@ class SearchCost:
     cpu_isa: list[str] = field(default_factory=list)  # instruction sets the trials ran on
     metered_fraction: tuple[float, float] | None = None  # lowest and highest over the trials
     under_metered: list[int] = field(default_factory=list)  # trials below the flag
+    calibration_energy_kwh: float = 0.0  # the study's calibration (in energy_kwh)
+    calibration_kgco2e: float = 0.0  # ... and in kgco2e
 
     @property
     def kinds(self) -> set[str]:
         return {m.split("(")[1].split(")")[0] for m in self.meters if "(" in m}
 
 
-def search_cost(trials: Sequence[optuna.trial.FrozenTrial]) -> SearchCost:
-    """Sum ``search_kgco2e``/``search_energy_kwh`` over all trials, with meter provenance."""
+def search_cost(
+    trials: Sequence[optuna.trial.FrozenTrial], *, study_attrs: dict[str, Any] | None = None
+) -> SearchCost:
+    """Sum ``search_kgco2e``/``search_energy_kwh`` over all trials, with meter provenance,
+    plus the study's calibration (``study_attrs``: the study's user attrs), counted once."""
     from nas.scheduling import budget_usage
 
     cost = SearchCost()
+    a = study_attrs or {}
+    cost.calibration_energy_kwh = finite(a.get(Study.calibration_energy_kwh)) or 0.0
+    cost.calibration_kgco2e = finite(a.get(Study.calibration_kgco2e)) or 0.0
+    cost.energy_kwh += cost.calibration_energy_kwh
+    cost.kgco2e += cost.calibration_kgco2e
     meters: set[str] = set()
     intens: set[str] = set()
     isas: set[str] = set()

@@ -73,7 +73,7 @@ def build_report(study: optuna.Study, *, cap_kgco2e: float | None = None) -> Rep
     front = pareto_front(pts)
     knee = knee_point(front)
     capped = best_under_cap(pts, cap_kgco2e) if cap_kgco2e is not None else None
-    cost = search_cost(trials)
+    cost = search_cost(trials, study_attrs=study.user_attrs)
     figs: dict[str, Any] = {
         "eco_curve": eco_curve(pts, front, knee=knee, capped=capped, cap_kgco2e=cap_kgco2e),
         "hypervolume": hypervolume_figure(hypervolume_history(trials)),

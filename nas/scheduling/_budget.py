@@ -107,8 +107,13 @@ def budget_usage(trials: Iterable[optuna.trial.FrozenTrial]) -> BudgetUsage:
 
 
 def record_usage(study: optuna.Study, max_kgco2e: float) -> BudgetUsage:
-    """Compute the usage from the storage and store it in the study's user attrs."""
+    """Compute the usage from the storage and store it in the study's user attrs; the
+    study's calibration (run once before its trials) counts as phase ``calibration``."""
     usage = budget_usage(study.get_trials(deepcopy=False))
+    cal = study.user_attrs.get(Study.calibration_kgco2e)
+    if isinstance(cal, int | float) and cal > 0:
+        usage.used_kgco2e += float(cal)
+        _add(usage.by_phase, "calibration", float(cal))
     study.set_user_attr(Study.budget_kgco2e, max_kgco2e)
     study.set_user_attr(Study.budget_used_kgco2e, usage.used_kgco2e)
     study.set_user_attr(Study.budget_breakdown, json.dumps(usage.breakdown(), sort_keys=True))

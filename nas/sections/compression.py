@@ -30,6 +30,19 @@ def _check_subset(key: str, values: tuple[Any, ...], allowed: tuple[str, ...]) -
             raise ConfigError(f"compression.{key}: {v!r} is unknown; use one of {list(allowed)}")
 
 
+FORCEABLE = ("bf16", "fp16", "int8_dynamic", "int8_static")
+
+
+def check_calibration(where: str, force: tuple[str, ...], rounds: int, min_s: float) -> None:
+    for name in force:
+        if name not in FORCEABLE:
+            raise ConfigError(f"{where}.force: {name!r} is unknown; use some of {list(FORCEABLE)}")
+    if rounds < 1 or not (min_s > 0 and math.isfinite(min_s)):
+        raise ConfigError(
+            f"{where}.calibration_rounds must be >= 1 and calibration_min_duration_s > 0"
+        )
+
+
 def check_ratio(where: str, ratio: float) -> None:
     if not (0.0 <= ratio < 1.0) or not math.isfinite(ratio):
         raise ConfigError(f"{where} {ratio!r} must be in [0, 1)")
@@ -74,8 +87,18 @@ class CompressionSection:
     kd_temperatures: tuple[float, ...] = (2.0, 4.0)
     kd_alphas: tuple[float, ...] = (0.5, 0.9)
     calibration_samples: int = 256
+    calibrate: bool = True
+    force: tuple[str, ...] = ()
+    calibration_rounds: int = 5
+    calibration_min_duration_s: float = 0.1
+    teacher_amortised_over: int = 1
 
     def check(self) -> None:
+        if self.teacher_amortised_over < 1:
+            raise ConfigError("compression.teacher_amortised_over must be >= 1")
+        check_calibration(
+            "compression", self.force, self.calibration_rounds, self.calibration_min_duration_s
+        )
         if not self.prune_ratios:
             raise ConfigError("compression.prune_ratios must list at least one ratio")
         for r in self.prune_ratios:
@@ -108,9 +131,14 @@ class AblateSection:
     for CNNs and ``int8_dynamic`` for ViTs. The lifecycle is one training plus
     ``inference_predictions`` predictions served in batches of ``inference_batch_size``;
     inference is measured in ``inference_rounds`` rounds interleaved over the rows (median).
-    ``combined`` distils a student of ``combined_student_width`` (1.0: the baseline
-    architecture itself) in mixed precision, prunes ``combined_prune_ratio`` with a distilled
-    fine-tune and quantizes. ``threads``: CPU threads for every row (1 by default: on a shared
+    ``combined`` is chosen by a small metered search (:mod:`nas.compression.combined`) over
+    training precision, distillation (``select_distillation``), pruning ratio
+    (``select_prune_ratios``), fine-tune epochs (``select_finetune_epochs``) and what the
+    deployment target runs: the largest lifecycle-energy cut within
+    ``max_accuracy_loss_pts`` of the baseline's validation accuracy. (``combined_student_width``
+    and ``combined_prune_ratio`` are kept for old configs; the search does not read them.)
+    ``calibrate``/``force``/``calibration_*``: as in ``[compression]``. A teacher's training is
+    counted in the rows that use it, shared over ``teacher_amortised_over`` students. ``threads``: CPU threads for every row (1 by default: on a shared
     CPU, OpenMP threads spinning while they wait for each other inflate the CPU time the
     estimate meter counts); 0 keeps torch's default.
     """
@@ -133,8 +161,35 @@ class AblateSection:
     combined_student_width: float = 1.0
     combined_prune_ratio: float = 0.2
     threads: int = 1
+    calibrate: bool = True
+    force: tuple[str, ...] = ()
+    calibration_rounds: int = 5
+    calibration_min_duration_s: float = 0.1
+    max_accuracy_loss_pts: float = 1.5
+    select_prune_ratios: tuple[float, ...] = (0.0, 0.3, 0.5)
+    select_finetune_epochs: tuple[int, ...] = (1,)
+    select_distillation: tuple[bool, ...] = (False, True)
+    select_inference_min_duration_s: float = 0.3
+    teacher_amortised_over: int = 1
 
     def check(self) -> None:
+        check_calibration(
+            "ablate", self.force, self.calibration_rounds, self.calibration_min_duration_s
+        )
+        if not (self.max_accuracy_loss_pts >= 0 and math.isfinite(self.max_accuracy_loss_pts)):
+            raise ConfigError("ablate.max_accuracy_loss_pts must be a number >= 0")
+        if not self.select_prune_ratios or not self.select_finetune_epochs:
+            raise ConfigError("ablate.select_prune_ratios and select_finetune_epochs need a value")
+        for r in self.select_prune_ratios:
+            check_ratio("ablate.select_prune_ratios:", r)
+        if min(self.select_finetune_epochs) < 0 or not self.select_distillation:
+            raise ConfigError(
+                "ablate.select_finetune_epochs must be >= 0 and select_distillation non-empty"
+            )
+        if not self.select_inference_min_duration_s > 0 or self.teacher_amortised_over < 1:
+            raise ConfigError(
+                "ablate.select_inference_min_duration_s must be > 0, teacher_amortised_over >= 1"
+            )
         if self.family not in ("cnn", "vit"):
             raise ConfigError(f"ablate.family {self.family!r} must be cnn or vit")
         if self.repeats < 1 or self.inference_predictions < 0 or self.inference_batch_size < 1:

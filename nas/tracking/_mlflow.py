@@ -232,7 +232,7 @@ class MlflowTracker:
             self.client.update_run(existing, status="RUNNING")
         trials = study.get_trials(deepcopy=False)
         by_number = {t.number: t for t in trials}
-        cost = search_cost(trials)
+        cost = search_cost(trials, study_attrs=study.user_attrs)
         metrics = {
             "search_energy_kwh": cost.energy_kwh,
             "search_kgco2e": cost.kgco2e,

@@ -94,6 +94,43 @@ def test_ablate_json_has_six_rows_with_the_columns(
     assert out["details"]["distillation"][0]["teacher_energy_kwh"] > 0
     assert any(line.startswith("combined target") for line in out["comparison"])
     assert out["lifecycle"]["inference_predictions"] == 1000
+    # teachers: trained for the purpose (the baseline) and counted in full in the row
+    for name, dets in out["details"].items():
+        for d in dets:
+            assert d.get("teacher_training_counted", True) is True, name
+    for run in out["runs"]:
+        by_run = {r["technique"]: r for r in run}
+        dist = out["details"]["distillation"][out["runs"].index(run)]
+        assert dist["teacher_training_kwh"] == pytest.approx(by_run["baseline"]["train_energy_kwh"])
+        assert dist["teacher_amortised_over"] == 1
+        assert by_run["distillation"]["train_energy_kwh"] > by_run["baseline"]["train_energy_kwh"]
+    # combined: chosen by a metered search whose cost (and the calibration's) is in the row
+    for i, comb in enumerate(out["details"]["combined"]):
+        assert set(comb["combination"]) == {
+            "precision",
+            "distillation",
+            "prune_ratio",
+            "finetune_epochs",
+            "quantization",
+        }
+        assert comb["selection_cost_kwh"] > 0 and comb["selection_split"] == "val"
+        assert len(comb["selection_candidates"]) >= 4
+        row = out["runs"][i][5]
+        assert row["technique"] == "combined"
+        assert row["train_energy_kwh"] >= comb["selection_cost_kwh"]
+        assert isinstance(comb["note"], str) and comb["note"]
+    for row in out["rows"]:
+        assert "break_even_predictions" in row
+        assert row["accuracy_delta_ci95"] is not None and row["energy_change_pct_ci95"] is not None
+        lo, hi = row["energy_change_pct_ci95"]
+        assert lo <= row["energy_change_pct"] <= hi
+    assert by["combined"]["target_verdict"] in (
+        "target met",
+        "target missed",
+        "not resolved at 2 repeats",
+    )
+    assert out["calibration"]["candidates"] and out["hardware_provenance"]["cpu_isa"]
+    assert out["deployment_target"] == "cpu"
 
 
 def test_ablate_table_and_registry(
@@ -151,3 +188,70 @@ def test_bad_arch_and_data_exit_2(
     assert "ablate.arch" in capsys.readouterr().err
     assert main(["ablate", str(write(tmp_path)), "--dataset", "npz:/does/not/exist.npz"]) == 2
     assert main(["ablate", str(write(tmp_path)), "--repeats", "0"]) == 2
+
+
+def test_an_excluded_precision_is_flagged_and_left_out_of_combined(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from nas.compression import calibrate as cal_mod
+
+    def per_step(meter, key, fn, **_):  # noqa: ANN001, ANN003, ANN202 - bf16 training 4.1x
+        fn()
+        return 4.1 if key.startswith("train:bf16") else 1.0
+
+    monkeypatch.setattr(cal_mod, "_per_step", per_step)
+    monkeypatch.setattr(cal_mod, "cpu_features", lambda: {"avx2": True})
+    cal_mod.clear_cache()
+    monkeypatch.chdir(tmp_path)
+    extra = "select_prune_ratios = [0.0]\nselect_distillation = [false]\ncalibration_rounds = 2"
+    assert main(["ablate", str(write(tmp_path, extra)), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    cal_mod.clear_cache()
+    by = {r["technique"]: r for r in out["rows"]}
+    mp = by["mixed_precision"]
+    assert mp["emulated"] is True and mp["excluded"] is True
+    assert mp["excluded_reason"] == (
+        "bf16: 4.1x fp32 train energy on this CPU (no AVX512_BF16): not sampled"
+    )
+    cands = out["details"]["combined"][0]["selection_candidates"]
+    assert {c["precision"] for c in cands} == {"fp32"}
+    assert by["combined"]["target_verdict"] == "not resolved at 1 repeat"
+
+
+def test_break_even_and_verdict() -> None:
+    from nas.ablation import break_even_predictions, combined_verdict
+
+    base = {"train_energy_kwh": 1.0, "inference_energy_kwh_per_1k": 0.002}
+    row = {"train_energy_kwh": 2.0, "inference_energy_kwh_per_1k": 0.001}
+    assert break_even_predictions(row, base) == pytest.approx(1_000_000)
+    assert break_even_predictions({**row, "inference_energy_kwh_per_1k": 0.003}, base) is None
+    assert break_even_predictions({**row, "train_energy_kwh": 0.5}, base) == 0.0
+    met = {"energy_change_pct_ci95": [-70.0, -60.0], "accuracy_delta_ci95": [-1.0, 0.5]}
+    assert combined_verdict(met, 3) == "target met"
+    wide = {**met, "accuracy_delta_ci95": [-2.5, 0.5]}
+    assert combined_verdict(wide, 3) == "not resolved at 3 repeats"
+    assert combined_verdict({**met, "energy_change_pct_ci95": [-40.0, -30.0]}, 3) == "target missed"
+
+
+def test_a_gpu_deployment_target_needs_a_gpu_and_no_int8(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import torch
+
+    from nas.ablation import deployment_target
+    from nas.config import config_from_dict
+
+    monkeypatch.chdir(tmp_path)
+    cfg = tmp_path / "gpu.toml"
+    cfg.write_text(write(tmp_path).read_text() + '\n[lifecycle]\ntarget_device = "cuda"\n')
+    assert main(["ablate", str(cfg)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "lifecycle.target_device" in err[0]
+    # on a GPU: INT8 (a CPU kernel) is refused; fp16/bf16 on that GPU are what it compares
+    doc = {"lifecycle": {"target_device": "cuda"}, "ablate": {"quantization": "int8_static"}}
+    with pytest.raises(Exception, match="runs on the CPU"):
+        deployment_target(config_from_dict(doc), torch.device("cuda"))
+    from nas.compression.techniques import target_quantizations
+
+    assert target_quantizations(torch.device("cuda"), "cnn") == ["fp16", "bf16"]
+    assert target_quantizations(torch.device("cpu"), "vit") == ["int8_dynamic"]

@@ -63,6 +63,7 @@ inference_min_duration_s = 0.01
 
 [compression]
 enabled = true
+calibrate = false  # these tests sample every choice; tests/compression/test_calibrate.py
 {compression}
 """
 RANDOM = """prune_ratios = [0.0, 0.5]
@@ -140,6 +141,12 @@ def test_trials_differ_in_compression_and_report_the_deployed_model(
             assert "quantize" in phases
         if a["distill"]:
             assert a["teacher"].startswith("trial:") and a["teacher_energy_kwh"] > 0
+            # the teacher's own training: its recorded train (+ finetune) phases, shared
+            ta = study.trials[int(a["teacher"].split(":")[1])].user_attrs
+            own = ta["train_energy_kwh"] + ta.get("finetune_energy_kwh", 0.0)
+            assert a["teacher_training_kwh"] == pytest.approx(own) and own > 0
+            assert a["teacher_amortised_over"] == 1
+            assert a["teacher_training_share_kwh"] == pytest.approx(own)
         if "weights_artifact_id" not in a:  # reused another trial's result
             continue
         # the stored weights are the deployed (pruned, quantized) model and the accuracy is its own

@@ -1,0 +1,191 @@
+"""The ``combined`` row of ``econas ablate``, chosen by a small metered search, not fixed.
+
+For the baseline architecture the search tries every combination of training precision
+(fp32 plus ``ablate.precision`` unless the calibration excludes it here), distillation on or
+off (the baseline is the teacher), pruning ratio (``ablate.select_prune_ratios``) with each
+fine-tune length (``ablate.select_finetune_epochs``) and deployed quantization (fp32 plus what
+the deployment target runs and the calibration keeps). Each candidate's accuracy is measured
+on the **validation** split (the test split stays for the table) and its lifecycle energy is
+its training path plus ``inference_predictions`` predictions at its measured energy per 1k.
+The winner is the largest lifecycle-energy cut whose validation accuracy loss against the
+baseline is within ``ablate.max_accuracy_loss_pts``; when none cuts energy within the limit,
+the baseline model is deployed and the row says so.
+
+Everything the search ran (trainings, fine-tunes, quantizations, validation passes and
+inference measurements) is its cost, counted in the row's training energy together with the
+teacher's training (the baseline's, amortised over ``ablate.teacher_amortised_over``) or,
+when the winner starts from the baseline's weights, the baseline's training in full.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from typing import Any
+
+import torch
+
+from nas.compression import TEACHER_WINDOW
+from nas.compression.techniques import (
+    AblationContext,
+    Deployed,
+    distill_loss,
+    prune_window,
+    quantize_window,
+    scaled,
+    teacher_details,
+    train_window,
+)
+from nas.energy import Measurement, WindowAccumulator, combine
+from nas.stats import median
+from search_spaces import build_model
+
+
+def _evaluate(
+    ctx: AblationContext, model: torch.nn.Module, device: torch.device
+) -> tuple[float, Measurement]:
+    from nas.train import evaluate
+
+    ctx.meter.begin_window("select_eval")
+    try:
+        acc = evaluate(model, ctx.data.val, device=device)
+    finally:
+        m = ctx.meter.end_window("select_eval")
+    return acc, m
+
+
+def select_combined(ctx: AblationContext) -> Deployed:
+    """Search the combinations (module docstring); the winner as the row's :class:`Deployed`."""
+    from nas.inference import measure_inference
+
+    assert ctx.baseline is not None  # the baseline row runs first
+    s, base = ctx.section, ctx.baseline
+    cost: list[Measurement] = []  # every window the search ran
+    precisions = ["fp32", *([s.precision] if ctx.allowed_precision(s.precision) else [])]
+    quants = ["fp32", *ctx.allowed_quantizations()]
+    teacher_kwh = combine(base.train, "teacher").energy_kwh
+    candidates: list[dict[str, Any]] = []
+    built: dict[tuple[Any, ...], tuple[torch.nn.Module, torch.nn.Module]] = {}
+    where: list[torch.device] = []
+    for precision, distill in itertools.product(precisions, s.select_distillation):
+        loss = None
+        if precision == "fp32" and not distill:
+            trained = copy.deepcopy(base.float_model)  # the baseline's weights: no training
+        else:
+            torch.manual_seed(ctx.seed)
+            trained = build_model(ctx.spec)
+            passes = WindowAccumulator(ctx.meter, TEACHER_WINDOW)
+            loss = distill_loss(ctx, passes) if distill else None
+            cost.append(train_window(ctx, trained, "train", precision=precision, loss_fn=loss))
+        for ratio in s.select_prune_ratios:
+            for ft in s.select_finetune_epochs if ratio > 0 else (0,):
+                model = copy.deepcopy(trained)
+                if ratio > 0:
+                    m, _ = prune_window(
+                        ctx, model, ratio, loss_fn=loss, precision=precision, epochs=ft
+                    )
+                    cost.append(m)
+                model.eval()
+                for q in quants:
+                    if q == "fp32":
+                        deployed, dev = model, ctx.target
+                    else:
+                        deployed, m = quantize_window(ctx, model, q)
+                        cost.append(m)
+                        dev = ctx.deploy_device(q)
+                    acc, m = _evaluate(ctx, deployed, dev)
+                    cost.append(m)
+                    settings = {
+                        "precision": precision,
+                        "distillation": bool(distill),
+                        "prune_ratio": ratio,
+                        "finetune_epochs": ft,
+                        "quantization": q,
+                    }
+                    candidates.append({**settings, "val_accuracy": acc})
+                    built[tuple(settings.values())] = (deployed, model)
+                    where.append(dev)
+    # Inference energy of every candidate in interleaved rounds, the order rotating each
+    # round (median per candidate): a burst of load does not decide the choice.
+    energy: list[list[float]] = [[] for _ in candidates]
+    models = list(built.values())
+    for r in range(s.inference_rounds):
+        n = len(candidates)
+        for i in [*range(r % n, n), *range(r % n)]:
+            inf = measure_inference(
+                models[i][0],
+                input_shape=ctx.input_shape,
+                batch_size=s.inference_batch_size,
+                device=str(where[i]),
+                meter=ctx.meter,
+                min_duration_s=s.select_inference_min_duration_s,
+            )
+            cost.append(inf.measurement)
+            energy[i].append(inf.energy_kwh_per_1k)
+    for c, e in zip(candidates, energy, strict=True):
+        c["inference_energy_kwh_per_1k"] = median(e)
+        c["inference_rounds"] = len(e)
+    # The lifecycle of each candidate: training path + predictions (the selection's own cost
+    # is the same for every candidate, so it does not change the choice; it is in the row).
+    path_kwh = {
+        # from the baseline's weights: its training in full; distilled: the teacher's share
+        True: teacher_kwh,
+        False: teacher_kwh / s.teacher_amortised_over,
+    }
+    ref = next(
+        c
+        for c in candidates
+        if c["precision"] == "fp32"
+        and not c["distillation"]
+        and c["prune_ratio"] == 0
+        and c["quantization"] == "fp32"
+    )
+    for c in candidates:
+        from_base = c["precision"] == "fp32" and not c["distillation"]
+        c["training_path_kwh"] = path_kwh[from_base]  # + its own windows, in the search cost
+        c["lifecycle_kwh"] = (
+            c["training_path_kwh"]
+            + c["inference_energy_kwh_per_1k"] * s.inference_predictions / 1000.0
+        )
+        c["accuracy_loss_pts"] = (ref["val_accuracy"] - c["val_accuracy"]) * 100.0
+        c["lifecycle_change_pct"] = (c["lifecycle_kwh"] / ref["lifecycle_kwh"] - 1.0) * 100.0
+        c["qualifies"] = c["accuracy_loss_pts"] <= s.max_accuracy_loss_pts
+    ok = [c for c in candidates if c["qualifies"] and c["lifecycle_kwh"] < ref["lifecycle_kwh"]]
+    best = min(ok, key=lambda c: c["lifecycle_kwh"]) if ok else ref
+    keys = ("precision", "distillation", "prune_ratio", "finetune_epochs", "quantization")
+    deployed, float_model = built[tuple(best[k] for k in keys)]
+    search = combine(cost, "selection")
+    from_base = best["precision"] == "fp32" and not best["distillation"]
+    teacher = (
+        base.train if from_base else [scaled(m, 1.0 / s.teacher_amortised_over) for m in base.train]
+    )
+    note = (
+        f"chosen: {best['lifecycle_change_pct']:+.1f}% lifecycle energy at "
+        f"{-best['accuracy_loss_pts']:+.2f} pts validation accuracy (before the search's cost)"
+        if ok
+        else f"no combination cuts lifecycle energy within {s.max_accuracy_loss_pts} pts "
+        "validation accuracy loss: the baseline model is deployed"
+    )
+    details: dict[str, Any] = {
+        "combination": {k: best[k] for k in keys},
+        "student": ctx.spec.encode(),  # the baseline architecture (pruned per prune_ratio)
+        "qualifying": bool(ok),
+        "note": note,
+        "max_accuracy_loss_pts": s.max_accuracy_loss_pts,
+        "selection_cost_kwh": search.energy_kwh,
+        "selection_duration_s": search.duration_s,
+        "selection_candidates": candidates,
+        "selection_split": "val",
+        "quantization": best["quantization"],
+        "precision": best["precision"],
+        "prune_ratio": best["prune_ratio"],
+        **teacher_details(
+            None,
+            teacher_kwh,
+            1 if from_base else s.teacher_amortised_over,
+            used=best["distillation"],
+        ),
+        "starts_from_baseline_weights": from_base,
+    }
+    dev = ctx.deploy_device(best["quantization"])
+    return Deployed(deployed, dev, float_model, [*teacher, *cost], details)
