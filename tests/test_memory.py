@@ -130,7 +130,7 @@ def test_estimate_of_a_model_too_large_to_build_allocates_nothing() -> None:
 
 
 _MEASURE = """
-import gc, json, resource, sys
+import gc, json, sys, threading, time
 import psutil, torch
 from search_spaces import ArchSpec, build_model
 from nas.train import make_optimizer
@@ -144,11 +144,19 @@ def step(model, opt, n):
 m = build_model(spec); o = make_optimizer(m, name="adamw", lr=1e-3, weight_decay=0.0)
 step(m, o, 1)  # warm-up: kernels, autograd engine, optimizer imports
 del m, o; gc.collect()
-base = max(psutil.Process().memory_info().rss, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+proc = psutil.Process()
+base = proc.memory_info().rss
+peak, done = [base], threading.Event()
+def sample():  # the resident set, polled while the steps run (ru_maxrss may hold an older peak)
+    while not done.is_set():
+        peak[0] = max(peak[0], proc.memory_info().rss)
+        time.sleep(0.0005)
+t = threading.Thread(target=sample); t.start()
 m = build_model(spec); o = make_optimizer(m, name="adamw", lr=1e-3, weight_decay=0.0)
 for _ in range(2):
     step(m, o, batch)
-print(json.dumps(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base))
+done.set(); t.join()
+print(json.dumps(peak[0] - base))
 """
 
 
