@@ -115,7 +115,10 @@ def provenance(device: str = "cpu") -> dict[str, Any]:
     """Commit, hardware, instruction sets, versions, threads and the load average now."""
     from nas.hardware import hardware_provenance
 
-    status = _git("status", "--porcelain", "--untracked-files=no")
+    # results files change while benchmarks run; the code is what must be committed
+    status = _git(
+        "status", "--porcelain", "--untracked-files=no", "--", ".", ":!benchmarks/results"
+    )
     return {
         "commit": _git("rev-parse", "HEAD"),
         "tree_dirty": bool(status) if status is not None else None,
