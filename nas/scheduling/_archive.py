@@ -32,6 +32,7 @@ import numpy as np
 
 from nas.carbon import Trace
 from nas.errors import BadInputError
+from nas.sections.schedule import parse_iso
 
 __all__ = ["ForecastArchive", "load_archive", "synthetic_archive"]
 
@@ -52,13 +53,7 @@ def _utc_s(text: str, where: str) -> int:
 
 
 def _parse_utc_s(text: str, where: str) -> int:
-    s = text.strip()
-    if s.endswith(("Z", "z")):
-        s = s[:-1] + "+00:00"
-    try:
-        when = datetime.fromisoformat(s)
-    except ValueError:
-        raise BadInputError(f"{where}: cannot parse time {text!r} (ISO 8601, UTC)") from None
+    when = parse_iso(text, where, BadInputError)  # an archive's times must say UTC explicitly
     if when.tzinfo is None or when.utcoffset() != UTC.utcoffset(None):
         raise BadInputError(f"{where}: time {text!r} is not in UTC (end it with Z or +00:00)")
     return int(round(when.timestamp()))

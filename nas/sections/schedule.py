@@ -30,15 +30,21 @@ FORECASTS = ("seasonal", "persistence", "oracle")
 CLOCKS = ("wall", "simulated")
 
 
-def parse_utc(text: str, what: str) -> datetime:
-    """ISO 8601 time; without an offset it is UTC (as in the traces)."""
+def parse_iso(text: str, what: str, error: type[Exception] = ConfigError) -> datetime:
+    """ISO 8601 time as written (``Z`` read as +00:00; naive stays naive); ``error`` names
+    ``what`` when it can't be parsed."""
     s = text.strip()
     if s.endswith(("Z", "z")):
         s = s[:-1] + "+00:00"
     try:
-        when = datetime.fromisoformat(s)
+        return datetime.fromisoformat(s)
     except ValueError:
-        raise ConfigError(f"{what}: cannot parse time {text!r} (ISO 8601, UTC)") from None
+        raise error(f"{what}: cannot parse time {text!r} (ISO 8601, UTC)") from None
+
+
+def parse_utc(text: str, what: str) -> datetime:
+    """ISO 8601 time; without an offset it is UTC (as in the traces)."""
+    when = parse_iso(text, what)
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
