@@ -91,6 +91,20 @@ class _VersionAction(argparse.Action):
         parser.exit(0)
 
 
+class LogFormatter(logging.Formatter):
+    """``econas: warning: <message>``, as the CLI's own messages read; the logger's module
+    name (``nas.carbon._static``) only with ``-vv``, where it helps to debug."""
+
+    def __init__(self, *, names: bool = False) -> None:
+        super().__init__()
+        self.names = names
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        where = f"{record.name}: " if self.names else ""
+        return f"econas: {record.levelname.lower()}: {where}{text}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="econas",
@@ -116,7 +130,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    root = logging.getLogger()
+    if not root.handlers:  # as logging.basicConfig: leave a host's own logging alone
+        handler = logging.StreamHandler()
+        handler.setFormatter(LogFormatter(names=args.verbose >= 2))
+        root.addHandler(handler)
+        root.setLevel(level)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
