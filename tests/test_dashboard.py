@@ -143,9 +143,9 @@ def test_dashboard_filters_the_importance_warning_flood() -> None:
     """Each page view warned once per parameter ("Some regimes ... less than 2 trials")."""
     import warnings
 
-    from nas.commands.dashboard import quiet_warnings
-
     from optuna.distributions import CategoricalDistribution, FloatDistribution
+
+    from nas.commands.dashboard import quiet_warnings
 
     study = optuna.create_study(directions=["maximize", "minimize"])
     space = CategoricalDistribution(["a", "b"])
