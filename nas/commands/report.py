@@ -40,8 +40,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from nas.errors import BadInputError
-    from nas.report import NoBrowserError, build_report, write_report, write_static
-    from nas.report._html import check_report_path
+    from nas.report import (
+        NoBrowserError,
+        build_report,
+        check_report_path,
+        write_report,
+        write_static,
+    )
 
     check_report_path(args.out)
     for flag, path in (("--png", args.png), ("--svg", args.svg)):
