@@ -243,8 +243,7 @@ def _trace_plan(args: argparse.Namespace, text: str, duration_s: float, window: 
     from datetime import UTC, datetime
 
     from nas.errors import BadInputError
-    from nas.scheduling import TracePlanner, load_trace
-    from nas.scheduling._live_plan import span
+    from nas.scheduling import TracePlanner, load_trace, span
     from nas.sections import parse_utc
 
     if args.carbon_base_url:

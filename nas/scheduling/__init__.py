@@ -42,7 +42,7 @@ from nas.scheduling._budget import (
     record_usage,
 )
 from nas.scheduling._forecast import FORECASTERS, Forecaster, create_forecaster
-from nas.scheduling._live_plan import LivePlan, LivePlanner, PlanForecast
+from nas.scheduling._live_plan import LivePlan, LivePlanner, PlanForecast, span
 from nas.scheduling._policies import POLICIES, Policy, ScheduledInterval, create_policy
 from nas.scheduling._scheduler import Clock, GreenWindowScheduler, SimulatedClock, WallClock
 from nas.scheduling._simulate import MonthSummary, SimulationResult, simulate
@@ -71,6 +71,7 @@ __all__ = [
     "ScheduledInterval",
     "SimulatedClock",
     "TracePlanner",
+    "span",
     "SimulationResult",
     "Trace",
     "TraceIntensity",

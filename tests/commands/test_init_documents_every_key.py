@@ -15,11 +15,11 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from search_spaces._registry import get_search_space_class
 
 from nas.bundled import studies_dir
 from nas.cli import main
 from nas.config import SECTIONS
+from search_spaces.spec import get_search_space_class
 
 HEAD = re.compile(r"^\s*#?\s*\[([a-z_.]+)\]")
 KEY = re.compile(r"^\s*#?\s*([a-z_][a-z0-9_]*)\s*=\s*(.*)$")
