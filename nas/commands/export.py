@@ -192,16 +192,19 @@ def _proxy_line(study, trial) -> str:  # noqa: ANN001
 
 def _projection(study, trial) -> dict | None:  # noqa: ANN001
     """What the full-budget training ([final]) is projected to cost, for the label."""
+    import dataclasses
+
     from nas.errors import BadInputError
-    from nas.final import FinalOptions, FinalRun
-    from nas.scheduling._resolve import config_intensity
+    from nas.final import FinalOptions, FinalRun, final_context
     from nas.study import study_config
 
     c = study_config(study)
     try:
-        run = FinalRun(study, trial, c, FinalOptions.of(c))
-        source = config_intensity(c)
-        return run.project(source).to_json()
+        opts = FinalOptions.of(c)
+        # a projection runs nothing: the study's device need not be on this machine
+        context = final_context(c, dataclasses.replace(opts, device="cpu"), metered=False)
+        run = FinalRun(study, trial, context, opts)
+        return run.project().to_json()
     except BadInputError as exc:  # e.g. a proxy without a measured training phase
         print(f"econas: no projection of the full-budget training: {exc}", file=sys.stderr)
         return None

@@ -63,12 +63,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nas.energy import create_meter
     from nas.errors import BadInputError
-    from nas.final import FinalOptions, FinalRun
+    from nas.final import FinalOptions, FinalRun, final_context
     from nas.pareto import pareto_trials
     from nas.study import study_config
-    from nas.train import resolve_device
     from nas.trial_model import get_trial
 
     study = study_from_args(args)
@@ -93,20 +91,16 @@ def run(args: argparse.Namespace) -> int:
         meter=args.meter,
         max_kgco2e=args.max_kgco2e,
     )
-    from nas.scheduling._resolve import config_intensity
-
     config = apply_carbon_flags(config, args)
-    intensity = config_intensity(config)
-    device = resolve_device(opts.device)
-    meter = None if args.dry_run else create_meter(opts.meter, device=str(device))
+    context = final_context(config, opts, metered=not args.dry_run)
     outputs: list[dict[str, Any]] = []
     spent = 0.0
     for number in numbers:
         trial = get_trial(study, number)
-        final = FinalRun(study, trial, config, opts)
+        final = FinalRun(study, trial, context, opts)
         final.ckpt.load(opts.settings())  # a corrupt or foreign checkpoint: bad input, first
-        final.check_memory(device)  # data and training fit in memory, before any work
-        projection = final.project(intensity)
+        final.check_memory()  # data and training fit in memory, before any work
+        projection = final.project()
         _print_projection(number, projection)
         final.store_projection(projection)
         if config.schedule.active:
@@ -120,16 +114,15 @@ def run(args: argparse.Namespace) -> int:
         if args.dry_run:
             outputs.append(_summary(final, None, projection))
             continue
-        assert meter is not None
         run_opts = opts if left is None else FinalOptions(**{**opts.__dict__, "max_kgco2e": left})
         final.opts = run_opts
-        record = final.run(meter, intensity, projection)
+        record = final.run(projection)
         spent += float(record.get("final_kgco2e") or 0.0)
         outputs.append(_summary(final, record, projection))
         if not args.json:
             _print_result(outputs[-1])
-    if meter is not None:
-        meter.close()
+    if context.meter is not None:
+        context.meter.close()
     if args.json:
         print_json(outputs if args.top is not None else outputs[0])
     return 0

@@ -30,6 +30,7 @@ from nas.compression.techniques import (
     AblationContext,
     Deployed,
     distill_loss,
+    finetune_plan,
     prune_window,
     quantize_window,
     scaled,
@@ -76,14 +77,14 @@ def select_combined(ctx: AblationContext) -> Deployed:
             trained = build_model(ctx.spec)
             passes = WindowAccumulator(ctx.meter, TEACHER_WINDOW)
             loss = distill_loss(ctx, passes) if distill else None
-            cost.append(train_window(ctx, trained, "train", precision=precision, loss_fn=loss))
+            plan = ctx.plan(precision=precision, loss_fn=loss)
+            cost.append(train_window(ctx, trained, "train", plan))
         for ratio in s.select_prune_ratios:
             for ft in s.select_finetune_epochs if ratio > 0 else (0,):
                 model = copy.deepcopy(trained)
                 if ratio > 0:
-                    m, _ = prune_window(
-                        ctx, model, ratio, loss_fn=loss, precision=precision, epochs=ft
-                    )
+                    tune = finetune_plan(ctx, ctx.plan(precision=precision, loss_fn=loss), ft)
+                    m, _ = prune_window(ctx, model, ratio, tune)
                     cost.append(m)
                 model.eval()
                 for q in quants:
@@ -187,5 +188,10 @@ def select_combined(ctx: AblationContext) -> Deployed:
         ),
         "starts_from_baseline_weights": from_base,
     }
-    dev = ctx.deploy_device(best["quantization"])
-    return Deployed(deployed, dev, float_model, [*teacher, *cost], details)
+    return Deployed(
+        model=deployed,
+        device=ctx.deploy_device(best["quantization"]),
+        float_model=float_model,
+        train=[*teacher, *cost],
+        details=details,
+    )

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -31,8 +31,11 @@ from nas.cost import analyze_cost
 from nas.energy import WindowAccumulator
 from nas.errors import ConfigError
 from nas.record import Compression, Trial, TrialRecord, phase_key
-from nas.train import train_model
-from nas.trial import Deployed, Step, TrainingPlan, TrialEnv, TrialState
+from nas.train import TrainingPlan, train_model
+from nas.trial import Deployed, Step, TrialState
+
+if TYPE_CHECKING:  # pragma: no cover
+    from nas.context import RunContext
 
 FINETUNE_LR_FACTOR = 0.3  # fine-tuning after pruning restarts the one-cycle schedule lower
 
@@ -69,23 +72,25 @@ class CompressionChoice:
 class CompressionStep(Step):
     name = "compression"
 
-    def __init__(self, env: TrialEnv, *, best_teacher: TeacherLoader | None = None) -> None:
-        self.section = section = env.config.compression
+    def __init__(self, context: RunContext, *, best_teacher: TeacherLoader | None = None) -> None:
+        self.section = section = context.config.compression
         self.best_teacher = best_teacher
         self.fixed_teacher: torch.nn.Module | None = None
         self._teacher_cache: tuple[int, torch.nn.Module] | None = None
         self._passes: dict[int, WindowAccumulator] = {}
-        epochs = env.config.train.epochs
+        epochs = context.config.train.epochs
         if any(p.startswith("dynamic_") for p in section.precision):
             if not [e for e in section.dynamic_switch_epochs if e < epochs]:
                 raise ConfigError(
                     f"compression.dynamic_switch_epochs must hold an epoch < train.epochs ({epochs})"
                 )
         for precision in section.precision:
-            check_precision_supported(precision, env.device)
+            check_precision_supported(precision, context.device)
         if True in section.distillation and section.teacher != "best":
             self.fixed_teacher = load_teacher_dir(
-                section.teacher, num_classes=env.data.num_classes, input_shape=env.input_shape
+                section.teacher,
+                num_classes=context.data.num_classes,
+                input_shape=context.input_shape,
             )
 
     def sample(self, t: TrialState) -> CompressionChoice:
@@ -191,8 +196,10 @@ class CompressionStep(Step):
                     plan = t.plan.replace(
                         epochs=self.section.finetune_epochs,
                         lr=t.plan.lr * FINETUNE_LR_FACTOR,
+                        on_start=(),
+                        epoch_callbacks=(),
                     )
-                    train_model(model, t.data.train, **plan.train_kwargs())
+                    train_model(model, t.data.train, plan)
         with t.phase("quantize"):
             cost = analyze_cost(model, shape)  # before quantization: fvcore can't count INT8
             n = self.section.calibration_samples

@@ -30,11 +30,13 @@ from nas.compression.calibrate import Calibration
 from nas.compression.quantize import INT8
 from nas.compression.step import FINETUNE_LR_FACTOR
 from nas.config import Config
+from nas.context import RunContext
 from nas.data import DataSplits
 from nas.energy import Measurement, Meter, WindowAccumulator, combine
 from nas.errors import BadInputError, ConfigError, InvalidArchError
 from nas.sections.compression import AblateSection
-from nas.train import LossFn, train_model
+from nas.train import LossFn, TrainingPlan, train_model
+from nas.trial import Deployed
 from search_spaces import ArchSpec, build_model
 
 DEFAULT_ARCH: dict[str, dict[str, Any]] = {
@@ -52,29 +54,49 @@ DEFAULT_ARCH: dict[str, dict[str, Any]] = {
 }
 
 
-@dataclass
-class Deployed:
-    """What a technique produced: the deployed model, where it runs, and its training windows."""
-
-    model: nn.Module
-    device: torch.device
-    float_model: nn.Module  # before quantization: params and FLOPs are counted on it
-    train: list[Measurement]
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
+@dataclass(kw_only=True)
 class AblationContext:
-    config: Config
-    section: AblateSection
-    data: DataSplits
-    device: torch.device
-    meter: Meter
+    """One repeat of the table: the run context (its ``seed`` is the repeat's), the baseline
+    architecture, the calibration and where the rows deploy; ``baseline`` once it has run."""
+
+    run: RunContext
     spec: ArchSpec
-    seed: int
     baseline: Deployed | None = None
     calibration: Calibration | None = None
     target: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    @property
+    def config(self) -> Config:
+        return self.run.config
+
+    @property
+    def section(self) -> AblateSection:
+        return self.run.config.ablate
+
+    @property
+    def data(self) -> DataSplits:
+        return self.run.data
+
+    @property
+    def device(self) -> torch.device:
+        return self.run.device
+
+    @property
+    def meter(self) -> Meter:
+        assert self.run.meter is not None  # an ablation's context is metered (nas.ablation)
+        return self.run.meter
+
+    @property
+    def seed(self) -> int:
+        return self.run.seed
+
+    def plan(self, *, precision: str = "fp32", loss_fn: LossFn | None = None) -> TrainingPlan:
+        """The config's training recipe at this repeat's seed, in ``precision``."""
+        plan = self.run.plan()
+        schedule = autocast_schedule(precision)
+        if schedule is not None:
+            plan = plan.replace(autocast_dtype=schedule)
+        return plan if loss_fn is None else plan.replace(loss_fn=loss_fn)
 
     def deploy_device(self, quantization: str) -> torch.device:
         """Where a model deployed at ``quantization`` runs: INT8 on the CPU, else the target."""
@@ -143,41 +165,27 @@ def student_spec(spec: ArchSpec, width: float) -> ArchSpec:
 
 
 def train_window(
-    ctx: AblationContext,
-    model: nn.Module,
-    name: str,
-    *,
-    precision: str = "fp32",
-    loss_fn: LossFn | None = None,
-    epochs: int | None = None,
-    lr_factor: float = 1.0,
+    ctx: AblationContext, model: nn.Module, name: str, plan: TrainingPlan
 ) -> Measurement:
-    """Train ``model`` in place inside one meter window called ``name``."""
-    t = ctx.config.train
+    """Train ``model`` in place by ``plan`` inside one meter window called ``name``."""
     ctx.meter.begin_window(name)
     try:
-        train_model(
-            model,
-            ctx.data.train,
-            epochs=epochs if epochs is not None else t.epochs,
-            batch_size=ctx.config.data.batch_size,
-            lr=t.lr * lr_factor,
-            weight_decay=t.weight_decay,
-            optimizer=t.optimizer,
-            loss_fn=loss_fn,
-            device=ctx.device,
-            seed=ctx.seed,
-            autocast_dtype=autocast_schedule(precision),
-        )
+        train_model(model, ctx.data.train, plan)
     finally:
         m = ctx.meter.end_window(name)
     return m
 
 
+def finetune_plan(ctx: AblationContext, plan: TrainingPlan, epochs: int) -> TrainingPlan:
+    """The fine-tune after pruning: ``plan`` for ``epochs`` at a lower rate, its own seed."""
+    return plan.replace(epochs=epochs, lr=plan.lr * FINETUNE_LR_FACTOR, seed=ctx.seed + 1)
+
+
 def prune_window(
-    ctx: AblationContext, model: nn.Module, ratio: float, **train: Any
+    ctx: AblationContext, model: nn.Module, ratio: float, finetune: TrainingPlan
 ) -> tuple[Measurement, dict[str, Any]]:
-    """Prune ``model`` in place and fine-tune it, both in one ``finetune`` window."""
+    """Prune ``model`` in place and fine-tune it by ``finetune``, both in one ``finetune``
+    window."""
     model.to(ctx.device)
     ctx.meter.begin_window("finetune")
     try:
@@ -189,21 +197,8 @@ def prune_window(
             example_input=example,
             seed=ctx.seed,
         )
-        epochs = train.get("epochs", ctx.section.finetune_epochs)
-        if epochs > 0:
-            train_model(
-                model,
-                ctx.data.train,
-                epochs=epochs,
-                batch_size=ctx.config.data.batch_size,
-                lr=ctx.config.train.lr * FINETUNE_LR_FACTOR,
-                weight_decay=ctx.config.train.weight_decay,
-                optimizer=ctx.config.train.optimizer,
-                device=ctx.device,
-                seed=ctx.seed + 1,
-                loss_fn=train.get("loss_fn"),
-                autocast_dtype=autocast_schedule(train.get("precision", "fp32")),
-            )
+        if finetune.epochs > 0:
+            train_model(model, ctx.data.train, finetune)
     finally:
         m = ctx.meter.end_window("finetune")
     return m, structure
@@ -276,24 +271,34 @@ def teacher_training(ctx: AblationContext) -> list[Measurement]:
 def _baseline(ctx: AblationContext) -> Deployed:
     torch.manual_seed(ctx.seed)
     model = build_model(ctx.spec)
-    m = train_window(ctx, model, "train")
-    return Deployed(model.eval(), ctx.target, model, [m], {"arch": ctx.spec.encode()})
+    m = train_window(ctx, model, "train", ctx.plan())
+    return Deployed(
+        model=model.eval(), device=ctx.target, train=[m], details={"arch": ctx.spec.encode()}
+    )
 
 
 def _pruning(ctx: AblationContext) -> Deployed:
     assert ctx.baseline is not None
     model = copy.deepcopy(ctx.baseline.float_model)
-    m, _ = prune_window(ctx, model, ctx.section.prune_ratio)
+    finetune = finetune_plan(ctx, ctx.plan(), ctx.section.finetune_epochs)
+    m, _ = prune_window(ctx, model, ctx.section.prune_ratio, finetune)
     details = {"prune_ratio": ctx.section.prune_ratio, "criterion": ctx.section.prune_criterion}
-    return Deployed(model.eval(), ctx.target, model, [*ctx.baseline.train, m], details)
+    return Deployed(
+        model=model.eval(), device=ctx.target, train=[*ctx.baseline.train, m], details=details
+    )
 
 
 def _quantization(ctx: AblationContext) -> Deployed:
     assert ctx.baseline is not None
     model = ctx.baseline.float_model
     q, m = quantize_window(ctx, model)
-    dev = ctx.deploy_device(ctx.quantization)
-    return Deployed(q, dev, model, [*ctx.baseline.train, m], {"quantization": ctx.quantization})
+    return Deployed(
+        model=q,
+        device=ctx.deploy_device(ctx.quantization),
+        float_model=model,
+        train=[*ctx.baseline.train, m],
+        details={"quantization": ctx.quantization},
+    )
 
 
 def _distillation(ctx: AblationContext) -> Deployed:
@@ -301,20 +306,23 @@ def _distillation(ctx: AblationContext) -> Deployed:
     spec = student_spec(ctx.spec, ctx.section.student_width)
     student = build_model(spec)
     passes = WindowAccumulator(ctx.meter, TEACHER_WINDOW)
-    m = train_window(ctx, student, "train", loss_fn=distill_loss(ctx, passes))
+    m = train_window(ctx, student, "train", ctx.plan(loss_fn=distill_loss(ctx, passes)))
     teacher_kwh = total_train(ctx.baseline).energy_kwh  # type: ignore[arg-type]
     details = {
         "student": spec.encode(),
         **teacher_details(passes, teacher_kwh, ctx.section.teacher_amortised_over),
     }
-    return Deployed(student.eval(), ctx.target, student, [*teacher_training(ctx), m], details)
+    return Deployed(
+        model=student.eval(), device=ctx.target, train=[*teacher_training(ctx), m], details=details
+    )
 
 
 def _mixed_precision(ctx: AblationContext) -> Deployed:
     torch.manual_seed(ctx.seed)
     model = build_model(ctx.spec)
-    m = train_window(ctx, model, "train", precision=ctx.section.precision)
-    return Deployed(model.eval(), ctx.target, model, [m], {"precision": ctx.section.precision})
+    m = train_window(ctx, model, "train", ctx.plan(precision=ctx.section.precision))
+    details = {"precision": ctx.section.precision}
+    return Deployed(model=model.eval(), device=ctx.target, train=[m], details=details)
 
 
 def _combined(ctx: AblationContext) -> Deployed:

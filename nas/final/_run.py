@@ -34,9 +34,10 @@ from nas.compression import (
     quantize,
 )
 from nas.config import Config
-from nas.data import DataBudget, DataSplits, load_data
+from nas.context import RunContext, build_context
+from nas.data import DataBudget, DataSplits
 from nas.energy import Meter, add_measurements
-from nas.errors import BadInputError, TrialFailure
+from nas.errors import BadInputError, EconasError, TrialFailure
 from nas.final._checkpoint import Checkpoint, CheckpointDir, measurement_to_json
 from nas.final._project import Projection, project_energy
 from nas.record import (
@@ -50,7 +51,7 @@ from nas.record import (
     final_key,
     finite,
 )
-from nas.train import Trainer, cross_entropy_loss, evaluate, resolve_device
+from nas.train import Trainer, TrainingPlan, evaluate
 from search_spaces import ArchSpec, build_model
 
 CHUNK_S = 2.0  # how often an epoch's energy so far is written to progress.json
@@ -101,6 +102,35 @@ class FinalOptions:
         keys = ("epochs", "train_size", "test_size", "batch_size", "lr", "schedule", "meter")
         return {k: getattr(self, k) for k in keys}
 
+    def data_budget(self, config: Config) -> DataBudget:
+        """The final run's data: the config's validation split and resolution, these sizes."""
+        return DataBudget(
+            train_size=self.train_size,
+            val_size=config.data.val_size,
+            test_size=self.test_size,
+            resolution=config.data.resolution,
+            batch_size=self.batch_size,
+        )
+
+
+def final_context(
+    config: Config,
+    options: FinalOptions,
+    *,
+    metered: bool = True,
+    intensity: IntensitySource | None = None,
+) -> RunContext:
+    """The run context of ``econas train``: the options' device, meter and data budget
+    (``metered=False``: no meter, for a projection only)."""
+    return build_context(
+        config,
+        budget=options.data_budget(config),
+        device=options.device,
+        meter=options.meter,
+        metered=metered,
+        intensity=intensity,
+    )
+
 
 class BudgetStop(BadInputError):
     """The measured total reached ``--max-kgco2e``: stopped at a checkpoint (exit 2)."""
@@ -113,7 +143,7 @@ class FinalRun:
         self,
         study: optuna.Study,
         trial: optuna.trial.FrozenTrial,
-        config: Config,
+        context: RunContext,
         options: FinalOptions,
         *,
         run_dir: Path | None = None,
@@ -123,7 +153,8 @@ class FinalRun:
             raise BadInputError(
                 f"trial {trial.number} is {trial.state.name}; only a COMPLETE trial can be trained"
             )
-        self.study, self.trial, self.config, self.opts = study, trial, config, options
+        self.study, self.trial, self.opts = study, trial, options
+        self.context, self.config = context, context.config
         self.rec = TrialRecord.of(trial)
         if not self.rec.get(Trial.arch_spec):
             raise BadInputError(f"trial {trial.number} has no stored architecture")
@@ -132,30 +163,19 @@ class FinalRun:
         self.ckpt = CheckpointDir(
             base / "final" / f"trial-{trial.number}", study=study.study_name, trial=trial.number
         )
-        self._data: DataSplits | None = None
         self._mark = 0  # log measurements up to here are in the checkpoint on disk
 
     # -- what it will cost ------------------------------------------------------------------
     @property
     def data(self) -> DataSplits:
-        if self._data is None:
-            c, o = self.config, self.opts
-            budget = DataBudget(
-                train_size=o.train_size,
-                val_size=c.data.val_size,
-                test_size=o.test_size,
-                resolution=c.data.resolution,
-                batch_size=o.batch_size,
-            )
-            self._data = load_data(
-                c.data.dataset,
-                budget=budget,
-                seed=c.study.seed,
-                memory_budget_gb=c.hardware.memory_budget_gb,
-            )
-        return self._data
+        return self.context.data
 
-    def project(self, intensity: IntensitySource) -> Projection:
+    @property
+    def seed(self) -> int:
+        """The trial's training seed, as in the search."""
+        return self.context.seed + self.trial.number
+
+    def project(self) -> Projection:
         """The full run's energy and kgCO2e from the proxy's measured energy per sample-epoch."""
         rec, c = self.rec, self.config
         phases = rec.phases
@@ -179,7 +199,7 @@ class FinalRun:
             test_size=len(d.test),
             epoch_kwh=rec.json(Trial.epoch_energy_kwh) or (),
             epoch_s=rec.json(Trial.epoch_duration_s) or (),
-        ).with_carbon(intensity)
+        ).with_carbon(self.context.intensity)
 
     def store_projection(self, projection: Projection) -> None:
         """Keep the projection with the trial until (unless) a full-budget run replaces it."""
@@ -201,10 +221,11 @@ class FinalRun:
         }
 
     # -- the run ------------------------------------------------------------------------------
-    def run(
-        self, meter: Meter, intensity: IntensitySource, projection: Projection
-    ) -> dict[str, Any]:
+    def run(self, projection: Projection) -> dict[str, Any]:
         """Train (or resume) to the end; store and return the final record."""
+        meter, intensity = self.context.meter, self.context.intensity
+        if meter is None:
+            raise EconasError("this run context measures nothing: it can project, not train")
         opts, settings = self.opts, self.opts.settings()
         ckpt = self.ckpt.load(settings) or Checkpoint(
             study=self.study.study_name, trial=self.trial.number, settings=settings
@@ -230,8 +251,8 @@ class FinalRun:
             self._line(
                 f"trial {self.trial.number}: resuming at epoch {resumed_from + 1}/{opts.epochs}"
             )
-        device = resolve_device(opts.device)
-        self.check_memory(device)
+        device = self.context.device
+        self.check_memory()
         proxy_threads = self.rec.get(Provenance.threads)
         if proxy_threads is not None and proxy_threads != torch.get_num_threads():
             self._line(
@@ -242,21 +263,8 @@ class FinalRun:
             data = self.data
             if device.type == "cuda":  # in-memory tensors: pinned pages copy to the GPU async
                 data.train.tensors = tuple(t.pin_memory() for t in data.train.tensors)
-            model, loss_fn, autocast = self._build(device)
-            trainer = Trainer(
-                model,
-                data.train,
-                epochs=opts.epochs,
-                batch_size=opts.batch_size,
-                lr=opts.lr,
-                device=device,
-                seed=self.config.study.seed + self.trial.number,
-                weight_decay=self.config.train.weight_decay,
-                optimizer=self.config.train.optimizer,
-                loss_fn=loss_fn,
-                autocast_dtype=autocast,
-                lr_schedule=opts.schedule,
-            )
+            model, plan = self._build()
+            trainer = Trainer(model, data.train, plan)
             if ckpt.trainer is not None:
                 trainer.load_state_dict(ckpt.trainer)
         self._mark = len(log.measurements)  # build is not redone after an interrupt
@@ -311,20 +319,30 @@ class FinalRun:
         return self._finish(log, ckpt, model, device, intensity, projection, val_acc, resumed_from)
 
     # -- the parts -----------------------------------------------------------------------------
-    def _build(
-        self, device: torch.device
-    ) -> tuple[torch.nn.Module, Any, Callable[[int], Any] | None]:
-        """The trial's (pruned) network, fresh; its loss (distilled or not) and precision."""
+    def plan(self) -> TrainingPlan:
+        """The config's training recipe at the final budget (epochs, lr, schedule, batch size)."""
+        o = self.opts
+        return self.context.plan(
+            seed=self.seed,
+            epochs=o.epochs,
+            lr=o.lr,
+            lr_schedule=o.schedule,
+            batch_size=o.batch_size,
+        )
 
+    def _build(self) -> tuple[torch.nn.Module, TrainingPlan]:
+        """The trial's (pruned) network, fresh; its plan (distilled or not, its precision)."""
+        device = self.context.device
         rec = self.rec
-        torch.manual_seed(self.config.study.seed + self.trial.number)
+        torch.manual_seed(self.seed)
         model = self._network()
         model.to(device)
+        plan = self.plan()
         autocast = autocast_schedule(
             str(rec.get(Compression.precision, "fp32")),
             switch_epoch=int(rec.get(Compression.precision_switch_epoch) or 1),
         )
-        loss = cross_entropy_loss(self.config.train.label_smoothing)
+        plan = plan.replace(autocast_dtype=autocast)
         teacher = self._teacher()
         if teacher is not None:
             loss = distillation_loss(
@@ -333,7 +351,8 @@ class FinalRun:
                 alpha=float(rec.get(Compression.kd_alpha)),
                 teacher_device=device if not _is_int8(teacher) else torch.device("cpu"),
             )
-        return model, loss, autocast
+            plan = plan.replace(loss_fn=loss)
+        return model, plan
 
     def _network(self) -> torch.nn.Module:
         """The trial's network as it deployed it (pruned structure applied), untrained."""
@@ -347,7 +366,7 @@ class FinalRun:
                     reset()
         return model
 
-    def check_memory(self, device: torch.device) -> None:
+    def check_memory(self) -> None:
         """BadInputError (exit 2) when the data or training the network at the final batch
         size would not fit the memory budget (nas.memory), before anything is allocated."""
         from nas.memory import check_training, estimate_training
@@ -363,7 +382,7 @@ class FinalRun:
         try:
             check_training(
                 estimate,
-                device=device,
+                device=self.context.device,
                 memory_budget_gb=self.config.hardware.memory_budget_gb,
                 held_bytes=data.resident_bytes,
                 what=f"trial {self.trial.number}'s model",
