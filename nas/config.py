@@ -18,7 +18,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nas.errors import ConfigError
 from nas.sections import (
@@ -32,6 +32,9 @@ from nas.sections import (
     ScheduleSection,
     TrackingSection,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    from nas.carbon import IntensitySource
 
 OBJECTIVES: dict[str, str] = {
     "accuracy": "maximize",
@@ -179,7 +182,7 @@ class HardwareSection:
 class CarbonSection:
     """Where a trial's carbon intensity comes from: one of ``region`` (yearly average, or
     ``trace:...``), ``intensity_g_per_kwh`` (fixed) or ``source`` (``live:PROVIDER[:REGION]``
-    or ``trace:...``, see :mod:`nas.scheduling._resolve`). ``base_url`` points a live source
+    or ``trace:...``, see :func:`nas.carbon.parse_source`). ``base_url`` points a live source
     at a proxy or test server; ``timeout_s`` and ``retries`` are per request; ``regions``
     (``--regions``) lets a worker run each trial in the region whose forecast is greenest."""
 
@@ -204,7 +207,7 @@ class CarbonSection:
                 f"({' and '.join(given)} given)"
             )
         if self.source is not None:
-            from nas.scheduling._resolve import parse_source
+            from nas.carbon import parse_source
 
             try:
                 parse_source(self.source)
@@ -219,7 +222,7 @@ class CarbonSection:
         if self.regions:
             if not self.live:
                 raise ConfigError("carbon.regions (--regions) needs carbon.source = 'live:...'")
-            from nas.scheduling._resolve import region_specs
+            from nas.carbon import region_specs
 
             try:
                 region_specs(self.source or "", self.regions)
@@ -337,6 +340,24 @@ class Config:
     @property
     def artifact_dir(self) -> Path:
         return Path(self.study.artifacts) if self.study.artifacts else self.run_dir / "artifacts"
+
+
+def config_intensity(config: Config) -> IntensitySource:
+    """The intensity source of ``config``'s ``[carbon]`` section
+    (:func:`nas.carbon.resolve_carbon_source`); a live source caches replies under the study's
+    run directory (``runs/<name>/carbon-cache``)."""
+    from nas.carbon import resolve_carbon_source
+
+    c = config.carbon
+    return resolve_carbon_source(
+        source=c.source,
+        region=c.region,
+        intensity_g_per_kwh=c.intensity_g_per_kwh,
+        base_url=c.base_url,
+        timeout_s=c.timeout_s,
+        retries=c.retries,
+        cache_dir=Path(config.run_dir) / "carbon-cache",
+    )
 
 
 def fingerprint_dict(d: dict[str, Any]) -> dict[str, Any]:

@@ -100,9 +100,9 @@ def build_context(
     ``seed`` (default ``study.seed``) draws the data; ``budget`` replaces ``[data]``'s sizes;
     ``device`` and ``meter`` replace ``[hardware]``'s names; ``metered=False`` makes no meter.
     """
+    from nas.config import config_intensity
     from nas.data import load_data
     from nas.energy import create_meter
-    from nas.scheduling._resolve import config_intensity
     from nas.train import resolve_device
 
     run_seed = config.study.seed if seed is None else seed

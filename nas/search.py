@@ -184,8 +184,8 @@ def run_search(
 
     With ``n_trials`` (workers), run exactly that many more trials instead.
     """
+    from nas.config import config_intensity
     from nas.context import build_context
-    from nas.scheduling._resolve import config_intensity
     from nas.tracking import TrackingCallback, finish_tracking, open_tracker
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

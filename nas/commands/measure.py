@@ -58,9 +58,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nas.carbon import kgco2e
+    from nas.carbon import kgco2e, resolve_carbon_source
     from nas.energy import create_meter, nvml_is_available
-    from nas.scheduling._resolve import resolve_carbon_source
 
     command = list(args.command)
     if command and command[0] == "--":

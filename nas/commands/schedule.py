@@ -109,8 +109,7 @@ def run_archive(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from nas.errors import BadInputError
-    from nas.scheduling import load_trace
-    from nas.scheduling._archive import synthetic_archive, write_archive
+    from nas.scheduling import load_trace, synthetic_archive, write_archive
 
     out = Path(args.out)
     if not out.parent.is_dir():
@@ -174,9 +173,9 @@ def run_plan(args: argparse.Namespace) -> int:
     import math
     from datetime import UTC, datetime, timedelta
 
+    from nas.carbon import LiveSpec, create_live_source, parse_source
     from nas.errors import BadInputError
-    from nas.scheduling._live_plan import LivePlanner
-    from nas.scheduling._resolve import LiveSpec, create_live_source, parse_source
+    from nas.scheduling import LivePlanner
 
     for name, value in (("--job-hours", args.job_hours), ("--window-hours", args.window_hours)):
         if not (value > 0 and math.isfinite(value)):
@@ -221,8 +220,7 @@ def _missing_verb(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nas.scheduling import load_trace, simulate
-    from nas.scheduling._archive import load_archive
+    from nas.scheduling import load_archive, load_trace, simulate
 
     forecast = args.forecast
     if forecast.startswith("archive:"):  # checked whole before any work

@@ -29,10 +29,15 @@ from typing import Any
 
 import numpy as np
 
-from nas.carbon import Trace, to_datetime, to_epoch_s
+from nas.carbon import (
+    CarbonSourceUnavailableError,
+    LiveIntensitySource,
+    Trace,
+    to_datetime,
+    to_epoch_s,
+)
 from nas.errors import BadInputError
 from nas.scheduling._forecast import create_forecaster, forecast_at
-from nas.scheduling._live import CarbonSourceUnavailableError, LiveIntensitySource, _trace
 from nas.scheduling._policies import create_policy
 
 __all__ = ["LivePlan", "LivePlanner", "PlanForecast"]
@@ -107,7 +112,7 @@ class LivePlanner:
         if self.source.has_forecast:
             try:
                 pts = self.source.forecast(now)
-                trace = _trace(pts, self.source.name, hold_to=None)
+                trace = pts.trace(self.source.name)
                 return PlanForecast(
                     _from_slot(trace, now, pts.step_s),
                     f"provider {self.source.name}",

@@ -103,8 +103,8 @@ class GreenWindow(Step):
         self.window_s = section.window_hours * 3600.0
         self.trial_s = None if section.trial_hours is None else section.trial_hours * 3600.0
         if self.live:  # the [carbon] live source: its forecast, else a causal one
+            from nas.carbon import FallbackIntensity
             from nas.scheduling._live_plan import LivePlanner
-            from nas.scheduling._resolve import FallbackIntensity
 
             if not isinstance(context.intensity, FallbackIntensity):
                 raise ConfigError("schedule.trace = 'live' needs carbon.source = 'live:...'")
@@ -320,12 +320,8 @@ class RegionPicker(Step):
     name = "spatial"
 
     def __init__(self, context: RunContext) -> None:
+        from nas.carbon import FallbackIntensity, create_live_source, region_specs
         from nas.scheduling._live_plan import LivePlanner
-        from nas.scheduling._resolve import (
-            FallbackIntensity,
-            create_live_source,
-            region_specs,
-        )
 
         c = context.config.carbon
         cache = context.config.run_dir / "carbon-cache"

@@ -68,8 +68,8 @@ def test_plan_human_output_and_bad_input(loopback, capsys) -> None:
 
 
 def test_planner_falls_back_to_a_causal_forecast(loopback, monkeypatch) -> None:
-    from nas.scheduling._live_plan import LivePlanner
-    from nas.scheduling._resolve import create_live_source, parse_source
+    from nas.carbon import create_live_source, parse_source
+    from nas.scheduling import LivePlanner
     from tests.scheduling.loopback import TOKEN
 
     monkeypatch.setenv("ELECTRICITYMAPS_TOKEN", TOKEN)
