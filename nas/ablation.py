@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from nas.compression.calibrate import Calibration, calibrate, native_support
+from nas.compression.combined import select_combined
 from nas.compression.precision import precision_dtype
 from nas.compression.techniques import (
     BUILTIN_TECHNIQUES,
@@ -96,6 +97,7 @@ def list_techniques() -> list[str]:
 
 for _name, _fn in BUILTIN_TECHNIQUES:
     register_technique(_name, _fn)
+register_technique("combined", select_combined)  # chosen by a small metered search
 register_technique("federated", federated_technique)
 
 

@@ -1,8 +1,11 @@
-"""The rows of ``econas ablate``: baseline, pruning, quantization, distillation, mixed precision,
-combined. Registered in :mod:`nas.ablation`, which runs and compares them.
+"""The rows of ``econas ablate``: baseline, pruning, quantization, distillation, mixed precision
+(and, in :mod:`nas.compression.combined`, combined). Registered in :mod:`nas.ablation`, which
+runs and compares them.
 
 Each ``fn(ctx)`` returns the :class:`Deployed` model plus every measured training window the
-technique needs. The baseline runs first and its trained model is ``ctx.baseline``: pruning
+technique needs. Rows train with the config's recipe (:meth:`AblationContext.plan`) and
+prune, fine-tune and quantize with the deploy recipe (:mod:`nas.compression.recipe`), each
+stage in a meter window of the row. The baseline runs first and its trained model is ``ctx.baseline``: pruning
 and quantization start from it (its training windows count in theirs), distillation uses it
 as the teacher (the teacher's forward passes count, in nested windows too; the teacher's
 own training is the baseline row's and is not counted again).
@@ -12,30 +15,31 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
-from nas.compression import (
-    TEACHER_WINDOW,
-    autocast_schedule,
-    distillation_loss,
-    prune_model,
-    quantize,
-)
 from nas.compression.calibrate import Calibration
-from nas.compression.quantize import INT8
-from nas.compression.step import FINETUNE_LR_FACTOR
+from nas.compression.distill import TEACHER_WINDOW
+from nas.compression.quantize import deploy_device
+from nas.compression.recipe import (
+    CompressionChoice,
+    finetune_plan,
+    prune_and_finetune,
+    quantize_and_calibrate,
+    training_plan,
+)
 from nas.config import Config
 from nas.context import RunContext
 from nas.data import DataSplits
 from nas.energy import Measurement, Meter, WindowAccumulator, combine
 from nas.errors import BadInputError, ConfigError, InvalidArchError
 from nas.sections.compression import AblateSection
-from nas.train import LossFn, TrainingPlan, train_model
+from nas.train import TrainingPlan, train_model
 from nas.trial import Deployed
 from search_spaces import ArchSpec, build_model
 
@@ -90,17 +94,36 @@ class AblationContext:
     def seed(self) -> int:
         return self.run.seed
 
-    def plan(self, *, precision: str = "fp32", loss_fn: LossFn | None = None) -> TrainingPlan:
-        """The config's training recipe at this repeat's seed, in ``precision``."""
-        plan = self.run.plan()
-        schedule = autocast_schedule(precision)
-        if schedule is not None:
-            plan = plan.replace(autocast_dtype=schedule)
-        return plan if loss_fn is None else plan.replace(loss_fn=loss_fn)
+    def plan(
+        self,
+        *,
+        precision: str = "fp32",
+        distill: bool = False,
+        passes: WindowAccumulator | None = None,
+    ) -> TrainingPlan:
+        """The config's training recipe at this repeat's seed, in ``precision``; distilled
+        from the baseline row's model when ``distill`` (its passes in ``passes``' windows)."""
+        s = self.section
+        choice = CompressionChoice(
+            precision=precision,
+            precision_switch_epoch=1,
+            distill=distill,
+            kd_temperature=s.kd_temperature,
+            kd_alpha=s.kd_alpha,
+        )
+        teacher = None
+        if distill:
+            assert self.baseline is not None  # the baseline row runs first
+            teacher = self.baseline.float_model
+        return training_plan(self.run.plan(), choice, teacher=teacher, passes=passes)
+
+    def finetune_plan(self, plan: TrainingPlan, epochs: int) -> TrainingPlan:
+        """The deploy recipe's fine-tune after pruning, with a shuffle of its own (seed + 1)."""
+        return finetune_plan(plan, epochs).replace(seed=self.seed + 1)
 
     def deploy_device(self, quantization: str) -> torch.device:
         """Where a model deployed at ``quantization`` runs: INT8 on the CPU, else the target."""
-        return torch.device("cpu") if quantization in INT8 else self.target
+        return deploy_device(quantization, self.target)
 
     def allowed_precision(self, precision: str) -> bool:
         """False when the calibration measured ``precision`` dearer than fp32 here."""
@@ -164,74 +187,64 @@ def student_spec(spec: ArchSpec, width: float) -> ArchSpec:
     return ArchSpec(spec.family, spec.in_channels, spec.num_classes, spec.image_size, c)
 
 
+class _Windows:
+    """A row's meter windows, one per stage of the deploy recipe (its ``phase``), in order."""
+
+    def __init__(self, meter: Meter) -> None:
+        self.meter = meter
+        self.measurements: list[Measurement] = []
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        with self.meter.window(name) as w:
+            yield
+        assert w.measurement is not None
+        self.measurements.append(w.measurement)
+
+
 def train_window(
     ctx: AblationContext, model: nn.Module, name: str, plan: TrainingPlan
 ) -> Measurement:
     """Train ``model`` in place by ``plan`` inside one meter window called ``name``."""
-    ctx.meter.begin_window(name)
-    try:
+    windows = _Windows(ctx.meter)
+    with windows(name):
         train_model(model, ctx.data.train, plan)
-    finally:
-        m = ctx.meter.end_window(name)
-    return m
-
-
-def finetune_plan(ctx: AblationContext, plan: TrainingPlan, epochs: int) -> TrainingPlan:
-    """The fine-tune after pruning: ``plan`` for ``epochs`` at a lower rate, its own seed."""
-    return plan.replace(epochs=epochs, lr=plan.lr * FINETUNE_LR_FACTOR, seed=ctx.seed + 1)
+    return windows.measurements[-1]
 
 
 def prune_window(
     ctx: AblationContext, model: nn.Module, ratio: float, finetune: TrainingPlan
 ) -> tuple[Measurement, dict[str, Any]]:
-    """Prune ``model`` in place and fine-tune it by ``finetune``, both in one ``finetune``
-    window."""
-    model.to(ctx.device)
-    ctx.meter.begin_window("finetune")
-    try:
-        example = ctx.data.train.tensors[0][:2].to(ctx.device)
-        structure = prune_model(
-            model,
-            ratio=ratio,
-            criterion=ctx.section.prune_criterion,
-            example_input=example,
-            seed=ctx.seed,
-        )
-        if finetune.epochs > 0:
-            train_model(model, ctx.data.train, finetune)
-    finally:
-        m = ctx.meter.end_window("finetune")
-    return m, structure
+    """Prune ``model`` in place and fine-tune it by ``finetune`` (the deploy recipe), both in
+    one ``finetune`` window; that window and the pruned structure."""
+    windows = _Windows(ctx.meter)
+    structure = prune_and_finetune(
+        model,
+        ratio=ratio,
+        criterion=ctx.section.prune_criterion,
+        data=ctx.data.train,
+        device=ctx.device,
+        seed=ctx.seed,
+        finetune=finetune,
+        phase=windows,
+    )
+    return windows.measurements[-1], structure
 
 
 def quantize_window(
     ctx: AblationContext, model: nn.Module, quantization: str | None = None
-) -> tuple[nn.Module, Measurement]:
-    """The deployed copy of ``model`` at ``quantization`` (default the row's), on
-    :meth:`AblationContext.deploy_device` (static INT8 calibrated on 256 training images)."""
-    x = ctx.data.train.tensors[0][:256]
-    ctx.meter.begin_window("quantize")
-    try:
-        q = quantize(
-            model,
-            quantization=quantization or ctx.quantization,
-            device=ctx.target,
-            calibration=[x[i : i + 64] for i in range(0, len(x), 64)],
-        )
-    finally:
-        m = ctx.meter.end_window("quantize")
-    return q, m
-
-
-def distill_loss(ctx: AblationContext, passes: WindowAccumulator) -> LossFn:
-    assert ctx.baseline is not None  # the baseline row runs first
-    teacher = ctx.baseline.float_model.to(ctx.device)
-    return distillation_loss(
-        teacher,
-        temperature=ctx.section.kd_temperature,
-        alpha=ctx.section.kd_alpha,
-        passes=passes,
+) -> tuple[Deployed, Measurement]:
+    """``model`` deployed at ``quantization`` (default the row's) on the target by the deploy
+    recipe (static INT8 calibrated on 256 training images), in one ``quantize`` window."""
+    windows = _Windows(ctx.meter)
+    deployed = quantize_and_calibrate(
+        model,
+        quantization or ctx.quantization,
+        data=ctx.data.train,
+        device=ctx.target,
+        phase=windows,
     )
+    return deployed, windows.measurements[-1]
 
 
 def scaled(m: Measurement, factor: float) -> Measurement:
@@ -280,7 +293,7 @@ def _baseline(ctx: AblationContext) -> Deployed:
 def _pruning(ctx: AblationContext) -> Deployed:
     assert ctx.baseline is not None
     model = copy.deepcopy(ctx.baseline.float_model)
-    finetune = finetune_plan(ctx, ctx.plan(), ctx.section.finetune_epochs)
+    finetune = ctx.finetune_plan(ctx.plan(), ctx.section.finetune_epochs)
     m, _ = prune_window(ctx, model, ctx.section.prune_ratio, finetune)
     details = {"prune_ratio": ctx.section.prune_ratio, "criterion": ctx.section.prune_criterion}
     return Deployed(
@@ -290,15 +303,10 @@ def _pruning(ctx: AblationContext) -> Deployed:
 
 def _quantization(ctx: AblationContext) -> Deployed:
     assert ctx.baseline is not None
-    model = ctx.baseline.float_model
-    q, m = quantize_window(ctx, model)
-    return Deployed(
-        model=q,
-        device=ctx.deploy_device(ctx.quantization),
-        float_model=model,
-        train=[*ctx.baseline.train, m],
-        details={"quantization": ctx.quantization},
-    )
+    deployed, m = quantize_window(ctx, ctx.baseline.float_model)
+    deployed.train = [*ctx.baseline.train, m]
+    deployed.details = {"quantization": ctx.quantization}
+    return deployed
 
 
 def _distillation(ctx: AblationContext) -> Deployed:
@@ -306,7 +314,7 @@ def _distillation(ctx: AblationContext) -> Deployed:
     spec = student_spec(ctx.spec, ctx.section.student_width)
     student = build_model(spec)
     passes = WindowAccumulator(ctx.meter, TEACHER_WINDOW)
-    m = train_window(ctx, student, "train", ctx.plan(loss_fn=distill_loss(ctx, passes)))
+    m = train_window(ctx, student, "train", ctx.plan(distill=True, passes=passes))
     teacher_kwh = total_train(ctx.baseline).energy_kwh  # type: ignore[arg-type]
     details = {
         "student": spec.encode(),
@@ -325,13 +333,6 @@ def _mixed_precision(ctx: AblationContext) -> Deployed:
     return Deployed(model=model.eval(), device=ctx.target, train=[m], details=details)
 
 
-def _combined(ctx: AblationContext) -> Deployed:
-    """Chosen by a small metered search: :mod:`nas.compression.combined`."""
-    from nas.compression.combined import select_combined
-
-    return select_combined(ctx)
-
-
 def total_train(deployed: Deployed) -> Measurement:
     return combine(deployed.train, "train")
 
@@ -342,5 +343,4 @@ BUILTIN_TECHNIQUES: tuple[tuple[str, Callable[[AblationContext], Deployed]], ...
     ("quantization", _quantization),
     ("distillation", _distillation),
     ("mixed_precision", _mixed_precision),
-    ("combined", _combined),
-)
+)  # then "combined" (nas.compression.combined, a metered search over these), "federated"

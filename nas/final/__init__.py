@@ -12,8 +12,9 @@ record by :class:`nas.record.TrialRecord`; ``econas export`` ships its weights.
 from __future__ import annotations
 
 from nas.final._checkpoint import Checkpoint, CheckpointDir
+from nas.final._options import BudgetStop, FinalOptions, final_context
 from nas.final._project import Projection, project_energy
-from nas.final._run import BudgetStop, FinalOptions, FinalRun, final_context
+from nas.final._run import FinalRun
 
 __all__ = [
     "BudgetStop",

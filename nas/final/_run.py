@@ -15,7 +15,6 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -26,19 +25,13 @@ import torch._dynamo  # noqa: F401  (the first optimizer imports it: 1.6 s, proc
 
 # like every other import, so it is loaded here rather than inside the metered build phase)
 from nas.carbon import IntensitySource, kgco2e
-from nas.compression import (
-    apply_structure,
-    autocast_schedule,
-    deploy_device,
-    distillation_loss,
-    quantize,
-)
-from nas.config import Config
-from nas.context import RunContext, build_context
-from nas.data import DataBudget, DataSplits
-from nas.energy import Meter, add_measurements
+from nas.compression import CompressionChoice, deploy, pruned_network, training_plan
+from nas.context import RunContext
+from nas.data import DataSplits
+from nas.energy import Meter, add_measurements, energy_kind
 from nas.errors import BadInputError, EconasError, TrialFailure
 from nas.final._checkpoint import Checkpoint, CheckpointDir, measurement_to_json
+from nas.final._options import BudgetStop, FinalOptions
 from nas.final._project import Projection, project_energy
 from nas.record import (
     RECORD_VERSION,
@@ -52,88 +45,9 @@ from nas.record import (
     finite,
 )
 from nas.train import Trainer, TrainingPlan, evaluate
-from search_spaces import ArchSpec, build_model
+from search_spaces import ArchSpec
 
 CHUNK_S = 2.0  # how often an epoch's energy so far is written to progress.json
-
-
-@dataclass(frozen=True)
-class FinalOptions:
-    """The budget of a final training ([final] section, overridden by flags)."""
-
-    epochs: int
-    train_size: int | None  # None: the whole training split less validation
-    test_size: int | None  # None: the whole test split
-    batch_size: int
-    lr: float
-    schedule: str
-    device: str
-    meter: str
-    max_kgco2e: float | None
-
-    @classmethod
-    def of(cls, config: Config, **overrides: Any) -> FinalOptions:
-        f = config.final
-        given = {k: v for k, v in overrides.items() if v is not None}
-        if given.get("train_size") == "all":  # the flag's way of saying the whole split
-            given["train_size"] = None
-        opts = cls(
-            epochs=f.epochs,
-            train_size=f.train_size,
-            test_size=f.test_size,
-            batch_size=f.batch_size or config.data.batch_size,
-            lr=f.lr or config.train.lr,
-            schedule=f.schedule,
-            device=config.hardware.device,
-            meter=config.hardware.meter,
-            max_kgco2e=f.max_kgco2e,
-        )
-        opts = dataclasses.replace(opts, **given)
-        if opts.epochs < 1:
-            raise BadInputError(f"--epochs must be >= 1, got {opts.epochs}")
-        if opts.train_size is not None and opts.train_size < 1:
-            raise BadInputError(f"--train-size must be 'all' or >= 1, got {opts.train_size}")
-        if opts.max_kgco2e is not None and not opts.max_kgco2e > 0:
-            raise BadInputError(f"--max-kgco2e must be > 0, got {opts.max_kgco2e}")
-        return opts
-
-    def settings(self) -> dict[str, Any]:
-        """What a checkpoint must share with the run that resumes it."""
-        keys = ("epochs", "train_size", "test_size", "batch_size", "lr", "schedule", "meter")
-        return {k: getattr(self, k) for k in keys}
-
-    def data_budget(self, config: Config) -> DataBudget:
-        """The final run's data: the config's validation split and resolution, these sizes."""
-        return DataBudget(
-            train_size=self.train_size,
-            val_size=config.data.val_size,
-            test_size=self.test_size,
-            resolution=config.data.resolution,
-            batch_size=self.batch_size,
-        )
-
-
-def final_context(
-    config: Config,
-    options: FinalOptions,
-    *,
-    metered: bool = True,
-    intensity: IntensitySource | None = None,
-) -> RunContext:
-    """The run context of ``econas train``: the options' device, meter and data budget
-    (``metered=False``: no meter, for a projection only)."""
-    return build_context(
-        config,
-        budget=options.data_budget(config),
-        device=options.device,
-        meter=options.meter,
-        metered=metered,
-        intensity=intensity,
-    )
-
-
-class BudgetStop(BadInputError):
-    """The measured total reached ``--max-kgco2e``: stopped at a checkpoint (exit 2)."""
 
 
 class FinalRun:
@@ -174,6 +88,11 @@ class FinalRun:
     def seed(self) -> int:
         """The trial's training seed, as in the search."""
         return self.context.seed + self.trial.number
+
+    @property
+    def choice(self) -> CompressionChoice:
+        """How the trial was compressed (its precision, teacher, quantization)."""
+        return CompressionChoice.of_record(self.rec)
 
     def project(self) -> Projection:
         """The full run's energy and kgCO2e from the proxy's measured energy per sample-epoch."""
@@ -331,40 +250,17 @@ class FinalRun:
         )
 
     def _build(self) -> tuple[torch.nn.Module, TrainingPlan]:
-        """The trial's (pruned) network, fresh; its plan (distilled or not, its precision)."""
-        device = self.context.device
-        rec = self.rec
+        """The trial's (pruned) network, fresh; its plan (its precision, distilled or not)."""
         torch.manual_seed(self.seed)
         model = self._network()
-        model.to(device)
-        plan = self.plan()
-        autocast = autocast_schedule(
-            str(rec.get(Compression.precision, "fp32")),
-            switch_epoch=int(rec.get(Compression.precision_switch_epoch) or 1),
-        )
-        plan = plan.replace(autocast_dtype=autocast)
-        teacher = self._teacher()
-        if teacher is not None:
-            loss = distillation_loss(
-                teacher.to(device) if not _is_int8(teacher) else teacher,
-                temperature=float(rec.get(Compression.kd_temperature)),
-                alpha=float(rec.get(Compression.kd_alpha)),
-                teacher_device=device if not _is_int8(teacher) else torch.device("cpu"),
-            )
-            plan = plan.replace(loss_fn=loss)
+        model.to(self.context.device)
+        plan = training_plan(self.plan(), self.choice, teacher=self._teacher())
         return model, plan
 
     def _network(self) -> torch.nn.Module:
         """The trial's network as it deployed it (pruned structure applied), untrained."""
-        model = build_model(ArchSpec.from_json(self.rec.get(Trial.arch_spec)))
-        structure = self.rec.json(Compression.pruned_structure)
-        if structure:
-            apply_structure(model, structure)
-            for module in model.modules():  # placeholders of the pruned shapes: initialise
-                reset = getattr(module, "reset_parameters", None)
-                if callable(reset):
-                    reset()
-        return model
+        spec = ArchSpec.from_json(self.rec.get(Trial.arch_spec))
+        return pruned_network(spec, self.rec.json(Compression.pruned_structure))
 
     def check_memory(self) -> None:
         """BadInputError (exit 2) when the data or training the network at the final batch
@@ -463,22 +359,20 @@ class FinalRun:
         val_acc: float,
         resumed_from: int,
     ) -> dict[str, Any]:
-
-        q = str(self.rec.get(Compression.quantization, "fp32"))
         d = self.data
-        with log.phase("quantize"):
-            x = d.train.tensors[0][:256]
-            deployed = quantize(
-                model,
-                quantization=q,
-                device=device,
-                calibration=[x[i : i + 64] for i in range(0, len(x), 64)],
-            )
-        deploy_dev = deploy_device(q, device)
+        deployed = deploy(  # the pruned structure was trained from scratch: quantize only
+            model,
+            self.choice,
+            data=d.train,
+            device=device,
+            seed=self.seed,
+            phase=log.phase,
+            pruned_before_training=True,
+        )
         with log.phase("test"):
-            test_acc = evaluate(deployed, d.test, device=deploy_dev)
+            test_acc = evaluate(deployed.model, d.test, device=deployed.device)
         with log.phase("upload"):
-            artifact_id = self._upload(deployed)
+            artifact_id = self._upload(deployed.model)
         record: dict[str, Any] = {}
         with log.phase("store"):
             record = self._record(
@@ -509,7 +403,6 @@ class FinalRun:
         phases = log.merged()
         kwh = log.energy_kwh()
         ci = self._ci(intensity, log)
-        kind = "measured" if all(m.kind == "measured" for m in phases) else "estimated"
         measured = [m for m in phases if m.details.get("carried_over") is not True] or phases
         error = (kwh - projection.energy_kwh) / projection.energy_kwh * 100.0
         d = self.data
@@ -527,7 +420,7 @@ class FinalRun:
             Final.energy_kwh: kwh,
             Final.kgco2e: kgco2e(kwh, ci.intensity_g_per_kwh),
             Final.lost_energy_kwh: sum(m.energy_kwh for m in phases if m.name == "lost"),
-            Final.energy_kind: kind,
+            Final.energy_kind: energy_kind(m.kind for m in phases),
             Final.energy_source: measured[0].source,
             Final.hardware: measured[0].hardware,
             Final.intensity_g_per_kwh: ci.intensity_g_per_kwh,
@@ -563,7 +456,3 @@ class FinalRun:
 
     def _line(self, text: str) -> None:
         print(f"econas: {text}", file=self.stream, flush=True)
-
-
-def _is_int8(model: torch.nn.Module) -> bool:
-    return any(type(m).__module__.startswith("torch.ao.nn.quantized") for m in model.modules())
