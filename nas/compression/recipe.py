@@ -21,8 +21,8 @@ stage is metered (a trial's or a final run's phase log, or the ablation's window
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +40,7 @@ from nas.trial import Deployed
 if TYPE_CHECKING:  # pragma: no cover
     from torch.utils.data import TensorDataset
 
-    from nas.energy import WindowAccumulator
+    from nas.energy import Measurement, Meter, WindowAccumulator
     from nas.record import TrialRecord
     from search_spaces import ArchSpec
 
@@ -49,6 +49,22 @@ CALIBRATION_CHUNK = 64  # images per calibration batch
 FINETUNE_LR_FACTOR = 0.3  # fine-tuning after pruning restarts the one-cycle schedule lower
 
 Phase = Callable[[str], AbstractContextManager[Any]]  # ``with phase("quantize"): ...``
+
+
+class MeterWindows:
+    """A :data:`Phase` for a runner without a phase log (``econas ablate``'s rows): each stage
+    in a meter window of its name, its measurement kept in :attr:`measurements`, in order."""
+
+    def __init__(self, meter: Meter) -> None:
+        self.meter = meter
+        self.measurements: list[Measurement] = []
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        with self.meter.window(name) as w:
+            yield
+        assert w.measurement is not None  # set when the block exits
+        self.measurements.append(w.measurement)
 
 
 @dataclass(frozen=True)

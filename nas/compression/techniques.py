@@ -5,18 +5,17 @@ runs and compares them.
 Each ``fn(ctx)`` returns the :class:`Deployed` model plus every measured training window the
 technique needs. Rows train with the config's recipe (:meth:`AblationContext.plan`) and
 prune, fine-tune and quantize with the deploy recipe (:mod:`nas.compression.recipe`), each
-stage in a meter window of the row. The baseline runs first and its trained model is ``ctx.baseline``: pruning
-and quantization start from it (its training windows count in theirs), distillation uses it
-as the teacher (the teacher's forward passes count, in nested windows too; the teacher's
-own training is the baseline row's and is not counted again).
+stage in a meter window of the row. The baseline runs first and its trained model is
+``ctx.baseline``: pruning and quantization start from it (its training windows count in
+theirs), distillation uses it as the teacher (the teacher's forward passes count, in nested
+windows too; the teacher's own training is the baseline row's and is not counted again).
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +27,7 @@ from nas.compression.distill import TEACHER_WINDOW
 from nas.compression.quantize import deploy_device
 from nas.compression.recipe import (
     CompressionChoice,
+    MeterWindows,
     finetune_plan,
     prune_and_finetune,
     quantize_and_calibrate,
@@ -187,26 +187,11 @@ def student_spec(spec: ArchSpec, width: float) -> ArchSpec:
     return ArchSpec(spec.family, spec.in_channels, spec.num_classes, spec.image_size, c)
 
 
-class _Windows:
-    """A row's meter windows, one per stage of the deploy recipe (its ``phase``), in order."""
-
-    def __init__(self, meter: Meter) -> None:
-        self.meter = meter
-        self.measurements: list[Measurement] = []
-
-    @contextmanager
-    def __call__(self, name: str) -> Iterator[None]:
-        with self.meter.window(name) as w:
-            yield
-        assert w.measurement is not None
-        self.measurements.append(w.measurement)
-
-
 def train_window(
     ctx: AblationContext, model: nn.Module, name: str, plan: TrainingPlan
 ) -> Measurement:
     """Train ``model`` in place by ``plan`` inside one meter window called ``name``."""
-    windows = _Windows(ctx.meter)
+    windows = MeterWindows(ctx.meter)
     with windows(name):
         train_model(model, ctx.data.train, plan)
     return windows.measurements[-1]
@@ -217,7 +202,7 @@ def prune_window(
 ) -> tuple[Measurement, dict[str, Any]]:
     """Prune ``model`` in place and fine-tune it by ``finetune`` (the deploy recipe), both in
     one ``finetune`` window; that window and the pruned structure."""
-    windows = _Windows(ctx.meter)
+    windows = MeterWindows(ctx.meter)
     structure = prune_and_finetune(
         model,
         ratio=ratio,
@@ -236,7 +221,7 @@ def quantize_window(
 ) -> tuple[Deployed, Measurement]:
     """``model`` deployed at ``quantization`` (default the row's) on the target by the deploy
     recipe (static INT8 calibrated on 256 training images), in one ``quantize`` window."""
-    windows = _Windows(ctx.meter)
+    windows = MeterWindows(ctx.meter)
     deployed = quantize_and_calibrate(
         model,
         quantization or ctx.quantization,

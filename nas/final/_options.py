@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from nas.config import Config
-from nas.context import RunContext, build_context
-from nas.data import DataBudget
+from nas.context import RunContext, build_context, data_budget
 from nas.errors import BadInputError
 
 if TYPE_CHECKING:  # pragma: no cover
     from nas.carbon import IntensitySource
+    from nas.data import DataBudget
 
 
 @dataclass(frozen=True)
@@ -63,11 +63,10 @@ class FinalOptions:
 
     def data_budget(self, config: Config) -> DataBudget:
         """The final run's data: the config's validation split and resolution, these sizes."""
-        return DataBudget(
+        return dataclasses.replace(
+            data_budget(config),
             train_size=self.train_size,
-            val_size=config.data.val_size,
             test_size=self.test_size,
-            resolution=config.data.resolution,
             batch_size=self.batch_size,
         )
 
