@@ -198,9 +198,9 @@ def test_export_matches_pytorch(
 def test_nan_loss_trial_fails_with_reason_and_study_goes_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import nas.pipeline as objective
+    import nas.train as recipe
 
-    real = objective.cross_entropy_loss
+    real = recipe.cross_entropy_loss
     calls = {"n": 0}
 
     def sometimes_nan(smoothing: float = 0.0):  # noqa: ANN202
@@ -214,7 +214,7 @@ def test_nan_loss_trial_fails_with_reason_and_study_goes_on(
 
         return loss
 
-    monkeypatch.setattr(objective, "cross_entropy_loss", sometimes_nan)
+    monkeypatch.setattr(recipe, "cross_entropy_loss", sometimes_nan)
     monkeypatch.chdir(tmp_path)
     cfg = write_config(tmp_path, name="nan", trials=2)
     assert main(["search", str(cfg)]) == 0
