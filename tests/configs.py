@@ -1,6 +1,7 @@
 """One tiny study config for every test: a dict, a :class:`~nas.config.Config` or a TOML file.
 
-    doc = tiny_config_dict("budget", data={"batch_size": 100}, carbon={"region": "FRA"})
+    doc = tiny_config_dict("budget", data={"batch_size": 100})
+    doc = tiny_config_dict("fra", carbon={"intensity_g_per_kwh": None, "region": "FRA"})
     config = tiny_config("fed", federated={"enabled": True, "clients": 2})
     path = tiny_toml(tmp_path, "faults", train={"epochs": 2})  # tmp_path / "faults.toml"
 
