@@ -20,55 +20,21 @@ from nas.config import load_config
 from nas.errors import BadInputError
 from nas.search import run_search
 from nas.study import open_storage
+from tests.configs import tiny_toml
 
 ROOT = Path(__file__).resolve().parents[1]
 S = optuna.trial.TrialState
 
-TINY = """
-[study]
-name = "{name}"
-sampler = "random"
-trials = 4
-seed = 5
-
-[search]
-spaces = ["cnn"]
-
-[search.cnn]
-max_stages = 1
-stem_width_choices = [8]
-width_choices = [8, 16]
-depth_choices = [1]
-kernel_choices = [3]
-
-[data]
-train_size = {train}
-val_size = 100
-test_size = 100
-batch_size = 50
-
-[train]
-epochs = {epochs}
-
-[hardware]
-device = "cpu"
-meter = "estimate"
-
-[carbon]
-intensity_g_per_kwh = 50.0
-
-[eval]
-measure_inference = false
-
-[efficiency]
-reuse = false
-"""
-
 
 def _config(tmp_path: Path, name: str, *, train: int = 200, epochs: int = 1) -> Path:
-    path = tmp_path / f"{name}.toml"
-    path.write_text(TINY.format(name=name, train=train, epochs=epochs), encoding="utf-8")
-    return path
+    return tiny_toml(
+        tmp_path,
+        name,
+        study={"seed": 5},
+        data={"train_size": train},
+        train={"epochs": epochs},
+        efficiency={"reuse": False},
+    )
 
 
 def _env(**extra: str) -> dict[str, str]:
