@@ -49,8 +49,8 @@ def child(argv: list[str], log_path: str) -> int:
     import torch  # noqa: F401
 
     import nas.energy
-    import nas.final._checkpoint as ck
     from nas.cli import main
+    from nas.final import CheckpointDir
 
     emit(
         event="imports",
@@ -89,14 +89,14 @@ def child(argv: list[str], log_path: str) -> int:
         return meter
 
     nas.energy.create_meter = create_meter  # type: ignore[assignment]
-    write = ck.CheckpointDir.write_progress
+    write = CheckpointDir.write_progress
 
     def write_progress(self: Any, epoch: int, spent: Any) -> None:
         t0, c0 = time.perf_counter(), _cpu_s()
         write(self, epoch, spent)
         emit(event="progress", epoch=epoch, wall_s=time.perf_counter() - t0, cpu_s=_cpu_s() - c0)
 
-    ck.CheckpointDir.write_progress = write_progress  # type: ignore[method-assign]
+    CheckpointDir.write_progress = write_progress  # type: ignore[method-assign]
     try:
         rc = main(argv)
     except SystemExit as exc:

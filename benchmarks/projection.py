@@ -170,7 +170,7 @@ def summarise(errors: list[float]) -> dict[str, Any]:
 
 
 def spread_entry(rows: list[dict[str, Any]], prov: dict[str, Any]) -> dict[str, Any]:
-    from nas.final._spread import hardware_class
+    from nas.final import hardware_class
 
     hw = prov["hardware"]
     entry: dict[str, Any] = {
@@ -195,7 +195,8 @@ def spread_entry(rows: list[dict[str, Any]], prov: dict[str, Any]) -> dict[str, 
 
 def write_spread(path: Path, entry: dict[str, Any]) -> None:
     """Replace this hardware class's entry, keep the others."""
-    from nas.final._spread import FORMAT, load_spread
+    from nas.final import SPREAD_FORMAT as FORMAT
+    from nas.final import load_spread
 
     keep = [e for e in load_spread(path) if e.get("hardware_class") != entry["hardware_class"]]
     data = {

@@ -476,6 +476,9 @@ def _build_section(name: str, cls: type, table: Any) -> Any:
 
 def config_from_dict(data: dict[str, Any], *, path: str | None = None) -> Config:
     """Build a validated :class:`Config` from a parsed TOML document."""
+    from nas.credentials import remember_strings
+
+    remember_strings(_strings(data))  # a storage, tracking or carbon URL's credentials
     sections: dict[str, Any] = {}
     for name, table in data.items():
         if name not in SECTIONS:
@@ -489,6 +492,17 @@ def config_from_dict(data: dict[str, Any], *, path: str | None = None) -> Config
     config = Config(**sections, path=path)
     config.check()
     return config
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string inside a parsed TOML document (tables and arrays walked)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list | tuple):
+        return [s for v in value for s in _strings(v)]
+    return []
 
 
 def load_config(path: str | Path) -> Config:

@@ -25,8 +25,8 @@ def main() -> int:
     from torch import nn
 
     import nas.energy
-    import nas.final._checkpoint as ck
     from nas.cli import main as cli
+    from nas.final import CheckpointDir
 
     done = [0]
 
@@ -50,14 +50,14 @@ def main() -> int:
             return {"cpu": units * 1e-6}, {"work_units": units, "scope": "process"}
 
     nas.energy.create_meter = lambda *a, **k: WorkMeter()  # type: ignore[assignment]
-    save = ck.CheckpointDir.save
+    save = CheckpointDir.save
 
     def save_then_stop(self: Any, ckpt: Any) -> None:
         save(self, ckpt)
         if stop_at and ckpt.epoch == stop_at and not ckpt.complete:
             os.kill(os.getpid(), signal.SIGSTOP)
 
-    ck.CheckpointDir.save = save_then_stop  # type: ignore[method-assign]
+    CheckpointDir.save = save_then_stop  # type: ignore[method-assign]
     return cli(argv)
 
 

@@ -12,8 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from nas.final import Projection, project_energy
-from nas.final._spread import FORMAT, SPREAD_FILE, hardware_class, load_spread, spread_for
+from nas.final import (
+    SPREAD_FILE,
+    Projection,
+    hardware_class,
+    load_spread,
+    project_energy,
+    spread_for,
+)
+from nas.final import SPREAD_FORMAT as FORMAT
 
 ROOT = Path(__file__).resolve().parents[1]
 

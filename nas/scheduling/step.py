@@ -36,7 +36,7 @@ from nas.sections.schedule import parse_utc
 from nas.trial import Step, TrialState
 
 if TYPE_CHECKING:  # pragma: no cover
-    from nas.trial import TrialEnv
+    from nas.context import RunContext
 
 __all__ = ["BudgetGuard", "GreenWindow", "RegionPicker", "SimulatedTimeIntensity", "parse_utc"]
 
@@ -71,7 +71,7 @@ class SimulatedTimeIntensity(IntensitySource):
 def _stop(study: optuna.Study, attr: str, reason: str) -> None:
     if study.user_attrs.get(attr) is None:
         study.set_user_attr(attr, reason)
-    log.warning("econas: %s; stopping the study", reason)
+    log.warning("%s; stopping the study", reason)
     study.stop()
     raise optuna.TrialPruned(reason)
 
@@ -96,8 +96,8 @@ class GreenWindow(Step):
 
     name = "schedule"
 
-    def __init__(self, env: TrialEnv, *, stream: TextIO | None = None) -> None:
-        self.section = section = env.config.schedule
+    def __init__(self, context: RunContext, *, stream: TextIO | None = None) -> None:
+        self.section = section = context.config.schedule
         self.stream = stream
         self.live = section.trace == "live"
         self.window_s = section.window_hours * 3600.0
@@ -106,12 +106,14 @@ class GreenWindow(Step):
             from nas.carbon import FallbackIntensity
             from nas.scheduling._live_plan import LivePlanner
 
-            if not isinstance(env.intensity, FallbackIntensity):
+            if not isinstance(context.intensity, FallbackIntensity):
                 raise ConfigError("schedule.trace = 'live' needs carbon.source = 'live:...'")
             self.simulated = False
-            self.intensity = env.intensity
+            self.intensity = context.intensity
             self.planner = LivePlanner(
-                source=env.intensity.live, policy=section.effective_policy, causal=section.forecast
+                source=context.intensity.live,
+                policy=section.effective_policy,
+                causal=section.forecast,
             )
             self.scheduler_clock: Clock = WallClock()
             return
@@ -243,7 +245,7 @@ class GreenWindow(Step):
             try:
                 fc = self.planner.forecast(now)
             except BadInputError as exc:  # no forecast, no history: the plan starts now
-                log.warning("econas: %s; trial %d starts now", exc, t.number)
+                log.warning("%s; trial %d starts now", exc, t.number)
             plan = self.planner.plan(now, duration_s=expected_s, deadline=deadline, forecast=fc)
             wait_s = 0.0 if fc is None else max(0.0, (plan.start - now).total_seconds())
             return plan, (wait_s if wait_s >= 1e-3 else 0.0), (fc.trace.step_s if fc else 0)
@@ -317,12 +319,12 @@ class RegionPicker(Step):
 
     name = "spatial"
 
-    def __init__(self, env: TrialEnv) -> None:
+    def __init__(self, context: RunContext) -> None:
         from nas.carbon import FallbackIntensity, create_live_source, region_specs
         from nas.scheduling._live_plan import LivePlanner
 
-        c = env.config.carbon
-        cache = env.config.run_dir / "carbon-cache"
+        c = context.config.carbon
+        cache = context.config.run_dir / "carbon-cache"
         self.regions: list[tuple[str, FallbackIntensity, LivePlanner]] = []
         for spec in region_specs(c.source or "", c.regions):
             live = create_live_source(
@@ -351,7 +353,7 @@ class RegionPicker(Step):
                 a = max(now.timestamp(), held.start_s)
                 means[text] = float(held.mean_over(a, a + span))
             except BadInputError as exc:
-                log.warning("econas: spatial: %s skipped (%s)", text, exc)
+                log.warning("spatial: %s skipped (%s)", text, exc)
         chosen = min(means, key=means.__getitem__) if means else self.regions[0][0]
         t.record(
             {
