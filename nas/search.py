@@ -235,14 +235,17 @@ def run_search(
     With ``n_trials`` (workers), run exactly that many more trials instead.
     """
     from nas.config import config_intensity
+    from nas.space_options import check_images, configured_spaces
     from nas.tracking import TrackingCallback, finish_tracking, open_tracker
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     _quiet_expected_failures()
+    configured_spaces(config)  # every [search.<space>] option: before any study or file exists
     tracker = open_tracker(config)  # unreachable or not installed: bad input, before any work
     intensity = config_intensity(config)  # bad source or missing token: before any work
     # device, meter, data: checked before any study exists
     resources = load_resources(config, intensity=intensity)
+    check_images(resources.data.image_size, config.data.dataset)
     study = open_study(config)
     fail_stale(study)
     counts = StudyCounts.of(study)
