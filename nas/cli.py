@@ -110,6 +110,20 @@ class _VersionAction(argparse.Action):
         parser.exit(0)
 
 
+class LogFormatter(logging.Formatter):
+    """``econas: warning: <message>``, as the CLI's own messages read; the logger's module
+    name (``nas.carbon._static``) only with ``-vv``, where it helps to debug."""
+
+    def __init__(self, *, names: bool = False) -> None:
+        super().__init__()
+        self.names = names
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        where = f"{record.name}: " if self.names else ""
+        return f"econas: {record.levelname.lower()}: {where}{text}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="econas",
@@ -149,8 +163,13 @@ def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # a usage error exits 2 here (its line is scrubbed too)
     level = logging.WARNING - 10 * min(args.verbose, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    for handler in logging.getLogger().handlers:  # a log file gets no credential either
+    root = logging.getLogger()
+    if not root.handlers:  # as logging.basicConfig: leave a host's own logging alone
+        handler = logging.StreamHandler()
+        handler.setFormatter(LogFormatter(names=args.verbose >= 2))
+        root.addHandler(handler)
+        root.setLevel(level)
+    for handler in root.handlers:  # a log file gets no credential either
         if not any(isinstance(f, _ScrubFilter) for f in handler.filters):
             handler.addFilter(_ScrubFilter())
     if not getattr(args, "func", None):

@@ -76,3 +76,27 @@ def improvement(points: Sequence[Point], reference: Point, candidate: Point) -> 
     """Hypervolume ``candidate`` adds to ``points`` (0 when it is dominated)."""
     acc, energy = candidate
     return sum(w * max(0.0, acc - lv) for w, lv in improvement_segments(points, reference, energy))
+
+
+def nondominated_ranks_2d(points: Sequence[Point]) -> list[int]:
+    """Front index of each point (0: non-dominated), peeling fronts in turn; exact duplicates
+    share a front."""
+    ranks = [-1] * len(points)
+    remaining = list(range(len(points)))
+    level = 0
+    while remaining:
+        order = sorted(remaining, key=lambda i: (points[i][1], -points[i][0]))
+        best_acc = float("-inf")
+        last: Point | None = None
+        current = []
+        for i in order:
+            if points[i][0] > best_acc or points[i] == last:
+                current.append(i)
+                best_acc = max(best_acc, points[i][0])
+                last = points[i]
+        for i in current:
+            ranks[i] = level
+        taken = set(current)
+        remaining = [i for i in remaining if i not in taken]
+        level += 1
+    return ranks

@@ -20,9 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from torch import Tensor, nn
 
-from nas.errors import ConfigError, InvalidArchError
-from search_spaces._registry import register_search_space
-from search_spaces.spec import ArchSpec, SearchSpace, check_choices
+from search_spaces.errors import ConfigError, InvalidArchError
+from search_spaces.spec import ArchSpec, SearchSpace, check_choices, register_search_space
 
 if TYPE_CHECKING:
     import optuna

@@ -44,8 +44,9 @@ from nas.carbon._static import (
     list_regions,
     resolve_intensity_source,
 )
-from nas.carbon._trace import Trace, TraceIntensity, to_datetime, to_epoch_s
+from nas.carbon._trace import Trace, to_datetime, to_epoch_s
 from nas.carbon._trace_io import SHIPPED_TRACES, load_trace, parse_time
+from nas.carbon._trace_source import TraceIntensity
 
 __all__ = [
     "PROVIDERS",

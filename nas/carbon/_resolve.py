@@ -199,7 +199,7 @@ class FallbackIntensity(IntensitySource):
         if reason not in self._warned:
             self._warned.add(reason)
             log.warning(
-                "econas: %s; charging %s (%.0f gCO2e/kWh) instead",
+                "%s; charging %s (%.0f gCO2e/kWh) instead",
                 reason,
                 value.source,
                 value.intensity_g_per_kwh,

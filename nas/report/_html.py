@@ -34,6 +34,7 @@ class Report:
     search_kgco2e: float
     feedback: list[str]
     fidelity: Fidelity | None = None
+    search_kinds: frozenset[str] = frozenset()  # measured / estimated, over every trial
 
 
 def _e(value: Any) -> str:
@@ -201,6 +202,7 @@ def build_report(study: optuna.Study, *, cap_kgco2e: float | None = None) -> Rep
         search_kgco2e=cost.kgco2e,
         feedback=lines,
         fidelity=fid,
+        search_kinds=frozenset(cost.kinds),
     )
 
 

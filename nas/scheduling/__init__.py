@@ -11,8 +11,9 @@
   saving against run-now (``econas schedule simulate``).
 - Live decisions for a study: :class:`GreenWindowScheduler` with a :class:`SimulatedClock`
   (tests, replays) or :class:`WallClock`.
-- Live plans: :class:`LivePlanner` plans a job on a live source's forecast (the provider's,
-  else a causal one) (``econas schedule plan``; ``schedule.trace = "live"``).
+- Plans: :class:`LivePlanner` plans a job on a live source's forecast (the provider's,
+  else a causal one) (``econas schedule plan``; ``schedule.trace = "live"``);
+  :class:`TracePlanner` plans on a historical trace as of a stated time (``--at``).
 - Forecast archives: :func:`load_archive` (issued forecasts replayed by :func:`simulate`),
   :func:`synthetic_archive` and :func:`write_archive` (``econas schedule archive``).
 - Live sources live in :mod:`nas.carbon` (:class:`ElectricityMapsIntensity`,
@@ -41,10 +42,11 @@ from nas.scheduling._budget import (
     record_usage,
 )
 from nas.scheduling._forecast import FORECASTERS, Forecaster, create_forecaster
-from nas.scheduling._live_plan import LivePlan, LivePlanner, PlanForecast
+from nas.scheduling._live_plan import LivePlan, LivePlanner, PlanForecast, span
 from nas.scheduling._policies import POLICIES, Policy, ScheduledInterval, create_policy
 from nas.scheduling._scheduler import Clock, GreenWindowScheduler, SimulatedClock, WallClock
 from nas.scheduling._simulate import MonthSummary, SimulationResult, simulate
+from nas.scheduling._trace_plan import TracePlanner
 
 __all__ = [
     "BudgetUsage",
@@ -68,6 +70,8 @@ __all__ = [
     "Policy",
     "ScheduledInterval",
     "SimulatedClock",
+    "TracePlanner",
+    "span",
     "SimulationResult",
     "Trace",
     "TraceIntensity",
