@@ -240,7 +240,8 @@ def run_search(
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     _quiet_expected_failures()
-    configured_spaces(config)  # every [search.<space>] option: before any study or file exists
+    # every [search.<space>] option: before any study or file exists
+    configured_spaces(config.search.spaces, config.search.options)
     tracker = open_tracker(config)  # unreachable or not installed: bad input, before any work
     intensity = config_intensity(config)  # bad source or missing token: before any work
     # device, meter, data: checked before any study exists

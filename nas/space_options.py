@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 from nas.errors import ConfigError, DataError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from nas.config import Config
+    from collections.abc import Mapping, Sequence
+
     from search_spaces import SearchSpace
 
 MAX_OPTION_INT = 4096  # widths, dims, patch sizes: 10**8 is a typo, not a setting
@@ -65,14 +66,16 @@ def _options_of(space: SearchSpace) -> list[str]:
     return sorted(p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY)
 
 
-def configured_spaces(config: Config) -> dict[str, SearchSpace]:
-    """Every space of ``config.search`` (and every one given options), built from its options."""
+def configured_spaces(
+    names: Sequence[str], options_by_space: Mapping[str, Mapping[str, Any]]
+) -> dict[str, SearchSpace]:
+    """The spaces ``names`` of a ``[search]`` section (and every one given options, which are
+    checked too), each built from its ``[search.<space>]`` options."""
     from search_spaces import create_search_space
 
-    search = config.search
     spaces: dict[str, SearchSpace] = {}
-    for name in dict.fromkeys((*search.spaces, *search.options)):
-        options = search.options.get(name, {})
+    for name in dict.fromkeys((*names, *options_by_space)):
+        options = dict(options_by_space.get(name, {}))
         try:
             spaces[name] = create_search_space(name, **options)
         except ConfigError as exc:
@@ -85,7 +88,7 @@ def configured_spaces(config: Config) -> dict[str, SearchSpace]:
                     f"unknown option search.{name}.{unknown[0]}; known options: {known}"
                 ) from None
             raise ConfigError(f"[search.{name}] options are unusable: {exc}") from None
-    return {name: spaces[name] for name in search.spaces}
+    return {name: spaces[name] for name in names}
 
 
 def check_images(image_size: int, label: str = "data") -> None:
