@@ -8,6 +8,8 @@ table. Everything econas prints or writes into Markdown from storage goes throug
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from typing import Any
 
@@ -33,6 +35,22 @@ def markdown_cell(text: Any) -> str:
     """``text`` as literal Markdown inline text: one line, Markdown/HTML specials escaped."""
     escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", one_line(text))
     return escaped.replace("&", "&amp;")
+
+
+def finite_json(obj: Any) -> Any:
+    """``obj`` with every NaN or infinity replaced by None (JSON has no such numbers)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite_json(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [finite_json(v) for v in obj]
+    return obj
+
+
+def json_text(obj: Any, *, indent: int | None = 2) -> str:
+    """Strict JSON of ``obj``: NaN and infinities as null, other objects as their text."""
+    return json.dumps(finite_json(obj), indent=indent, default=str, allow_nan=False)
 
 
 def human_duration(seconds: float) -> str:

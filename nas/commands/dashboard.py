@@ -240,16 +240,20 @@ def run(args: argparse.Namespace) -> int:
     mode = "writable" if args.writable else "read-only"
     if not args.writable:
         app = read_only(app)
+    server = _bind(app, args.host, args.port)  # the URL is printed once it is really served
     print(
         f"econas: optuna-dashboard ({mode}) for {redact_url(url)} on "
         f"http://{args.host}:{args.port}/",
         file=sys.stderr,
     )
-    _serve(app, args.host, args.port)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
     return 0
 
 
-def _serve(app: Callable[..., Iterable[bytes]], host: str, port: int) -> None:
+def _bind(app: Callable[..., Iterable[bytes]], host: str, port: int) -> Any:
     from wsgiref.simple_server import WSGIRequestHandler, make_server
 
     class _Quiet(WSGIRequestHandler):
@@ -257,12 +261,8 @@ def _serve(app: Callable[..., Iterable[bytes]], host: str, port: int) -> None:
             pass
 
     try:
-        server = make_server(host, port, app, handler_class=_Quiet)
+        return make_server(host, port, app, handler_class=_Quiet)
     except OSError as exc:
         from nas.errors import BadInputError
 
         raise BadInputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    try:
-        server.serve_forever()
-    finally:
-        server.server_close()
