@@ -19,7 +19,16 @@ functions that train or build models.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
+
+# OpenMP threads that spin while they wait burn CPU time, and on a busy machine (a descheduled
+# peer thread) they spin for whole time slices: the estimate meter (CPU time x watts per core)
+# charged a 2-thread epoch 7-10x its quiet cost on a loaded 2-core host (issue 27). Every econas
+# process waits passively unless told otherwise, so a proxy and the final training it projects
+# are measured alike; set before torch loads its OpenMP runtime (no effect if it already has).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("KMP_BLOCKTIME", "0")
 
 if TYPE_CHECKING:  # pragma: no cover
     from nas.api import (

@@ -192,6 +192,7 @@ def hardware_provenance(device: str = "cpu", *, threads: int | None = None) -> d
         "threads": threads if threads is not None else _threads(),
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "openblas_num_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "cuda": cuda_device_info(device),
         "quantized_engines": quantized_engines(),
         # set to emulate a narrower CPU (an AVX2-only one on an AVX-512 machine)

@@ -101,5 +101,12 @@ def _print_result(s: dict[str, Any]) -> None:
         f"trial {s['trial']}: test accuracy {s['test_accuracy']:.4f} after {s['epochs']} epochs on "
         f"{s['train_size']} images (proxy: {s['proxy_test_accuracy'] or float('nan'):.4f}); "
         f"{s['energy_kwh']:.3e} kWh, {s['kgco2e']:.3e} kgCO2e ({s['energy_kind']}); "
-        f"projection {s['projected_energy_kwh']:.3e} kWh, error {err:+.1f}%"
+        f"projection {s['projected_energy_kwh']:.3e} kWh, error {err:+.1f}%" + _range_note(s)
     )
+
+
+def _range_note(s: dict[str, Any]) -> str:
+    lo, hi = s.get("projected_energy_kwh_low"), s.get("projected_energy_kwh_high")
+    if lo is None or hi is None:
+        return f" (range unknown: {s.get('projection_range_basis') or 'not benchmarked'})"
+    return f" (likely {lo:.3e} to {hi:.3e} kWh, {s.get('projection_range_basis')})"

@@ -3,30 +3,35 @@
 Method (stated with every projection): the proxy measured its training energy over a known
 number of samples, so its **energy per sample-epoch** scales to the full run::
 
-    train     = proxy's last epoch kWh / samples per epoch  x  train_size x epochs
-                + the first epoch's warm-up above it, and the train phase's work between
-                  epochs, once (a proxy of one epoch: its whole training / samples)
-    eval      = proxy validation kWh / validation images  x  validation images x epochs
-    test      = proxy test kWh / test images  x  final test images
-    fixed     = the proxy's build, quantize, upload and store phases, once
+    train      = proxy's last epoch kWh / samples per epoch  x  train_size x epochs
+                 + the first epoch's warm-up above it, once per process that trains (a proxy
+                   of one epoch: its whole training / samples)
+    eval       = proxy validation kWh / validation images  x  validation images x epochs
+    checkpoint = proxy upload kWh (one write of the weights) x (1 + optimizer moments) x epochs
+    test       = proxy test kWh / test images  x  final test images
+    fixed      = the proxy's quantize, upload and store phases once, its build once per process
+    resumed    = per restart, the build and the warm-up again; energy measured as ``lost`` (an
+                 interrupted epoch's work, redone) added as measured
 
 For a pruned trial the per-sample figure comes from its fine-tune (the pruned network, which
 is what the final run trains); distillation's teacher passes are inside the proxy's training
-energy and so inside the projection. Duration scales the same way. Checkpoint writes are not
-projected (they are measured in their own phase). kgCO2e is the projected energy at the
-intensity of the configured source over the projected interval from now.
+energy and so inside the projection. Duration scales the same way. The projection assumes the
+proxy's threads and OpenMP wait policy (``econas train`` says when they differ). kgCO2e is the
+projected energy at the intensity of the configured source over the projected interval from
+now. :meth:`Projection.with_range` adds the spread of the projection's error measured by
+``benchmarks/projection.py`` on this hardware class (``nas.final._spread``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from nas.errors import BadInputError
 
-_FIXED = ("build", "quantize", "upload", "store")
+_ONCE = ("quantize", "upload", "store")
 _MAX_WINDOW_S = 10 * 365.25 * 86400
 
 
@@ -39,6 +44,9 @@ class Projection:
     kgco2e: float | None = None
     intensity_g_per_kwh: float | None = None
     intensity_source: str | None = None
+    energy_kwh_low: float | None = None  # the benchmark's spread (None: not benchmarked here)
+    energy_kwh_high: float | None = None
+    range_basis: str | None = None  # "from N runs of benchmarks/projection.py on <hardware>"
 
     def with_carbon(self, intensity: Any) -> Projection:
         """The same projection charged at ``intensity`` (an IntensitySource) from now on."""
@@ -46,18 +54,53 @@ class Projection:
         # a window beyond ten years (epochs = 10**20) is charged at its first ten years' mean
         seconds = min(max(self.duration_s, 1.0), _MAX_WINDOW_S)
         ci = intensity.intensity_over(now, now + timedelta(seconds=seconds))
-        return Projection(
-            energy_kwh=self.energy_kwh,
-            duration_s=self.duration_s,
-            method=self.method,
-            inputs=self.inputs,
+        return replace(
+            self,
             kgco2e=self.energy_kwh * ci.intensity_g_per_kwh / 1000.0,
             intensity_g_per_kwh=ci.intensity_g_per_kwh,
             intensity_source=ci.source,
         )
 
+    def with_range(self, error_pct: tuple[float, float] | None, basis: str) -> Projection:
+        """The range the measured energy fell in around such projections: ``error_pct`` is
+        the benchmark's (lowest, highest) ``(measured - projected) / projected`` in %; None
+        when this hardware class was never benchmarked (``basis`` says so)."""
+        if error_pct is None:
+            return replace(self, energy_kwh_low=None, energy_kwh_high=None, range_basis=basis)
+        lo, hi = error_pct
+        return replace(
+            self,
+            energy_kwh_low=max(self.energy_kwh * (1.0 + lo / 100.0), 0.0),
+            energy_kwh_high=self.energy_kwh * (1.0 + hi / 100.0),
+            range_basis=basis,
+        )
+
+    @property
+    def kgco2e_low(self) -> float | None:
+        return self._kg(self.energy_kwh_low)
+
+    @property
+    def kgco2e_high(self) -> float | None:
+        return self._kg(self.energy_kwh_high)
+
+    def _kg(self, kwh: float | None) -> float | None:
+        if kwh is None or self.intensity_g_per_kwh is None:
+            return None
+        return kwh * self.intensity_g_per_kwh / 1000.0
+
+    def range_text(self) -> str:
+        """``likely 1.2e-05 to 1.4e-05 kWh, from 12 runs of ...``, or why there is no range."""
+        if self.energy_kwh_low is None or self.energy_kwh_high is None:
+            return f"range unknown: {self.range_basis or 'not benchmarked'}"
+        return (
+            f"likely {self.energy_kwh_low:.3e} to {self.energy_kwh_high:.3e} kWh, "
+            f"{self.range_basis}"
+        )
+
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out["kgco2e_low"], out["kgco2e_high"] = self.kgco2e_low, self.kgco2e_high
+        return out
 
 
 def project_energy(
@@ -74,9 +117,15 @@ def project_energy(
     test_size: int,
     epoch_kwh: Sequence[float] = (),
     epoch_s: Sequence[float] = (),
+    optimizer_moments: int = 2,
+    restarts: int = 0,
+    lost_kwh: float = 0.0,
+    lost_s: float = 0.0,
 ) -> Projection:
     """Scale a proxy's per-phase energy (kWh) and time (s) to a full-budget run; ``epoch_kwh``
-    and ``epoch_s`` are its training epochs' own (``epoch_energy_kwh``)."""
+    and ``epoch_s`` are its training epochs' own (``epoch_energy_kwh``). ``restarts``: runs
+    this training already had that ended early (each rebuilds and warms up again);
+    ``lost_kwh``/``lost_s``: what they measured as lost (interrupted epochs, redone)."""
     basis = "train"
     samples = proxy_train_samples
     if pruned_finetune_samples and phase_kwh.get("finetune"):
@@ -87,36 +136,45 @@ def project_energy(
             "nothing to project from"
         )
     steady = basis == "train" and len(epoch_kwh) >= 2 and len(epoch_s) == len(epoch_kwh)
-    fixed_kwh = fixed_s = 0.0
-    if steady:  # the last epoch, warmed up; the rest of the train phase once
+    warm_kwh = warm_s = 0.0
+    if steady:  # the last epoch, warmed up; the rest of the train phase once per process
         per_epoch = samples / len(epoch_kwh)
         per_sample_kwh, per_sample_s = epoch_kwh[-1] / per_epoch, epoch_s[-1] / per_epoch
-        fixed_kwh = max(phase_kwh[basis] - epoch_kwh[-1] * len(epoch_kwh), 0.0)
-        fixed_s = max(phase_s.get(basis, 0.0) - epoch_s[-1] * len(epoch_s), 0.0)
+        warm_kwh = max(phase_kwh[basis] - epoch_kwh[-1] * len(epoch_kwh), 0.0)
+        warm_s = max(phase_s.get(basis, 0.0) - epoch_s[-1] * len(epoch_s), 0.0)
     else:
         per_sample_kwh = phase_kwh[basis] / samples
         per_sample_s = phase_s.get(basis, 0.0) / samples
-    kwh = per_sample_kwh * train_size * epochs + fixed_kwh
-    secs = per_sample_s * train_size * epochs + fixed_s
+    runs = 1 + max(restarts, 0)
+    kwh = per_sample_kwh * train_size * epochs + warm_kwh * runs
+    secs = per_sample_s * train_size * epochs + warm_s * runs
     inputs: dict[str, float | int | str] = {
         "basis_phase": basis + (" (last epoch)" if steady else ""),
         "proxy_samples": samples,
         "kwh_per_sample_epoch": per_sample_kwh,
-        "warm_up_kwh": fixed_kwh,
+        "warm_up_kwh": warm_kwh,
         "train_size": train_size,
         "epochs": epochs,
+        "runs": runs,
     }
-    for phase, images, per_run in (
-        ("eval", proxy_val_size, val_size * epochs),
-        ("test", proxy_test_size, test_size),
-    ):
+    per_run = {"eval": val_size * epochs, "test": test_size}
+    for phase, images in (("eval", proxy_val_size), ("test", proxy_test_size)):
         if phase_kwh.get(phase) and images > 0:
-            kwh += phase_kwh[phase] / images * per_run
-            secs += phase_s.get(phase, 0.0) / images * per_run
+            kwh += phase_kwh[phase] / images * per_run[phase]
+            secs += phase_s.get(phase, 0.0) / images * per_run[phase]
             inputs[f"{phase}_kwh_per_image"] = phase_kwh[phase] / images
-    for phase in _FIXED:
+    writes = (1 + max(optimizer_moments, 0)) * epochs  # weights + moments, every epoch end
+    kwh += phase_kwh.get("upload", 0.0) * writes
+    secs += phase_s.get("upload", 0.0) * writes
+    inputs["checkpoint_kwh_per_epoch"] = phase_kwh.get("upload", 0.0) * (1 + optimizer_moments)
+    kwh += phase_kwh.get("build", 0.0) * runs
+    secs += phase_s.get("build", 0.0) * runs
+    for phase in _ONCE:
         kwh += phase_kwh.get(phase, 0.0)
         secs += phase_s.get(phase, 0.0)
+    if lost_kwh > 0:
+        kwh, secs = kwh + lost_kwh, secs + lost_s
+        inputs["lost_kwh"] = lost_kwh
     where = (
         f"its last epoch's ({per_sample_kwh:.3e} kWh)"
         if steady
@@ -124,7 +182,14 @@ def project_energy(
     )
     method = (
         f"proxy {basis} energy per sample-epoch, {where}, x {train_size} images x {epochs} "
-        "epochs, plus its warm-up once, validation per epoch and the test set scaled per image, "
-        "and the proxy's build/quantize/upload/store once"
+        "epochs, plus its warm-up and build once per process, validation every epoch and the "
+        "test set scaled per image, a checkpoint write every epoch (the proxy's weights upload "
+        f"x {1 + optimizer_moments}: weights and optimizer moments), and the proxy's "
+        "quantize/upload/store once"
     )
+    if restarts > 0 or lost_kwh > 0:
+        method += (
+            f"; resumed: {restarts} earlier run(s) rebuilt and warmed up again, "
+            f"{lost_kwh:.3e} kWh measured as lost in interrupted epochs"
+        )
     return Projection(energy_kwh=kwh, duration_s=secs, method=method, inputs=inputs)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -33,6 +34,7 @@ from nas.errors import BadInputError, EconasError, TrialFailure
 from nas.final._checkpoint import Checkpoint, CheckpointDir, measurement_to_json
 from nas.final._options import BudgetStop, FinalOptions
 from nas.final._project import Projection, project_energy
+from nas.final._spread import hardware_class, spread_for
 from nas.record import (
     RECORD_VERSION,
     Compression,
@@ -94,8 +96,12 @@ class FinalRun:
         """How the trial was compressed (its precision, teacher, quantization)."""
         return CompressionChoice.of_record(self.rec)
 
-    def project(self) -> Projection:
-        """The full run's energy and kgCO2e from the proxy's measured energy per sample-epoch."""
+    def project(
+        self, *, restarts: int = 0, lost_kwh: float = 0.0, lost_s: float = 0.0
+    ) -> Projection:
+        """The full run's energy and kgCO2e from the proxy's measured energy per sample-epoch,
+        with the range measured by ``benchmarks/projection.py`` on this hardware class.
+        ``restarts``/``lost_*``: what a resumed run already knows (nas.final._project)."""
         rec, c = self.rec, self.config
         phases = rec.phases
         kwh = {p.name: p.energy_kwh for p in phases}
@@ -105,7 +111,7 @@ class FinalRun:
         proxy_train = c.data.train_size or max(train_samples // max(c.train.epochs, 1), 1)
         finetune = c.compression.finetune_epochs * proxy_train if ratio > 0 else None
         d = self.data
-        return project_energy(
+        projection = project_energy(
             kwh,
             secs,
             proxy_train_samples=train_samples,
@@ -118,7 +124,24 @@ class FinalRun:
             test_size=len(d.test),
             epoch_kwh=rec.json(Trial.epoch_energy_kwh) or (),
             epoch_s=rec.json(Trial.epoch_duration_s) or (),
-        ).with_carbon(self.context.intensity)
+            optimizer_moments=1 if c.train.optimizer == "sgd" else 2,
+            restarts=restarts,
+            lost_kwh=lost_kwh,
+            lost_s=lost_s,
+        )
+        error_pct, basis = spread_for(self._hardware_class(), resumed=restarts > 0 or lost_kwh > 0)
+        return projection.with_range(error_pct, basis).with_carbon(self.context.intensity)
+
+    def _hardware_class(self) -> dict[str, Any]:
+        """The proxy's hardware class (the final run is projected on the same)."""
+        prov = self.rec.json(Provenance.provenance) or {}
+        threads = self.rec.get(Provenance.threads)
+        return hardware_class(
+            cpu_model=str(prov.get("cpu_model") or ""),
+            meter=str(self.rec.get(Trial.energy_source) or ""),
+            device=str(self.rec.get(Trial.device) or "cpu"),
+            threads=int(threads) if threads is not None else None,
+        )
 
     def store_projection(self, projection: Projection) -> None:
         """Keep the projection with the trial until (unless) a full-budget run replaces it."""
@@ -137,6 +160,7 @@ class FinalRun:
             Final.projected_energy_kwh: projection.energy_kwh,
             Final.projected_kgco2e: projection.kgco2e,
             Final.projection_method: projection.method,
+            **_range_fields(projection),
         }
 
     # -- the run ------------------------------------------------------------------------------
@@ -170,6 +194,8 @@ class FinalRun:
             self._line(
                 f"trial {self.trial.number}: resuming at epoch {resumed_from + 1}/{opts.epochs}"
             )
+        if log.measurements:  # a restart: its rebuild, warm-up and lost work are projected too
+            projection = self._reproject(ckpt, log)
         device = self.context.device
         self.check_memory()
         proxy_threads = self.rec.get(Provenance.threads)
@@ -177,6 +203,13 @@ class FinalRun:
             self._line(
                 f"the proxy trained with {proxy_threads} threads, this run uses "
                 f"{torch.get_num_threads()}: the projection assumes the same setting"
+            )
+        proxy_wait = (self.rec.json(Provenance.provenance) or {}).get("omp_wait_policy", "")
+        if proxy_wait != "" and proxy_wait != os.environ.get("OMP_WAIT_POLICY"):
+            self._line(
+                f"the proxy ran with OMP_WAIT_POLICY={proxy_wait}, this run with "
+                f"{os.environ.get('OMP_WAIT_POLICY')}: spinning threads cost CPU time, so the "
+                "projection assumes the same setting"
             )
         with log.phase("build"):
             data = self.data
@@ -328,6 +361,21 @@ class FinalRun:
 
         return tick
 
+    def _reproject(self, ckpt: Checkpoint, log: PhaseLog) -> Projection:
+        """The projection of a restarted run: the proxy's, plus a rebuild and a warm-up per
+        earlier run and the energy measured as lost (what the checkpoint and progress hold)."""
+        lost = [m for m in log.measurements if m.name == "lost"]
+        projection = self.project(
+            restarts=max(len(ckpt.resumed_from), 1),
+            lost_kwh=sum(m.energy_kwh for m in lost),
+            lost_s=sum(m.duration_s for m in lost),
+        )
+        self._line(
+            f"trial {self.trial.number}: projected again for the resumed run: "
+            f"{projection.energy_kwh:.3e} kWh ({projection.range_text()})"
+        )
+        return projection
+
     def _interrupted(self, log: PhaseLog, ckpt: Checkpoint) -> None:
         """Ctrl-C: the unfinished epoch's work is lost (the checkpoint holds the last epoch
         boundary); its energy is kept in the checkpoint as phase ``lost``."""
@@ -430,6 +478,7 @@ class FinalRun:
             Final.projected_energy_kwh: projection.energy_kwh,
             Final.projected_kgco2e: projection.kgco2e,
             Final.projection_method: projection.method,
+            **_range_fields(projection),
             Final.projection_error_pct: error,
             Final.resumed_from_epoch: resumed_from,
             Final.weights_artifact_id: artifact_id,
@@ -456,3 +505,11 @@ class FinalRun:
 
     def _line(self, text: str) -> None:
         print(f"econas: {text}", file=self.stream, flush=True)
+
+
+def _range_fields(projection: Projection) -> dict[str, Any]:
+    return {
+        Final.projected_energy_kwh_low: projection.energy_kwh_low,
+        Final.projected_energy_kwh_high: projection.energy_kwh_high,
+        Final.projection_range_basis: projection.range_basis,
+    }

@@ -98,6 +98,9 @@ def summary(
 
     rec = final.rec
     r = record or {}
+    g = projection.intensity_g_per_kwh
+    lo = r.get(Final.projected_energy_kwh_low, projection.energy_kwh_low)
+    hi = r.get(Final.projected_energy_kwh_high, projection.energy_kwh_high)
     return {
         "trial": final.trial.number,
         "epochs": r.get(Final.epochs, final.opts.epochs),
@@ -113,10 +116,16 @@ def summary(
         "energy_source": r.get(Final.energy_source),
         "intensity_g_per_kwh": r.get(Final.intensity_g_per_kwh, projection.intensity_g_per_kwh),
         "intensity_source": r.get(Final.intensity_source, projection.intensity_source),
-        "projected_energy_kwh": projection.energy_kwh,
-        "projected_kgco2e": projection.kgco2e,
+        # a resumed run projects again (its rebuild, warm-up, lost work): the record's
+        "projected_energy_kwh": r.get(Final.projected_energy_kwh, projection.energy_kwh),
+        "projected_kgco2e": r.get(Final.projected_kgco2e, projection.kgco2e),
+        "projected_energy_kwh_low": lo,
+        "projected_energy_kwh_high": hi,
+        "projected_kgco2e_low": None if lo is None or g is None else lo * g / 1000.0,
+        "projected_kgco2e_high": None if hi is None or g is None else hi * g / 1000.0,
+        "projection_range_basis": r.get(Final.projection_range_basis, projection.range_basis),
         "projected_duration_s": projection.duration_s,
-        "projection_method": projection.method,
+        "projection_method": r.get(Final.projection_method, projection.method),
         "projection_error_pct": r.get(Final.projection_error_pct),
         "resumed_from_epoch": r.get(Final.resumed_from_epoch, 0),
         "weights_artifact_id": r.get(Final.weights_artifact_id),
@@ -128,9 +137,9 @@ def _print_projection(number: int, p: Projection, stream: TextIO) -> None:
     from nas.text import human_duration
 
     print(
-        f"econas: trial {number}: projected {p.energy_kwh:.3e} kWh, {p.kgco2e:.3e} kgCO2e at "
-        f"{p.intensity_g_per_kwh:.4g} gCO2e/kWh ({p.intensity_source}), about "
-        f"{human_duration(p.duration_s)} (projected from the proxy: {p.method})",
+        f"econas: trial {number}: projected {p.energy_kwh:.3e} kWh ({p.range_text()}), "
+        f"{p.kgco2e:.3e} kgCO2e at {p.intensity_g_per_kwh:.4g} gCO2e/kWh ({p.intensity_source}), "
+        f"about {human_duration(p.duration_s)} (projected from the proxy: {p.method})",
         file=stream,
         flush=True,
     )

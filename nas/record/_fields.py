@@ -286,6 +286,13 @@ class Final:
     projected_energy_kwh = _f("final_projected_energy_kwh", _NUM, "kWh", "before training")
     projected_kgco2e = _f("final_projected_kgco2e", _NUM, "kgCO2e")
     projection_method = _f("final_projection_method", str)
+    projected_energy_kwh_low = _f(
+        "final_projected_energy_kwh_low", _NUM, "kWh", "benchmarks/projection.py's spread"
+    )
+    projected_energy_kwh_high = _f("final_projected_energy_kwh_high", _NUM, "kWh")
+    projection_range_basis = _f(
+        "final_projection_range_basis", str, "", "from N runs of benchmarks/projection.py on ..."
+    )
     projection_error_pct = _f(
         "final_projection_error_pct", _NUM, "%", "(measured-projected)/projected"
     )
