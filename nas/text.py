@@ -59,3 +59,9 @@ def human_duration(seconds: float) -> str:
         if seconds >= size:
             return f"{seconds / size:.3g} {unit}"
     return f"{seconds:.0f} s"
+
+
+def plural(count: int | float, noun: str, plural_form: str | None = None) -> str:
+    """``1 epoch``, ``2 epochs``, ``0 trials``: a count with its noun agreeing."""
+    word = noun if count == 1 else (plural_form or noun + "s")
+    return f"{count:g} {word}" if isinstance(count, float) else f"{count} {word}"

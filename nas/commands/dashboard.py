@@ -23,6 +23,8 @@ import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from nas.text import plural
+
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -111,7 +113,9 @@ def config_summary(raw: str) -> str:
         f"spaces {spaces}",
         f"data {get('data', 'dataset')} (train {get('data', 'train_size')}, val "
         f"{get('data', 'val_size')}, test {get('data', 'test_size')})",
-        f"{get('train', 'epochs')} epoch(s)",
+        plural(get("train", "epochs"), "epoch")
+        if isinstance(get("train", "epochs"), int)
+        else "epochs ?",
         f"meter {get('hardware', 'meter')}",
         carbon,
     ]
