@@ -51,6 +51,7 @@ bench: setup data
 	$(PY) benchmarks/scheduling.py
 	$(PY) benchmarks/forecast_archive.py
 	$(PY) benchmarks/search_tabular.py
+	$(PY) benchmarks/projection.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -5,20 +5,25 @@ sizes, with and without one SIGKILL and resume, several interleaved rounds.
     python benchmarks/projection.py --sizes 1000,3500 --per-family 1 --rounds 2 \
         --out /tmp/projection.json --spread-out /tmp/spread.json        # reduced, minutes
 
-A quickstart-budget study (2,000 images, 2 epochs) is searched once on Fashion-MNIST; the
-``--per-family`` cheapest distinct architectures of each family (by proxy training energy)
-are then trained at full budget (``econas train --epochs E --train-size N``, a fresh process
-each), every (trial, size, kill) case once per round, the order rotating each round
-(``_harness.paired_rounds``). A killed case is SIGKILLed right after epoch ``--kill-after``'s
-progress line and resumed with the same command; its error is against the resumed run's
-projection (which adds the rebuild, warm-up and measured lost energy), and the error of the
-projection printed before the first start is kept too.
+Every round searches a fresh quickstart-budget study (2,000 images, 2 epochs, random
+sampler and fixed seed, so every round proposes the same architectures) on Fashion-MNIST, so
+that each projection comes from a proxy measured minutes before the training it projects:
+on a shared machine the load moves the CPU-time estimate by tens of percent within the
+hour, and a proxy measured once would fold that drift into the error (kept as
+``error_vs_round1_proxy_pct``). The ``--per-family`` cheapest distinct architectures of each
+family (by proxy training energy in round 1) are then trained at full budget
+(``econas train --epochs E --train-size N``, a fresh process each), every (trial, size,
+kill) case once per round, the order rotating each round (``_harness.paired_rounds``). A
+killed case is SIGKILLed right after epoch ``--kill-after``'s progress line and resumed
+with the same command; its error is against the resumed run's projection (the rebuild,
+warm-up and measured lost energy added).
 
 Per size and per fresh/resumed: the median absolute error with its distribution-free 95%
-interval, the worst, and the verdict against the targets (median <= 10 %, worst <= 25 %).
-Writes ``benchmarks/results/projection.json`` (provenance: commit, hardware, instruction
-sets, threads, load) and the spread that ``econas train`` quotes as its projection's range,
-``nas/final/projection_spread.json`` (package data; one entry per hardware class).
+interval, the worst, and the verdicts against the targets (median <= 10 %, worst <= 25 %),
+plus measured and projected kWh per phase for every run. Writes
+``benchmarks/results/projection.json`` (provenance: commit, hardware, instruction sets,
+threads, load before and after) and the spread that ``econas train`` quotes as its range,
+``nas/final/projection_spread.json`` (package data; this hardware class's entry replaced).
 """
 
 from __future__ import annotations
@@ -52,69 +57,110 @@ def _econas(*args: str) -> list[str]:
     return [sys.executable, "-m", "nas.cli", *args]
 
 
-def search(work: Path, trials: int, dataset: str) -> Path:
-    """The quickstart study (its proxy budget) in ``work``; returns its config."""
-    text = (ROOT / "studies" / "quickstart.toml").read_text()
-    text = text.replace('name = "quickstart"', 'name = "projection"', 1)
-    text = text.replace("trials = 16 ", f"trials = {trials} ", 1)
-    text = text.replace('dataset = "fashion-mnist"', f'dataset = "{dataset}"', 1)
-    config = work / "projection.toml"
-    config.write_text(text)
-    done = subprocess.run(
-        _econas("search", str(config)), cwd=work, env=_env(), capture_output=True, text=True
-    )
+def _run(cmd: list[str], cwd: Path) -> str:
+    done = subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True)
     if done.returncode != 0:
-        raise SystemExit(f"econas search failed: {done.stderr[-2000:]}")
+        raise SystemExit(f"{' '.join(cmd[3:5])} failed: {done.stderr[-2000:]}")
+    return done.stdout
+
+
+def search(work: Path, name: str, trials: int, dataset: str) -> Path:
+    """A quickstart-budget study in ``work``; returns its config."""
+    text = (ROOT / "studies" / "quickstart.toml").read_text()
+    for old, new in (
+        ('name = "quickstart"', f'name = "{name}"'),
+        ("trials = 16 ", f"trials = {trials} "),
+        ('sampler = "tpe"', 'sampler = "random"'),
+        ('dataset = "fashion-mnist"', f'dataset = "{dataset}"'),
+    ):
+        if old not in text:
+            raise SystemExit(f"studies/quickstart.toml no longer has {old!r}: update this script")
+        text = text.replace(old, new, 1)
+    config = work / f"{name}.toml"
+    config.write_text(text)
+    _run(_econas("search", str(config)), work)
     return config
 
 
-def pick_trials(work: Path, config: Path, per_family: int) -> list[dict[str, Any]]:
-    """The ``per_family`` cheapest distinct architectures of each family, by proxy training."""
-    os.chdir(work)
-    from nas.config import load_config
-    from nas.record import Trial, TrialRecord
-    from nas.study import load_existing_study
+def proxies(work: Path, config: Path) -> dict[str, dict[str, Any]]:
+    """Each distinct architecture's first COMPLETE trial: number, family, proxy train kWh."""
+    cwd = os.getcwd()
+    os.chdir(work)  # the config's storage is relative
+    try:
+        from nas.config import load_config
+        from nas.record import Trial, TrialRecord
+        from nas.study import load_existing_study
 
-    cfg = load_config(str(config))
-    study = load_existing_study(cfg.storage_url, cfg.study.name)
-    seen: set[str] = set()
-    by_family: dict[str, list[dict[str, Any]]] = {}
-    for t in study.trials:
-        rec = TrialRecord.of(t)
-        arch = str(rec.get(Trial.arch) or "")
-        if t.state.name != "COMPLETE" or t.user_attrs.get("reused") or arch in seen:
-            continue
-        seen.add(arch)
-        train = next((p.energy_kwh for p in rec.phases if p.name == "train"), None)
-        if train:
-            by_family.setdefault(rec.family, []).append(
-                {"trial": t.number, "family": rec.family, "arch": arch, "proxy_train_kwh": train}
-            )
-    out = []
-    for family in sorted(by_family):
-        out += sorted(by_family[family], key=lambda r: r["proxy_train_kwh"])[:per_family]
-    missing = {"cnn", "vit"} - {r["family"] for r in out}
+        cfg = load_config(str(config))
+        study = load_existing_study(cfg.storage_url, cfg.study.name)
+        out: dict[str, dict[str, Any]] = {}
+        for t in study.trials:
+            rec = TrialRecord.of(t)
+            arch = str(rec.get(Trial.arch) or "")
+            if t.state.name != "COMPLETE" or t.user_attrs.get("reused") or arch in out:
+                continue
+            train = next((p.energy_kwh for p in rec.phases if p.name == "train"), None)
+            if train:
+                out[arch] = {"trial": t.number, "family": rec.family, "proxy_train_kwh": train}
+        return out
+    finally:
+        os.chdir(cwd)
+
+
+def pick(found: dict[str, dict[str, Any]], per_family: int) -> list[str]:
+    """The ``per_family`` cheapest architectures of each family, by proxy training energy."""
+    by_family: dict[str, list[str]] = {}
+    for arch in sorted(found, key=lambda a: found[a]["proxy_train_kwh"]):
+        by_family.setdefault(found[arch]["family"], []).append(arch)
+    missing = {"cnn", "vit"} - set(by_family)
     if missing:
         raise SystemExit(f"the study has no completed {sorted(missing)} trial; raise --trials")
-    return out
+    return [a for family in sorted(by_family) for a in by_family[family][:per_family]]
 
 
-def _train(work: Path, config: Path, trial: int, size: int, epochs: int, *extra: str) -> list[str]:
+def _train(config: Path, trial: int, size: int, epochs: int, *extra: str) -> list[str]:
     args = ["train", str(config), "--trial", str(trial), "--epochs", str(epochs)]
     return _econas(*args, "--train-size", str(size), "--json", *extra)
 
 
+class Round:
+    """One round's proxy study and the projections made from it."""
+
+    def __init__(self, work: Path, name: str, args: argparse.Namespace) -> None:
+        self.work, self.name = work, name
+        self.config = search(work, name, args.trials, args.dataset)
+        self.proxies = proxies(work, self.config)
+        self.dry: dict[tuple[str, int], dict[str, Any]] = {}
+
+    def dry_run(self, arch: str, size: int, epochs: int) -> dict[str, Any]:
+        key = (arch, size)
+        if key not in self.dry:
+            trial = self.proxies[arch]["trial"]
+            cmd = _train(self.config, trial, size, epochs, "--dry-run")
+            self.dry[key] = json.loads(_run(cmd, self.work))
+        return self.dry[key]
+
+
 def run_case(
-    work: Path, config: Path, case: dict[str, Any], *, epochs: int, kill_after: int | None
+    rnd: Round, first: Round, arch: str, size: int, *, epochs: int, kill_after: int | None
 ) -> dict[str, Any]:
-    """One full-budget training (fresh checkpoint), killed and resumed when asked."""
-    folder = work / "runs" / "projection" / "final" / f"trial-{case['trial']}"
+    """One full-budget training (fresh checkpoint) from this round's proxy, killed and
+    resumed when asked."""
+    if arch not in rnd.proxies:
+        raise SystemExit(f"round {rnd.name} did not sample {arch}: the search is not repeatable")
+    trial = rnd.proxies[arch]["trial"]
+    folder = rnd.work / "runs" / rnd.name / "final" / f"trial-{trial}"
     shutil.rmtree(folder, ignore_errors=True)
-    cmd = _train(work, config, case["trial"], case["size"], epochs)
+    cmd = _train(rnd.config, trial, size, epochs)
     t0 = time.perf_counter()
     if kill_after is not None:
         proc = subprocess.Popen(
-            cmd, cwd=work, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+            cmd,
+            cwd=rnd.work,
+            env=_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         assert proc.stderr is not None
         for line in proc.stderr:
@@ -124,25 +170,31 @@ def run_case(
         proc.communicate()
         if proc.returncode != -signal.SIGKILL:
             raise SystemExit(f"the run to kill ended on its own ({proc.returncode})")
-    done = subprocess.run(cmd, cwd=work, env=_env(), capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"econas train failed: {done.stderr[-2000:]}")
-    out = json.loads(done.stdout)
-    first = case["dry_run"]
+    out = json.loads(_run(cmd, rnd.work))
     measured, projected = out["energy_kwh"], out["projected_energy_kwh"]
+    round1 = first.dry_run(arch, size, epochs)["projected_energy_kwh"]
     return {
-        "trial": case["trial"],
-        "size": case["size"],
+        "round": rnd.name,
+        "arch": arch,
+        "family": rnd.proxies[arch]["family"],
+        "trial": trial,
+        "size": size,
         "killed": kill_after is not None,
         "measured_kwh": measured,
         "projected_kwh": projected,
         "error_pct": (measured - projected) / projected * 100.0,
-        "error_vs_first_projection_pct": (measured - first["projected_energy_kwh"])
-        / first["projected_energy_kwh"]
+        "error_vs_first_projection_pct": (
+            measured - rnd.dry_run(arch, size, epochs)["projected_energy_kwh"]
+        )
+        / rnd.dry_run(arch, size, epochs)["projected_energy_kwh"]
         * 100.0,
+        "error_vs_round1_proxy_pct": (measured - round1) / round1 * 100.0,
+        "phases_kwh": out.get("phases_kwh"),
+        "projected_phases_kwh": out.get("projected_phases_kwh"),
         "lost_kwh": out.get("lost_energy_kwh"),
         "resumed_from_epoch": out.get("resumed_from_epoch"),
         "wall_s": time.perf_counter() - t0,
+        "loadavg": list(os.getloadavg()),
     }
 
 
@@ -152,18 +204,17 @@ def summarise(errors: list[float]) -> dict[str, Any]:
     absolute = [abs(e) for e in errors]
     lo, hi, coverage = median_ci(absolute)
     worst = max(absolute)
-    n = len(absolute)
     median_verdict = verdict((lo, hi), TARGET_MEDIAN_PCT, higher_is_better=False)
     return {
-        "runs": n,
+        "runs": len(absolute),
         "median_abs_error_pct": median(absolute),
         "median_abs_error_ci95_pct": [lo, hi],
         "ci_coverage": coverage,
         "worst_abs_error_pct": worst,
-        # P(every run below the q-quantile) = q**n: with 95% confidence the worst of n runs
-        # is at or above this quantile of the error distribution
-        "worst_bounds_quantile_95": 0.05 ** (1.0 / n),
-        "signed_error_pct": [min(errors), median(errors), max(errors)],
+        # P(all n runs below the q-quantile) = q**n: with 95% confidence the worst of n runs is
+        # at or above the error distribution's q-quantile, q = 0.05 ** (1 / n)
+        "worst_bounds_quantile_95": 0.05 ** (1.0 / len(absolute)),
+        "signed_error_pct_min_median_max": [min(errors), median(errors), max(errors)],
         "verdict_median": median_verdict if coverage >= 0.95 else "unresolved",
         "verdict_worst": "met" if worst <= TARGET_WORST_PCT else "not met",
     }
@@ -195,12 +246,11 @@ def spread_entry(rows: list[dict[str, Any]], prov: dict[str, Any]) -> dict[str, 
 
 def write_spread(path: Path, entry: dict[str, Any]) -> None:
     """Replace this hardware class's entry, keep the others."""
-    from nas.final import SPREAD_FORMAT as FORMAT
-    from nas.final import load_spread
+    from nas.final import SPREAD_FORMAT, load_spread
 
     keep = [e for e in load_spread(path) if e.get("hardware_class") != entry["hardware_class"]]
     data = {
-        "format": FORMAT,
+        "format": SPREAD_FORMAT,
         "written_by": "benchmarks/projection.py",
         "entries": [*keep, entry],
     }
@@ -214,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--kill-after", type=int, default=1)
-    p.add_argument("--trials", type=int, default=12, help="proxy study size")
+    p.add_argument("--trials", type=int, default=10, help="proxy study size (per round)")
     p.add_argument("--dataset", default="fashion-mnist")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "projection.json")
     p.add_argument(
@@ -223,62 +273,77 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     before = provenance()
-    log = print if sys.stderr.isatty() else (lambda s: print(s, file=sys.stderr, flush=True))
+
+    def log(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="econas-projection-") as tmp:
         work = Path(tmp)
-        config = search(work, args.trials, args.dataset)
-        trials = pick_trials(work, config, args.per_family)
-        log(f"trials: {trials}")
-        cases = []
-        for t in trials:
-            for size in sizes:
-                dry = subprocess.run(
-                    _train(work, config, t["trial"], size, args.epochs, "--dry-run"),
-                    cwd=work,
-                    env=_env(),
-                    capture_output=True,
-                    text=True,
-                )
-                if dry.returncode != 0:
-                    raise SystemExit(f"dry run failed: {dry.stderr[-2000:]}")
-                cases.append({**t, "size": size, "dry_run": json.loads(dry.stdout)})
-        rows: list[dict[str, Any]] = []
+        rounds: list[Round] = [Round(work, "projection-r1", args)]
+        archs = pick(rounds[0].proxies, args.per_family)
+        log(f"architectures: {archs}")
+
+        def current() -> Round:  # a new proxy study whenever a round starts
+            return rounds[-1]
+
         arms = {}
-        for case in cases:
-            for kill in (None, args.kill_after):
-                name = f"t{case['trial']}-{case['size']}-{'kill' if kill else 'fresh'}"
+        for arch in archs:
+            for size in sizes:
+                for kill in (None, args.kill_after):
 
-                def arm(case: dict[str, Any] = case, kill: int | None = kill) -> float:
-                    row = run_case(work, config, case, epochs=args.epochs, kill_after=kill)
-                    rows.append(row)
-                    return row["error_pct"]
+                    def arm(arch: str = arch, size: int = size, kill: int | None = kill) -> float:
+                        row = run_case(
+                            current(), rounds[0], arch, size, epochs=args.epochs, kill_after=kill
+                        )
+                        rows.append(row)
+                        return row["error_pct"]
 
-                arms[name] = arm
-        paired_rounds(arms, rounds=args.rounds, warmup=0, log=log)
-        os.chdir(ROOT)
+                    short = f"{rounds[0].proxies[arch]['family']}{archs.index(arch)}"
+                    arms[f"{short}-{size}-{'kill' if kill else 'fresh'}"] = arm
+        per_round = len(arms)
+
+        def arm_then_roll(name: str, fn: Any) -> Any:
+            def wrapped() -> float:
+                value = fn()
+                done = len(rows)
+                if done % per_round == 0 and done // per_round < args.rounds:
+                    rounds.append(Round(work, f"projection-r{done // per_round + 1}", args))
+                return value
+
+            return wrapped
+
+        paired_rounds(
+            {n: arm_then_roll(n, f) for n, f in arms.items()},
+            rounds=args.rounds,
+            warmup=0,
+            log=log,
+        )
     after = provenance()
-    by_size = {}
+    by_size: dict[str, Any] = {}
     for size in sizes:
         for name, killed in (("fresh", False), ("resumed", True)):
-            errs = [r["error_pct"] for r in rows if r["size"] == size and r["killed"] is killed]
-            by_size[f"{size}/{name}"] = summarise(errs)
+            sel = [r for r in rows if r["size"] == size and r["killed"] is killed]
+            by_size[f"{size}/{name}"] = summarise([r["error_pct"] for r in sel]) | {
+                "as_used_round1_proxy": summarise([r["error_vs_round1_proxy_pct"] for r in sel])
+            }
     met = all(
         s["verdict_median"] == "met" and s["verdict_worst"] == "met" for s in by_size.values()
     )
     result = {
         "benchmark": "projection",
-        "what": "(measured - projected) / projected energy of econas train, % (estimate meter)",
+        "what": "(measured - projected) / projected energy of econas train, % (estimate meter); "
+        "each run projected from its round's proxy study",
         "targets": {
             "median_abs_error_pct": TARGET_MEDIAN_PCT,
             "worst_abs_error_pct": TARGET_WORST_PCT,
         },
         "settings": {
-            **vars(args),
-            "out": str(args.out),
-            "spread_out": str(args.spread_out),
+            **{k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
             "threads": THREADS,
+            "command": " ".join([Path(sys.executable).name, *sys.argv]),
         },
-        "trials": trials,
+        "architectures": archs,
         "by_size": by_size,
         "all_met": met,
         "runs": rows,
@@ -292,7 +357,9 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{key:>14}: median |error| {s['median_abs_error_pct']:5.1f}% [{lo:.1f}, {hi:.1f}] "
             f"({s['verdict_median']}), worst {s['worst_abs_error_pct']:5.1f}% "
-            f"({s['verdict_worst']}), n={s['runs']}"
+            f"({s['verdict_worst']}), n={s['runs']}; from round 1's proxy: median "
+            f"{s['as_used_round1_proxy']['median_abs_error_pct']:.1f}%, worst "
+            f"{s['as_used_round1_proxy']['worst_abs_error_pct']:.1f}%"
         )
     print(f"wrote {args.out} and {args.spread_out}")
     return 0

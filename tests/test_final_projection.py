@@ -207,3 +207,46 @@ def test_a_resumed_runs_epochs_cost_no_more_than_the_fresh_runs_beyond_the_proje
     for epoch in (2, 3):  # the resumed run's own epochs against the same epochs run fresh
         assert resumed_work[epoch] <= fresh_work[epoch] * (1.0 + allowed), (epoch, resumed_work)
         assert resumed_work[epoch] > 0
+
+
+def test_report_gives_each_projection_with_its_range() -> None:
+    import optuna
+
+    from nas.record import final_key
+    from nas.report import fidelity
+
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    basis = "from 12 fresh runs of benchmarks/projection.py on CPU A, estimate meter on cpu"
+    finals = [
+        {  # trained
+            "final_test_accuracy": 0.9,
+            "final_kgco2e": 1e-3,
+            "final_energy_kind": "estimated",
+            "final_weights_artifact_id": "w0",
+            "final_projected_energy_kwh": 2e-5,
+            "final_projected_energy_kwh_low": 1.8e-5,
+            "final_projected_energy_kwh_high": 2.4e-5,
+            "final_projection_range_basis": basis,
+            "final_projection_error_pct": 5.0,
+        },
+        {  # a dry run: projected only, on hardware never benchmarked
+            "final_status": "projected",
+            "final_projected_energy_kwh": 3e-5,
+            "final_projection_range_basis": "benchmarks/projection.py has not been run on CPU B",
+        },
+    ]
+    for n, final in enumerate(finals):
+        study.add_trial(optuna.trial.create_trial(values=[0.8, 1e-6], user_attrs={"accuracy": 0.8}))
+        study.set_user_attr(final_key(n), json.dumps(final))
+    fid = fidelity(study, search_kgco2e=0.01)
+    lines = fid.lines()
+    assert any(
+        "projected 2.000e-05 kWh (likely 1.800e-05 to 2.400e-05 kWh, from 12 fresh runs" in x
+        and "error +5.0%" in x
+        for x in lines
+    ), lines
+    assert any(
+        x.startswith("trial 1: not trained yet, projected 3.000e-05 kWh (range unknown: ")
+        for x in lines
+    ), lines
+    assert fid.to_json()["projected"][0]["projected_energy_kwh_low"] is None

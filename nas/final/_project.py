@@ -47,6 +47,7 @@ class Projection:
     energy_kwh_low: float | None = None  # the benchmark's spread (None: not benchmarked here)
     energy_kwh_high: float | None = None
     range_basis: str | None = None  # "from N runs of benchmarks/projection.py on <hardware>"
+    phases_kwh: dict[str, float] = field(default_factory=dict)  # as the final run meters them
 
     def with_carbon(self, intensity: Any) -> Projection:
         """The same projection charged at ``intensity`` (an IntensitySource) from now on."""
@@ -146,8 +147,13 @@ def project_energy(
         per_sample_kwh = phase_kwh[basis] / samples
         per_sample_s = phase_s.get(basis, 0.0) / samples
     runs = 1 + max(restarts, 0)
-    kwh = per_sample_kwh * train_size * epochs + warm_kwh * runs
-    secs = per_sample_s * train_size * epochs + warm_s * runs
+    # (kWh, s) per phase of the final run, named as it meters them
+    parts: dict[str, tuple[float, float]] = {
+        "train": (
+            per_sample_kwh * train_size * epochs + warm_kwh * runs,
+            per_sample_s * train_size * epochs + warm_s * runs,
+        )
+    }
     inputs: dict[str, float | int | str] = {
         "basis_phase": basis + (" (last epoch)" if steady else ""),
         "proxy_samples": samples,
@@ -160,21 +166,23 @@ def project_energy(
     per_run = {"eval": val_size * epochs, "test": test_size}
     for phase, images in (("eval", proxy_val_size), ("test", proxy_test_size)):
         if phase_kwh.get(phase) and images > 0:
-            kwh += phase_kwh[phase] / images * per_run[phase]
-            secs += phase_s.get(phase, 0.0) / images * per_run[phase]
+            scale = per_run[phase] / images
+            parts[phase] = (phase_kwh[phase] * scale, phase_s.get(phase, 0.0) * scale)
             inputs[f"{phase}_kwh_per_image"] = phase_kwh[phase] / images
     writes = (1 + max(optimizer_moments, 0)) * epochs  # weights + moments, every epoch end
-    kwh += phase_kwh.get("upload", 0.0) * writes
-    secs += phase_s.get("upload", 0.0) * writes
+    parts["checkpoint"] = (
+        phase_kwh.get("upload", 0.0) * writes,
+        phase_s.get("upload", 0.0) * writes,
+    )
     inputs["checkpoint_kwh_per_epoch"] = phase_kwh.get("upload", 0.0) * (1 + optimizer_moments)
-    kwh += phase_kwh.get("build", 0.0) * runs
-    secs += phase_s.get("build", 0.0) * runs
+    parts["build"] = (phase_kwh.get("build", 0.0) * runs, phase_s.get("build", 0.0) * runs)
     for phase in _ONCE:
-        kwh += phase_kwh.get(phase, 0.0)
-        secs += phase_s.get(phase, 0.0)
+        parts[phase] = (phase_kwh.get(phase, 0.0), phase_s.get(phase, 0.0))
     if lost_kwh > 0:
-        kwh, secs = kwh + lost_kwh, secs + lost_s
+        parts["lost"] = (lost_kwh, lost_s)
         inputs["lost_kwh"] = lost_kwh
+    kwh = sum(k for k, _ in parts.values())
+    secs = sum(t for _, t in parts.values())
     where = (
         f"its last epoch's ({per_sample_kwh:.3e} kWh)"
         if steady
@@ -192,4 +200,10 @@ def project_energy(
             f"; resumed: {restarts} earlier run(s) rebuilt and warmed up again, "
             f"{lost_kwh:.3e} kWh measured as lost in interrupted epochs"
         )
-    return Projection(energy_kwh=kwh, duration_s=secs, method=method, inputs=inputs)
+    return Projection(
+        energy_kwh=kwh,
+        duration_s=secs,
+        method=method,
+        inputs=inputs,
+        phases_kwh={name: k for name, (k, _) in parts.items()},
+    )

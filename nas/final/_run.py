@@ -200,10 +200,15 @@ class FinalRun:
         self.check_memory()
         proxy_threads = self.rec.get(Provenance.threads)
         if proxy_threads is not None and proxy_threads != torch.get_num_threads():
-            self._line(
-                f"the proxy trained with {proxy_threads} threads, this run uses "
-                f"{torch.get_num_threads()}: the projection assumes the same setting"
-            )
+            if not os.environ.get("OMP_NUM_THREADS") and device.type == "cpu":
+                torch.set_num_threads(int(proxy_threads))  # what the projection assumes
+                self._line(f"training with the proxy's {proxy_threads} threads, as projected")
+            else:
+                self._line(
+                    f"the proxy trained with {proxy_threads} threads, this run uses "
+                    f"{torch.get_num_threads()} (OMP_NUM_THREADS): the projection assumes the "
+                    "same setting"
+                )
         proxy_wait = (self.rec.json(Provenance.provenance) or {}).get("omp_wait_policy", "")
         if proxy_wait != "" and proxy_wait != os.environ.get("OMP_WAIT_POLICY"):
             self._line(
@@ -512,4 +517,5 @@ def _range_fields(projection: Projection) -> dict[str, Any]:
         Final.projected_energy_kwh_low: projection.energy_kwh_low,
         Final.projected_energy_kwh_high: projection.energy_kwh_high,
         Final.projection_range_basis: projection.range_basis,
+        Final.projected_phases: json.dumps(projection.phases_kwh),
     }

@@ -126,11 +126,22 @@ def summary(
         "projection_range_basis": r.get(Final.projection_range_basis, projection.range_basis),
         "projected_duration_s": projection.duration_s,
         "projection_method": r.get(Final.projection_method, projection.method),
+        "projected_phases_kwh": _json(r.get(Final.projected_phases)) or projection.phases_kwh,
+        "phases_kwh": _json(r.get(Final.phases)),
         "projection_error_pct": r.get(Final.projection_error_pct),
         "resumed_from_epoch": r.get(Final.resumed_from_epoch, 0),
         "weights_artifact_id": r.get(Final.weights_artifact_id),
         "dry_run": record is None,
     }
+
+
+def _json(text: Any) -> Any:
+    import json
+
+    try:
+        return json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
 
 
 def _print_projection(number: int, p: Projection, stream: TextIO) -> None:

@@ -293,6 +293,7 @@ class Final:
     projection_range_basis = _f(
         "final_projection_range_basis", str, "", "from N runs of benchmarks/projection.py on ..."
     )
+    projected_phases = _f("final_projected_phases", str, "", "JSON: projected kWh per phase")
     projection_error_pct = _f(
         "final_projection_error_pct", _NUM, "%", "(measured-projected)/projected"
     )

@@ -25,6 +25,7 @@ _COMPLETE = (optuna.trial.TrialState.COMPLETE,)
 @dataclass
 class Fidelity:
     rows: list[dict[str, Any]] = field(default_factory=list)  # one per trained trial
+    projected: list[dict[str, Any]] = field(default_factory=list)  # projected, not trained
     kendall_tau: float | None = None
     tau_note: str = ""
     payback_note: str = ""
@@ -32,21 +33,27 @@ class Fidelity:
     def to_json(self) -> dict[str, Any]:
         return {
             "trained": self.rows,
+            "projected": self.projected,
             "kendall_tau": self.kendall_tau,
             "tau_note": self.tau_note,
             "payback_note": self.payback_note,
         }
 
     def lines(self) -> list[str]:
+        waiting = [
+            f"trial {r['trial']}: not trained yet, projected {_projection(r)}"
+            for r in self.projected
+        ]
         if not self.rows:
-            return [self.tau_note]
+            return [self.tau_note, *waiting]
         out = [
             f"trial {r['trial']}: proxy accuracy {r['proxy_accuracy']:.4f} (test "
             f"{_f(r['proxy_test_accuracy'])}) -> full budget test {_f(r['final_test_accuracy'])}, "
-            f"{_e(r['final_kgco2e'])} kgCO2e ({r['final_energy_kind']}), projection error "
-            f"{_pct(r['projection_error_pct'])}; payback {r['payback']}"
+            f"{_e(r['final_kgco2e'])} kgCO2e ({r['final_energy_kind']}), projected "
+            f"{_projection(r)}, error {_pct(r['projection_error_pct'])}; payback {r['payback']}"
             for r in self.rows
         ]
+        out += waiting
         tau = "-" if self.kendall_tau is None else f"{self.kendall_tau:+.2f}"
         return [*out, f"Kendall tau, proxy vs full-budget ranking: {tau} ({self.tau_note})"]
 
@@ -59,6 +66,27 @@ def _e(v: Any) -> str:
     return "-" if v is None else f"{v:.3e}"
 
 
+def _projection(r: dict[str, Any]) -> str:
+    """``1.2e-05 kWh (likely 1.1e-05 to 1.4e-05 kWh, from N runs of ...)``."""
+    lo, hi = r.get("projected_energy_kwh_low"), r.get("projected_energy_kwh_high")
+    basis = r.get("projection_range_basis") or "not benchmarked"
+    where = (
+        f"likely {lo:.3e} to {hi:.3e} kWh, {basis}"
+        if lo is not None and hi is not None
+        else (f"range unknown: {basis}")
+    )
+    return f"{_e(r.get('projected_energy_kwh'))} kWh ({where})"
+
+
+def _projected(r: TrialRecord) -> dict[str, Any]:
+    return {
+        "projected_energy_kwh": r.final_num(Final.projected_energy_kwh),
+        "projected_energy_kwh_low": r.final_num(Final.projected_energy_kwh_low),
+        "projected_energy_kwh_high": r.final_num(Final.projected_energy_kwh_high),
+        "projection_range_basis": r.final.get(Final.projection_range_basis),
+    }
+
+
 def _pct(v: Any) -> str:
     return "-" if v is None else f"{v:+.1f}%"
 
@@ -67,6 +95,11 @@ def fidelity(study: optuna.Study, search_kgco2e: float) -> Fidelity:
     recs = records(study.get_trials(deepcopy=False, states=_COMPLETE), study=study)
     trained = [r for r in recs if r.has_final]
     out = Fidelity()
+    out.projected = [
+        {"trial": r.number, **_projected(r)}
+        for r in recs
+        if not r.has_final and r.final_num(Final.projected_energy_kwh) is not None
+    ]
     if not trained:
         out.tau_note = "no trial trained at full budget yet (econas train --trial N or --top K)"
         return out
@@ -82,6 +115,7 @@ def fidelity(study: optuna.Study, search_kgco2e: float) -> Fidelity:
                 "final_kgco2e": r.final_num(Final.kgco2e),
                 "final_energy_kind": r.final.get(Final.energy_kind),
                 "projection_error_pct": r.final_num(Final.projection_error_pct),
+                **_projected(r),
                 "payback": _payback(r, best, volume, search_kgco2e),
             }
         )
