@@ -16,7 +16,7 @@ record by :class:`nas.record.TrialRecord`; ``econas export`` ships its weights.
 from __future__ import annotations
 
 from nas.final._checkpoint import Checkpoint, CheckpointDir
-from nas.final._options import BudgetStop, FinalOptions, final_context
+from nas.final._options import BudgetStop, FinalOptions, final_context, final_plan
 from nas.final._project import Projection, project_energy
 from nas.final._run import FinalRun
 from nas.final._train import summary, top_of_front, train_trials
@@ -29,6 +29,7 @@ __all__ = [
     "FinalRun",
     "Projection",
     "final_context",
+    "final_plan",
     "project_energy",
     "summary",
     "top_of_front",
