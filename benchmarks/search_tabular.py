@@ -164,7 +164,7 @@ def main() -> None:
     p.add_argument("--arms", nargs="*", default=list(ARMS), choices=list(ARMS))
     p.add_argument("--max-evals", type=float, default=300.0, help="stop a run at this many")
     p.add_argument("--max-trials", type=int, default=800)
-    p.add_argument("--gp-trials", type=int, default=100, help="GPSampler: ~1 s a proposal")
+    p.add_argument("--gp-trials", type=int, default=60, help="GPSampler: ~1 s a proposal")
     p.add_argument("--econas-trials", type=int, default=300)
     p.add_argument("--quick", action="store_true", help="3 seeds, smaller caps (a smoke run)")
     p.add_argument("--out", type=Path, default=OUT)

@@ -78,9 +78,15 @@ def resolve_config_path(text: str | Path) -> tuple[Path, bool]:
     An existing file wins; otherwise a bare name (``quickstart``, ``quickstart.toml``) is a
     bundled study. Anything else is bad input, in one line that lists the bundled studies.
     """
+    from nas.files import regular_file
+
     path = Path(text)
-    if path.is_file():
-        return path, False
+    try:
+        exists = path.exists()
+    except OSError:  # a name too long for the file system
+        exists = True  # regular_file names the problem
+    if exists:
+        return regular_file(path, "config file", error=ConfigError), False
     stem = bundled_name(str(text))
     known = list_studies()
     if stem is not None and stem in known:

@@ -10,6 +10,7 @@ matter, in **grams** (the trial's kgCO2e x 1000).
 
 from __future__ import annotations
 
+import html
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 import optuna
 
 from nas.record import Final, Inference, Provenance, Study, Trial, TrialRecord, finite
-from nas.text import markdown_cell
+from nas.text import json_text, markdown_cell, one_line
 
 SCHEMA = "econas.carbon_label/1"
 RUNTIME_NAMES = {"pytorch": "PyTorch", "onnxruntime_cpu": "ONNX Runtime, CPU"}
@@ -208,7 +209,11 @@ def _provenance(rec: TrialRecord) -> dict[str, Any]:
 
 
 def _yaml_str(value: Any) -> str:
-    return json.dumps("" if value is None else str(value))  # a JSON string is YAML too
+    """A YAML double-quoted scalar of ``value`` that decodes to plain text: one line, no
+    control character (not even as a ``\\u001b`` escape that YAML would decode), markup
+    escaped as HTML entities (a card renderer shows it as text)."""
+    text = html.escape(one_line("" if value is None else value), quote=False)
+    return json.dumps(text, ensure_ascii=True)  # a JSON string is YAML too
 
 
 def _g(value: Any) -> str:
@@ -224,7 +229,8 @@ def model_card(label: dict[str, Any]) -> str:
     m, ci = label["model"], label["carbon_intensity"]
     final, proxy = label["final_training"], label["proxy_training"]
     shipped = final if label.get("weights") == "final" else proxy  # the weights' own training
-    grams = (shipped["kgco2e"] or 0.0) * 1000.0
+    kg = finite(shipped["kgco2e"])
+    grams = kg * 1000.0 if kg is not None else None  # unknown stays unknown, never 0
     kind = label["meter"]["kind"] or "unknown"
     source = f"econas {label['software'].get('econas')}: {label['meter']['source']} meter ({kind}); intensity {ci['g_per_kwh']} gCO2e/kWh from {ci['source']}"
     dataset = label["dataset"].get("dataset")
@@ -238,12 +244,18 @@ def model_card(label: dict[str, Any]) -> str:
         *([f"datasets:\n- {_yaml_str(dataset)}"] if dataset else []),
         "metrics:",
         "- accuracy",
-        "co2_eq_emissions:",
-        f"  emissions: {grams:.16e}",  # always a YAML float (dot + signed exponent)
-        f"  source: {_yaml_str(source)}",
-        '  training_type: "pre-training"',
-        f"  geographical_location: {_yaml_str(ci['region'] or 'unknown')}",
-        f"  hardware_used: {_yaml_str(label['hardware'])}",
+        *(
+            [
+                "co2_eq_emissions:",
+                f"  emissions: {grams:.16e}",  # always a YAML float (dot + signed exponent)
+                f"  source: {_yaml_str(source)}",
+                '  training_type: "pre-training"',
+                f"  geographical_location: {_yaml_str(ci['region'] or 'unknown')}",
+                f"  hardware_used: {_yaml_str(label['hardware'])}",
+            ]
+            if grams is not None
+            else []  # no figure: Hugging Face's field holds a number or nothing
+        ),
         "---",
     ]
     share = label.get("search_share") or {}
@@ -260,8 +272,9 @@ def model_card(label: dict[str, Any]) -> str:
         ("test accuracy (full budget)", final.get("test_accuracy") or "-"),
         (
             "training of these weights",
-            f"{_g(shipped['energy_kwh'])} kWh, {_g(shipped['kgco2e'])} kgCO2e ({grams:.4g} g; "
-            f"{shipped.get('kind')})",
+            f"{_g(shipped['energy_kwh'])} kWh, {_g(shipped['kgco2e'])} kgCO2e "
+            f"({_g(grams)} g; {shipped.get('kind')})"
+            + ("" if grams is not None else "; unknown: the trial recorded no figure"),
         ),
         (
             "full-budget training",
@@ -335,6 +348,6 @@ def write_carbon_label(out_dir: str | Path, label: dict[str, Any]) -> dict[str, 
     """Write ``carbon_label.json`` and ``README.md`` into ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "carbon_label.json").write_text(json.dumps(label, indent=2, default=str) + "\n")
+    (out / "carbon_label.json").write_text(json_text(label) + "\n")
     (out / "README.md").write_text(model_card(label), encoding="utf-8")
     return {"carbon_label": out / "carbon_label.json", "model_card": out / "README.md"}

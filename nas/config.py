@@ -46,6 +46,8 @@ OBJECTIVES: dict[str, str] = {
 }
 SAMPLERS = ("tpe", "nsga2", "random")
 MAX_BATCH_SIZE = 65536  # larger batches are typos (10**12), not settings
+MAX_CONFIG_BYTES = 1024 * 1024  # a study config is a few KB; /dev/zero is not one
+MAX_NAME_BYTES = 200  # a study name names runs/<name>/: one path component (NAME_MAX is 255)
 
 
 def check_study_name(name: str, where: str) -> None:
@@ -57,6 +59,10 @@ def check_study_name(name: str, where: str) -> None:
         )
     if not name.isprintable():
         raise ConfigError(f"{where} {name!r} must not contain control characters or newlines")
+    if len(name.encode("utf-8")) > MAX_NAME_BYTES:
+        raise ConfigError(
+            f"{where} is {len(name.encode('utf-8'))} bytes long; at most {MAX_NAME_BYTES}"
+        )
 
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -105,12 +111,15 @@ class SearchSection:
     def check(self) -> None:
         if not self.spaces:
             raise ConfigError("search.spaces must name at least one search space")
+        from nas.space_options import check_option_values
         from search_spaces import list_search_spaces
 
         known = list_search_spaces()
         for name in (*self.spaces, *self.options):
             if name not in known:
                 raise ConfigError(f"search: unknown search space {name!r}; known: {known}")
+        for name, table in self.options.items():
+            check_option_values(name, table)
 
 
 @dataclass(frozen=True)
@@ -458,7 +467,13 @@ def _build_section(name: str, cls: type, table: Any) -> Any:
     fields = {f.name for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {}
     if cls is SearchSection:  # sub-tables are per-space options
+        from search_spaces import list_search_spaces
+
         options = {k: v for k, v in table.items() if isinstance(v, dict)}
+        for key in set(table) & set(list_search_spaces()) - set(options):
+            raise ConfigError(
+                f"search.{key} must be a table of options ([search.{key}]), got {table[key]!r}"
+            )
         table = {k: v for k, v in table.items() if not isinstance(v, dict)}
         if "options" in table:
             raise ConfigError("search.options is not a key; use [search.<space>] tables")
@@ -512,14 +527,14 @@ def load_config(path: str | Path) -> Config:
     Relative paths inside a bundled config resolve from the bundled folder.
     """
     from nas.bundled import resolve_config_path
+    from nas.files import read_text
 
     p, bundled = resolve_config_path(path)
+    text = read_text(p, "config file", max_bytes=MAX_CONFIG_BYTES, error=ConfigError)
     try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: invalid TOML: {exc}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{p}: not a UTF-8 text file") from None
     if bundled:
         data = resolve_relative_paths(data, p.parent)
     return config_from_dict(data, path=str(p))

@@ -137,6 +137,9 @@ def load_data(
     cache = Path(cache_dir).expanduser() if cache_dir else Path.home() / ".cache" / "econas"
     label = kind if path is None else f"npz:{path.name}"
     if path is not None:
+        from nas.files import regular_file
+
+        regular_file(path, "data file", error=DataError)  # not a directory, FIFO or /dev/zero
         shapes = _npz_image_shapes(path)  # from the headers: nothing decompressed yet
         if shapes is not None:
             _check_memory(label, *shapes, budget, memory_budget_gb, raw_held=False)

@@ -159,6 +159,17 @@ def pareto_rows(study: optuna.Study) -> list[dict[str, Any]]:
     return rows
 
 
+MAX_CELL = 200  # a stored attr may be megabytes long: the terminal shows its start
+MAX_LINE = 1000
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 20]}... (+{len(text) - limit + 20} chars)"
+
+
 def _fmt(value: Any) -> str:
     if value is None:
         return "-"
@@ -168,7 +179,7 @@ def _fmt(value: Any) -> str:
         if value != 0 and (abs(value) < 1e-3 or abs(value) >= 1e6):
             return f"{value:.3e}"
         return f"{value:.4f}" if abs(value) < 10 else f"{value:.1f}"
-    return str(value)
+    return clip(str(value), MAX_CELL)
 
 
 def format_table(
@@ -269,7 +280,7 @@ def pareto_table(study: optuna.Study) -> str:
         f"Pareto front of study '{study.study_name}' ({len(rows)} of {len(found)} completed trials)"
     )
     table = format_table(rows, TABLE_COLUMNS, TABLE_HEADERS, _cell)
-    text = "\n".join([head, table, *lines, *foot])
+    text = "\n".join([clip(head, MAX_LINE), table, *(clip(x, MAX_LINE) for x in lines + foot)])
     return for_terminal(text)  # attr values from a shared study may hold escape sequences
 
 

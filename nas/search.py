@@ -186,14 +186,18 @@ def run_search(
     """
     from nas.config import config_intensity
     from nas.context import build_context
+    from nas.space_options import check_images, configured_spaces
     from nas.tracking import TrackingCallback, finish_tracking, open_tracker
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     _quiet_expected_failures()
+    # every [search.<space>] option: before any study or file exists
+    configured_spaces(config.search.spaces, config.search.options)
     tracker = open_tracker(config)  # unreachable or not installed: bad input, before any work
     intensity = config_intensity(config)  # bad source or missing token: before any work
     # device, meter, data: checked before any study exists
     context = build_context(config, intensity=intensity)
+    check_images(context.data.image_size, config.data.dataset)
     study = open_study(config)
     fail_stale(study)
     counts = StudyCounts.of(study)

@@ -24,6 +24,7 @@ from nas.config import Config, all_objectives
 from nas.credentials import is_secret_key, remember, scrub, secrets_in_url, userinfo_end
 from nas.errors import BadInputError, ConfigError
 from nas.record import Study
+from nas.storage_faults import is_storage_error, storage_fault
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,8 @@ def _rebuild(url: str, *, mask: bool) -> str:
     parsed = _parse_db_url(url)
     if parsed is None:
         return scrub(url) if mask else url
+    if parsed.password is None and not any(_is_secret_key(k) for k in parsed.query):
+        return url  # nothing to hide: shown as given (SQLAlchemy would re-encode it)
     if mask:
         query = {k: ("***" if _is_secret_key(k) else v) for k, v in parsed.query.items()}
         text = parsed._replace(query=query).render_as_string(hide_password=True)
@@ -142,12 +145,13 @@ def open_storage(
         return _open_journal(Path(url.removeprefix("journal:")), create=create)
     if "://" not in url:
         raise BadInputError(f"storage URL {safe!r} is not a URL (try sqlite:///runs/x/study.db)")
+    if _in_memory(url):
+        raise BadInputError(
+            f"storage {safe} is an in-memory database: the study and its trials would vanish "
+            "when this process exits; use a file, e.g. sqlite:///runs/NAME/study.db"
+        )
     if url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("sqlite:///").partition("?")[0])
-        if not create and not path.is_file():
-            raise BadInputError(f"storage {safe}: no such database file {str(path)!r}")
-        if create:
-            path.parent.mkdir(parents=True, exist_ok=True)
+        _check_sqlite_path(Path(url.removeprefix("sqlite:///").partition("?")[0]), safe, create)
     kwargs: dict[str, Any] = {}
     try:
         with warnings.catch_warnings():
@@ -170,11 +174,47 @@ def open_storage(
         raise BadInputError(f"cannot open storage {safe}: {reason}") from None
 
 
+def _in_memory(url: str) -> bool:
+    """``sqlite://``, ``sqlite:///:memory:``, ``sqlite:///file:x?mode=memory&uri=true``."""
+    if not url.startswith("sqlite:"):
+        return False
+    rest = url.removeprefix("sqlite:").lstrip("/")
+    return rest.partition("?")[0] in ("", ":memory:") or "mode=memory" in url
+
+
+def _check_sqlite_path(path: Path, safe: str, create: bool) -> None:
+    """A SQLite file that exists must be a regular, non-empty file when only read; its
+    folder is made when the storage may be created."""
+    from nas.files import regular_file
+
+    try:
+        exists = path.exists()
+    except OSError:
+        exists = True  # a name too long: regular_file says so
+    if exists or not create:
+        if not exists:
+            raise BadInputError(f"storage {safe}: no such database file {str(path)!r}")
+        regular_file(path, f"storage {safe}: database file")
+        if not create and path.stat().st_size == 0:  # Optuna would write its schema into it
+            raise BadInputError(f"storage {safe}: {str(path)!r} is an empty file, not a database")
+    if create:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BadInputError(
+                f"storage {safe}: cannot create folder {str(path.parent)!r} ({exc.strerror})"
+            ) from None
+
+
 def _open_journal(path: Path, *, create: bool) -> optuna.storages.BaseStorage:
     from optuna.storages.journal import JournalFileBackend, JournalStorage
 
+    from nas.files import regular_file
+
     if not create and not path.is_file():
         raise BadInputError(f"storage journal:{path}: no such journal file")
+    if path.exists():  # never a FIFO or a device: it would block or never end
+        regular_file(path, f"storage journal:{path}:")
     if create:
         path.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -297,8 +337,22 @@ def make_sampler(config: Config) -> optuna.samplers.BaseSampler:
 def open_study(
     config: Config, *, storage: optuna.storages.BaseStorage | None = None
 ) -> optuna.Study:
-    """Create the study or resume it; refuse a same-named study made from another config."""
+    """Create the study or resume it; refuse a same-named study made from another config.
+
+    A storage that fails meanwhile (corrupt, read-only, a full disk) is one line
+    (:func:`nas.storage_faults.storage_fault`), never a traceback."""
     storage = storage or open_storage(config.storage_url)
+    try:
+        return _open_study(config, storage)
+    except BadInputError:
+        raise
+    except Exception as exc:
+        if not is_storage_error(exc):
+            raise
+        raise storage_fault(exc, redact_url(config.storage_url)) from None
+
+
+def _open_study(config: Config, storage: optuna.storages.BaseStorage) -> optuna.Study:
     objectives = list(config.study.objectives)
     if "latency_ms" in objectives and not config.eval.measure_inference:
         raise ConfigError("objective latency_ms needs eval.measure_inference = true")
@@ -367,12 +421,65 @@ def _init_study_attrs(
     if stored.get("carbon", {}).get("base_url"):
         stored["carbon"]["base_url"] = strip_password(stored["carbon"]["base_url"])
     study.set_user_attr(CONFIG_ATTR, json.dumps(stored, sort_keys=True))
-    study.set_user_attr(ARTIFACT_DIR_ATTR, str(config.artifact_dir.resolve()))
+    study.set_user_attr(ARTIFACT_DIR_ATTR, _artifact_dir_attr(config))
+
+
+def storage_file(url: str) -> Path | None:
+    """The file of a SQLite or journal storage URL; None for a server."""
+    if url.startswith("journal:"):
+        return Path(url.removeprefix("journal:"))
+    if url.startswith("sqlite:///") and not _in_memory(url):
+        return Path(url.removeprefix("sqlite:///").partition("?")[0])
+    return None
+
+
+def _artifact_dir_attr(config: Config) -> str:
+    """The artifact folder as stored: relative to the storage file's folder when it lies
+    inside it (``runs/NAME/artifacts`` beside ``runs/NAME/study.db``), so a copied run
+    folder uses its own artifacts; absolute otherwise."""
+    artifacts = config.artifact_dir.resolve()
+    db = storage_file(config.storage_url)
+    if db is not None:
+        try:
+            return str(artifacts.relative_to(db.resolve().parent))
+        except ValueError:
+            pass
+    return str(artifacts)
+
+
+def study_artifact_dir(study: optuna.Study) -> Path | None:
+    """Where a study's artifacts are: its stored folder, a relative one resolved against
+    the folder of the storage file that holds the study."""
+    raw = study.user_attrs.get(ARTIFACT_DIR_ATTR)
+    if not isinstance(raw, str) or not raw:
+        return None
+    path = Path(raw)
+    if path.is_absolute():
+        return path
+    storage = study._storage
+    backend = getattr(storage, "_backend", storage)
+    file = getattr(backend, "_file_path", None)  # a journal
+    if file is None and isinstance(getattr(backend, "url", None), str):
+        file = storage_file(backend.url)
+    return Path(file).resolve().parent / path if file else path
 
 
 def load_existing_study(storage_url: str, name: str | None) -> optuna.Study:
     """Load a study for reading (pareto, report, export); unknown names are bad input."""
     storage = open_storage(storage_url, heartbeat=False, create=False)
+    try:
+        return _load_existing(storage, storage_url, name)
+    except BadInputError:
+        raise
+    except Exception as exc:  # a corrupt page, an unreadable file: one line, not a traceback
+        if not is_storage_error(exc):
+            raise
+        raise storage_fault(exc, redact_url(storage_url)) from None
+
+
+def _load_existing(
+    storage: optuna.storages.BaseStorage, storage_url: str, name: str | None
+) -> optuna.Study:
     names = [s.study_name for s in optuna.study.get_all_study_summaries(storage)]
     if name is None:
         if len(names) != 1:

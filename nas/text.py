@@ -8,6 +8,8 @@ table. Everything econas prints or writes into Markdown from storage goes throug
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from typing import Any
 
@@ -35,9 +37,31 @@ def markdown_cell(text: Any) -> str:
     return escaped.replace("&", "&amp;")
 
 
+def finite_json(obj: Any) -> Any:
+    """``obj`` with every NaN or infinity replaced by None (JSON has no such numbers)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite_json(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [finite_json(v) for v in obj]
+    return obj
+
+
+def json_text(obj: Any, *, indent: int | None = 2) -> str:
+    """Strict JSON of ``obj``: NaN and infinities as null, other objects as their text."""
+    return json.dumps(finite_json(obj), indent=indent, default=str, allow_nan=False)
+
+
 def human_duration(seconds: float) -> str:
     """``42 s``, ``3.5 min``, ``2.1 h``, ``4.2 days``, ``1.39e+14 years``."""
     for unit, size in (("years", 365.25 * 86400), ("days", 86400), ("h", 3600), ("min", 60)):
         if seconds >= size:
             return f"{seconds / size:.3g} {unit}"
     return f"{seconds:.0f} s"
+
+
+def plural(count: int | float, noun: str, plural_form: str | None = None) -> str:
+    """``1 epoch``, ``2 epochs``, ``0 trials``: a count with its noun agreeing."""
+    word = noun if count == 1 else (plural_form or noun + "s")
+    return f"{count:g} {word}" if isinstance(count, float) else f"{count} {word}"

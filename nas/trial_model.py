@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from nas.errors import BadInputError
-from nas.record import Final, Study, Trial, TrialRecord
+from nas.record import Final, Trial, TrialRecord
 from search_spaces import ArchSpec, build_model
 
 _COMPLETE = (optuna.trial.TrialState.COMPLETE,)
@@ -26,7 +26,9 @@ def get_trial(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial:
 
 
 def artifact_store_for(study: optuna.Study, override: str | None = None):  # noqa: ANN201
-    path = override or study.user_attrs.get(Study.artifact_dir)
+    from nas.study import study_artifact_dir
+
+    path = str(override or study_artifact_dir(study) or "")
     if not path or not Path(path).is_dir():
         raise BadInputError(f"artifact directory {path!r} of study {study.study_name!r} not found")
     return optuna.artifacts.FileSystemArtifactStore(str(path))
@@ -89,12 +91,9 @@ def load_trial_model(
     if raw is None or artifact_id is None:
         raise BadInputError(f"trial {trial.number} has no stored architecture/weights")
     check_artifact_id(artifact_id, trial.number)
-    try:
-        spec = ArchSpec.from_json(raw)
-    except BadInputError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - a stored attr is untrusted input
-        raise BadInputError(f"trial {trial.number}: stored arch_spec is unusable ({exc})") from None
+    from nas.stored_spec import stored_spec
+
+    spec = stored_spec(raw, f"trial {trial.number}")  # bounded before anything is allocated
     from nas.compression import deployed_layout  # pruned structure + quantization, if any
 
     shape = (spec.in_channels, spec.image_size, spec.image_size)

@@ -19,12 +19,6 @@ from nas.record import PHASE_NAMES, PHASE_SUFFIXES, TRIAL_GROUPS, Study, fields
 ROOT = Path(__file__).resolve().parents[1]
 NAS = ROOT / "nas"
 PACKAGES = ("nas", "search_spaces")
-# Temporary (issue 21): the two import cycles issue-21b's restructuring removes (its RunContext
-# replaces nas.search.Resources, which study_calibration types against; its deploy recipe
-# untangles combined.py and techniques.py). These exact edges are left out of the file-level
-# cycle check until 21b is merged; the lead deletes this set then. An entry that no longer
-# matches an import fails the test, so it cannot outlive its reason.
-_ALLOWED_UNTIL_21B: frozenset[tuple[str, str]] = frozenset()  # 21b removed both edges
 
 
 @dataclass(frozen=True)
@@ -149,10 +143,6 @@ def _private_imports(imports: list[_Import], root: Path) -> list[str]:
 def test_no_import_cycle_between_files() -> None:
     """Any import counts: TYPE_CHECKING, function-local, relative. A failure names the chain."""
     edges = _file_graph(_file_imports(ROOT))
-    stale = sorted(f"{a} -> {b}" for a, b in _ALLOWED_UNTIL_21B if b not in edges.get(a, {}))
-    assert stale == [], f"allow-listed imports gone, delete them from _ALLOWED_UNTIL_21B: {stale}"
-    for a, b in _ALLOWED_UNTIL_21B:
-        del edges[a][b]
     cycles = [_describe(c, edges, ROOT) for c in _cycle_paths(edges)]
     assert cycles == [], "import cycles between files:\n" + "\n".join(cycles)
 

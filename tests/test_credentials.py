@@ -295,10 +295,11 @@ def test_ablate_with_a_live_source_in_its_config_never_prints_its_credentials(
 ) -> None:
     monkeypatch.setenv("ELECTRICITYMAPS_TOKEN", _secret(TOKEN, "-"))
     base = CARBON.format(server=echo)
-    text = tiny.read_text().replace(
-        '[carbon]\nregion = "FRA"',
-        f'[carbon]\nsource = "{source}"\nbase_url = "{base}"\nretries = 0',
-    )
+    import re
+
+    block = f'[carbon]\nsource = "{source}"\nbase_url = "{base}"\nretries = 0\n\n'
+    text, n = re.subn(r"\[carbon\]\n(?:[^\[\n].*\n)*\n?", lambda _: block, tiny.read_text())
+    assert n == 1
     tiny.write_text(text)
     code, _, err = _run(capsys, caplog, ["ablate", str(tiny), "--dataset", "npz:missing.npz"])
     assert code == 2, err

@@ -128,7 +128,8 @@ def test_dashboard_summarises_the_stored_config() -> None:
     shown = attrs["econas_config"]
     assert len(stored) > 1000 and len(shown) < 400
     assert shown.startswith("sampler random; objectives accuracy+kgco2e; spaces cnn+vit")
-    assert "fashion-mnist (train 200, val 100, test 100)" in shown and "region FRA" in shown
+    assert "fashion-mnist (train 200, val 100, test 100); 1 epoch; meter estimate" in shown
+    assert "region FRA" in shown
     assert all(len(v) < 500 for v in attrs.values())
     assert detail["objective_names"] == ["accuracy", "kgco2e"]
     assert len(detail["trials"]) == len(study.trials)  # trials untouched

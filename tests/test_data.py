@@ -380,7 +380,7 @@ def test_stored_arch_spec_with_a_huge_image_size_is_bad_input(
     assert main([*args, "--out", "o"]) == 2
     err = capsys.readouterr().err
     assert err.strip().splitlines()[-1] == (
-        "econas: error: arch spec: ArchSpec.image_size must be in 1..4096, got 1000000"
+        "econas: error: trial 0: arch spec: ArchSpec.image_size must be in 1..4096, got 1000000"
     )
     assert "Traceback" not in err and not (tmp_path / "o").exists()
 

@@ -20,6 +20,7 @@ from nas.config import load_config
 from nas.errors import BadInputError
 from nas.search import run_search
 from nas.study import open_storage
+from tests.child import default_signals
 from tests.configs import tiny_toml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,6 +60,7 @@ def _start_worker(config: Path, storage: str, trials: int, cwd: Path) -> subproc
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_signals,  # SIGINT reaches it even when the suite runs in background
     )
 
 

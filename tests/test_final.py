@@ -21,6 +21,7 @@ from nas.cli import main
 from nas.lifecycle import training_cost
 from nas.record import Final, TrialRecord, final_key
 from nas.stats import kendall_tau
+from tests.child import default_signals
 from tests.report.tiny_study import tiny_study
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -306,7 +307,13 @@ def _start_and_freeze_mid_epoch(config, number: int, cwd: Path) -> tuple:  # noq
     ]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(
-        cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        cmd,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=default_signals,  # SIGINT reaches it even when the suite runs in background
     )
     folder = cwd / "runs" / config.study.name / "final" / f"trial-{number}"
     progress = folder / "progress.json"

@@ -82,7 +82,7 @@ def test_readme_examples_are_found() -> None:
     assert "econas init" in lines and "econas search quickstart.toml" in lines
     assert any(line.startswith("econas schedule plan") for line in lines)
     assert set(NOT_RUN) <= set(lines), set(NOT_RUN) - set(lines)  # no stale entry
-    assert len(_blocks(("python",))) == 1
+    assert len(_blocks(("python",))) == 2  # the front door; tabular benchmarks and the sampler
 
 
 def _raw_lines() -> list[str]:
@@ -213,7 +213,7 @@ def test_every_runnable_example_runs(walk) -> None:  # noqa: ANN001
 
 def test_python_example_runs(walk) -> None:  # noqa: ANN001
     folder, _ = walk
-    (code,) = _blocks(("python",))
+    code = _blocks(("python",))[0]
     script = folder / "readme_example.py"
     script.write_text(code)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "ECONAS_POWERCAP_ROOT": str(folder / "none")}
@@ -223,3 +223,18 @@ def test_python_example_runs(walk) -> None:  # noqa: ANN001
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (folder / "exported" / "model.onnx").is_file()
+
+
+def test_tabular_example_runs(tmp_path: Path) -> None:
+    """The nas.tabular / EcoSampler example: a 30-trial lookup study, in seconds."""
+    code = _blocks(("python",))[1]
+    script = tmp_path / "tabular_example.py"
+    script.write_text(code)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    fraction, oracle_kwh = (float(x) for x in proc.stdout.split()[-2:])
+    assert 0.0 < fraction <= 1.0 and abs(oracle_kwh - 0.025348) < 1e-5

@@ -230,7 +230,7 @@ def test_without_mlflow_the_flag_says_how_to_install(
     assert not (tmp_path / "runs").exists()
 
 
-def test_tracking_is_not_part_of_the_fingerprint_nor_the_stored_config() -> None:
+def test_tracking_is_not_part_of_the_fingerprint_nor_the_stored_config(tmp_path: Path) -> None:
     base = config_from_dict({"study": {"name": "fp"}})
     tracked = base.replace("tracking", mlflow="sqlite:///x.db", experiment="e")
     assert base.fingerprint() == tracked.fingerprint()
@@ -238,6 +238,6 @@ def test_tracking_is_not_part_of_the_fingerprint_nor_the_stored_config() -> None
         config_from_dict({"tracking": {"experiment": "e"}})
     from nas.study import CONFIG_ATTR, open_study
 
-    tracked = tracked.replace("study", storage="sqlite:///:memory:")
+    tracked = tracked.replace("study", storage=f"sqlite:///{tmp_path / 'fp.db'}")
     study = open_study(tracked)
     assert "tracking" not in json.loads(study.user_attrs[CONFIG_ATTR])

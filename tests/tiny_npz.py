@@ -1,5 +1,6 @@
-"""The tiny search the fault tests run: a 300/100/100-image npz, random sampler, one small
-CNN, 1 epoch, ``meter = "estimate"``. Each test writes its own copy under its tmp_path."""
+"""The tiny search the fault tests run: :mod:`tests.configs` on a 300/100/100-image npz
+(random sampler, one small CNN, 1 epoch, ``meter = "estimate"``). Each test writes its own
+copy under its tmp_path."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from tests.configs import tiny_config_dict, to_toml
+from tests import configs
 
 
 def write_npz(path: Path, *, n_train: int = 300, n_test: int = 100, side: int = 8) -> Path:
@@ -33,25 +34,23 @@ def write_npz(path: Path, *, n_train: int = 300, n_test: int = 100, side: int = 
 def tiny_toml(
     root: Path, *, name: str = "t", trials: int = 1, extra: str = "", **study: Any
 ) -> Path:
-    """A config for the tiny search under ``root`` (its npz written beside it); ``study``
-    keys change ``[study]`` (None: left out), ``extra`` is raw TOML appended."""
+    """``root / "tiny.toml"``: the shared tiny config (:mod:`tests.configs`) on a 300/100/100
+    npz written beside it, its storage and artifacts under ``root / "runs" / name``."""
     root.mkdir(parents=True, exist_ok=True)
     npz = root / "tiny.npz"
     if not npz.exists():
         write_npz(npz)
-    doc = tiny_config_dict(
+    keys = {
+        "storage": f"sqlite:///{root / 'runs' / name / 'study.db'}",
+        "artifacts": str(root / "runs" / name / "artifacts"),
+        "trials": trials,
+        **study,
+    }
+    path = configs.tiny_toml(
+        root,
         name,
-        study={
-            "seed": None,
-            "storage": f"sqlite:///{root / 'runs' / name / 'study.db'}",
-            "artifacts": str(root / "runs" / name / "artifacts"),
-            "trials": trials,
-            **study,
-        },
-        search={"cnn": {"width_choices": [8], "expand_choices": [1]}},
+        extra=extra,
+        study={k: v for k, v in keys.items() if v is not None},
         data={"dataset": f"npz:{npz}"},
-        carbon={"intensity_g_per_kwh": None, "region": "FRA"},
     )
-    path = root / "tiny.toml"
-    path.write_text(to_toml(doc) + extra, encoding="utf-8")
-    return path
+    return path.rename(root / "tiny.toml")

@@ -59,6 +59,15 @@ log = logging.getLogger(__name__)
 
 _CACHE_FILES = 256
 _RETRY_AFTER_CAP_S = 30.0
+MAX_REPLY_BYTES = 32 * 1024 * 1024  # a week of 5-minute points is ~200 KB
+
+
+_SECRET_WORDS = ("pass", "pwd", "secret", "token", "key", "auth", "credential", "signature")
+
+
+def _is_secret_key(key: str) -> bool:
+    """A query parameter holding a credential (the words nas.credentials masks too)."""
+    return any(word in key.lower() for word in _SECRET_WORDS)
 
 
 class CarbonSourceUnavailableError(BadInputError):
@@ -144,7 +153,10 @@ class LiveIntensitySource(IntensitySource):
             host = parts.hostname or ""
             netloc = f"{host}:{parts.port}" if parts.port else host
             parts = parts._replace(netloc=netloc)
-        self.base_url = _parse.urlunsplit(parts)
+        # a query in the base URL (?api_key=K) goes after the endpoint's path, not before it
+        self._base_query = _parse.parse_qsl(parts.query, keep_blank_values=True)
+        self._query_secrets = [v for k, v in self._base_query if _is_secret_key(k) and v]
+        self.base_url = _parse.urlunsplit(parts._replace(query="", fragment=""))
         self.timeout_s = float(timeout_s)
         self.retries = int(retries)
         self.backoff_s = float(backoff_s)
@@ -166,7 +178,8 @@ class LiveIntensitySource(IntensitySource):
     ) -> Any:
         """GET ``base_url + path``; ``max_age_s``: how old a cached reply may be (None: any);
         ``store=False`` for replies that must never reach the disk (a login's token)."""
-        query = f"?{_parse.urlencode(params)}" if params else ""
+        pairs = [*self._base_query, *params.items()]
+        query = f"?{_parse.urlencode(pairs)}" if pairs else ""
         url = f"{self.base_url}{path}{query}"
         cached = self._cache_read(url, max_age_s)
         if cached is not None:
@@ -183,7 +196,7 @@ class LiveIntensitySource(IntensitySource):
 
     def _secrets(self) -> list[str]:
         """Strings never to show (subclasses add their token, password)."""
-        return [s for s in (self._proxy_auth,) if s]
+        return [s for s in (self._proxy_auth, *self._query_secrets) if s]
 
     def scrub(self, text: str) -> str:
         for secret in self._secrets():
@@ -207,7 +220,7 @@ class LiveIntensitySource(IntensitySource):
             wait = self.backoff_s * (2**attempt)
             try:
                 with _request.urlopen(req, timeout=self.timeout_s) as resp:
-                    return resp.read()
+                    body = resp.read(MAX_REPLY_BYTES + 1)  # a reply never fills memory
             except _error.HTTPError as exc:
                 problem = f"HTTP {exc.code} {exc.reason} from {where}"
                 if exc.code != 429 and exc.code < 500:
@@ -224,6 +237,13 @@ class LiveIntensitySource(IntensitySource):
             ) as exc:
                 reason = getattr(exc, "reason", None) or exc or type(exc).__name__
                 problem = self.scrub(f"{reason} reaching {where}")
+            else:
+                if len(body) > MAX_REPLY_BYTES:
+                    raise CarbonSourceUnavailableError(
+                        f"{self.name}: unavailable (reply from {where} is larger than "
+                        f"{MAX_REPLY_BYTES // 1024 // 1024} MiB)"
+                    )
+                return body
             if attempt < self.retries:
                 log.info("%s: %s; retry %d in %.1f s", self.name, problem, attempt + 1, wait)
                 self.sleep(wait)

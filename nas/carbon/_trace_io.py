@@ -18,6 +18,7 @@ import csv
 import logging
 import math
 import os
+import stat
 import warnings
 from datetime import UTC, datetime
 from importlib import resources
@@ -33,6 +34,7 @@ __all__ = ["SHIPPED_TRACES", "load_trace", "parse_trace_csv"]
 log = logging.getLogger(__name__)
 
 SHIPPED_TRACES = ("fr_2020", "gb_2020")
+MAX_TRACE_BYTES = 256 * 1024 * 1024  # a year of 5-minute points is ~4 MB
 """Real 2020 traces shipped in ``nas/traces/`` (see ``CARBON_TRACES.md`` for attribution)."""
 
 _TIME_COLUMNS = ("time", "datetime (utc)")
@@ -65,15 +67,32 @@ def load_trace(path_or_name: str | os.PathLike[str]) -> Trace:
                 f"trace {path_or_name}: no such file (shipped traces: {', '.join(SHIPPED_TRACES)})"
             )
         path = shipped
-    if path.is_dir():
-        raise BadInputError(f"trace {path}: is a directory, expected a CSV file")
+    return parse_trace_csv(_read_regular(path), name=path.name)
+
+
+def _read_regular(path: Path) -> str:
+    """A regular file of bounded size: a directory, a FIFO (it would block) or a link to
+    /dev/zero (it never ends) is refused, not read."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise BadInputError(f"trace {path}: not a UTF-8 text file ({exc.reason})") from exc
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise BadInputError(f"trace {path}: cannot read ({exc.strerror})") from None
+    if stat.S_ISDIR(mode):
+        raise BadInputError(f"trace {path}: is a directory, expected a CSV file")
+    if not stat.S_ISREG(mode):
+        kind = "a FIFO" if stat.S_ISFIFO(mode) else "a device or socket"
+        raise BadInputError(f"trace {path} is {kind}, not a regular file")
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_TRACE_BYTES + 1)
     except OSError as exc:
         raise BadInputError(f"trace {path}: cannot read ({exc.strerror})") from exc
-    return parse_trace_csv(text, name=path.name)
+    if len(data) > MAX_TRACE_BYTES:
+        raise BadInputError(f"trace {path} is larger than {MAX_TRACE_BYTES >> 20} MiB")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BadInputError(f"trace {path}: not a UTF-8 text file ({exc.reason})") from exc
 
 
 def parse_time(text: str) -> float:

@@ -23,6 +23,12 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
         "--storage", help="Optuna storage URL (sqlite:///..., postgresql://..., journal:PATH)"
     )
     p.add_argument("--study-name", help="study name (overrides study.name)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        metavar="S",
+        help="study seed (overrides study.seed): sampler and trials",
+    )
     p.add_argument("--dataset", help="fashion-mnist | cifar10 | npz:PATH")
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--meter", help="auto | nvml | rapl | estimate")
@@ -98,6 +104,8 @@ def apply_run_flags(cfg: Any, args: argparse.Namespace) -> Any:
         study["storage"] = args.storage
     if getattr(args, "study_name", None):
         study["name"] = args.study_name
+    if getattr(args, "seed", None) is not None:
+        study["seed"] = args.seed
     if study:
         cfg = cfg.replace("study", **study)
     if getattr(args, "dataset", None):

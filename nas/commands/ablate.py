@@ -1,22 +1,35 @@
-"""`econas ablate CONFIG`: baseline vs. pruning, quantization, distillation, mixed precision, combined."""
+"""`econas ablate CONFIG`: baseline vs. pruning, quantization, distillation, mixed precision,
+scheduling, combined (and federated), against the paper econas implements."""
 
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from typing import Any
 
 from nas.commands._common import config_from_args, print_json
+
+_BUDGETS = ("proxy", "final")  # kept equal to nas.sections.compression.ABLATE_BUDGETS (tested)
+
+
+def _train_size(text: str) -> int | str:
+    if text == "all":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither 'all' nor a number") from None
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "ablate",
         help="measure each compression/efficient-training technique against a baseline",
-        description="Train the [ablate] baseline architecture, then each technique alone and all "
-        "combined on the same data, budget and meter; print accuracy, training and inference "
-        "energy, lifecycle energy and kgCO2e, params, FLOPs and latency per row.",
+        description="Train the [ablate] baseline architecture, then each technique alone, the "
+        "baseline's job shifted by carbon-aware scheduling, and the chosen compression plus "
+        "scheduling combined, on the same data, budget and meter; print accuracy, training, "
+        "inference and lifecycle energy and kgCO2e (each scope with its intensity on a real "
+        "trace), params, FLOPs and latency per row, against Carbon-Conscious AI (Viswanath).",
     )
     p.add_argument("config", help="study config (TOML) with an optional [ablate] section")
     p.add_argument("--dataset", help="fashion-mnist | cifar10 | npz:PATH")
@@ -24,103 +37,80 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--meter", help="auto | nvml | rapl | estimate")
     p.add_argument("--repeats", type=int, help="repeats with seeds seed, seed+1, ... (spread)")
     p.add_argument("--seed", type=int, help="first seed (default: study.seed)")
+    p.add_argument(
+        "--budget",
+        choices=_BUDGETS,
+        help="proxy: rows train by [train] on [data]'s subsets (a search trial's budget); "
+        "final: as `econas train` trains ([final] epochs, the whole training split less "
+        "validation, the whole test split). Default: [ablate] budget (proxy)",
+    )
+    p.add_argument(
+        "--epochs",
+        type=int,
+        metavar="N",
+        help="epochs every row trains (the budget's: [train] epochs, or [final] epochs)",
+    )
+    p.add_argument(
+        "--train-size",
+        type=_train_size,
+        metavar="N|all",
+        help="training images (proxy: [data] train_size; final: [final] train_size, 'all' = "
+        "the whole split less validation)",
+    )
+    p.add_argument(
+        "--val-size",
+        type=int,
+        metavar="N",
+        help="validation images the combined row's candidates are ranked on (proxy: [data] "
+        "val_size; final: [ablate] select_val_size, 5000)",
+    )
+    p.add_argument(
+        "--trace",
+        metavar="CSV",
+        help="the grid every row's jobs are charged on: a shipped trace (gb_2020, fr_2020) or "
+        "a CSV (default: [ablate] trace, gb_2020)",
+    )
+    p.add_argument(
+        "--window-hours",
+        type=float,
+        metavar="H",
+        help="how far the scheduled rows' training may be shifted (default 24)",
+    )
+    p.add_argument(
+        "--inference-predictions",
+        type=int,
+        metavar="N",
+        help="predictions served in the lifecycle (default 1,000,000)",
+    )
     p.add_argument("--json", action="store_true", help="print the table and its spread as JSON")
     p.set_defaults(func=run)
 
 
-def _fmt(value: Any, spec: str) -> str:
-    if isinstance(value, float) and not math.isfinite(value):
-        return "n/a"
-    return format(value, spec)
-
-
 def format_table(result: dict[str, Any]) -> str:
-    cols = [
-        ("technique", "technique", "<16"),
-        ("acc", "accuracy", ".4f"),
-        ("Δacc pts", "accuracy_delta", "+.2f"),
-        ("train kWh", "train_energy_kwh", ".3e"),
-        ("Δtrain%", "train_energy_change_pct", "+.1f"),
-        ("inf kWh/1k", "inference_energy_kwh_per_1k", ".3e"),
-        ("Δinf%", "inference_energy_change_pct", "+.1f"),
-        ("life kWh", "energy_kwh", ".3e"),
-        ("Δenergy%", "energy_change_pct", "+.1f"),
-        ("kgCO2e", "kgco2e", ".3e"),
-        ("Δcarbon%", "carbon_change_pct", "+.1f"),
-        ("params", "params", "d"),
-        ("flops", "flops", "d"),
-        ("lat ms", "latency_ms", ".3f"),
-    ]
-    cells = [[h for h, _, _ in cols]]
-    for row in result["rows"]:
-        cells.append([_fmt(row[k], f) if k != "technique" else row[k] for _, k, f in cols])
-    widths = [max(len(r[i]) for r in cells) for i in range(len(cols))]
-    lines = [
-        "  ".join(
-            c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))
-        )
-        for r in cells
-    ]
-    life = result["lifecycle"]
-    m = result["meter"]
-    row0 = result["rows"][0]
-    lines += [
-        "",
-        f"baseline {result['baseline_arch']} on {result['data']['dataset']} "
-        f"({result['data']['train']} train / {result['data']['test']} test images), "
-        f"{result['repeats']} repeat(s), seeds {result['seeds']}",
-        f"lifecycle: 1 training + {life['inference_predictions']:,} predictions in batches of "
-        f"{life['inference_batch_size']}; latency_ms is per batch; accuracy on the test split; "
-        f"{result['torch_threads']} torch thread(s)",
-        f"meter: {m['source']} ({m['kind']}) on {m['hardware']}; intensity "
-        f"{row0['intensity_g_per_kwh']:.1f} gCO2e/kWh ({row0['intensity_source']})",
-        *_notes(result),
-        "",
-        "versus the reference paper (CodeCarbon, V100):",
-        *(f"  {line}" for line in result["comparison"]),
-    ]
-    return "\n".join(lines)
+    """The human output (:func:`nas.ablation.format_table`)."""
+    from nas.ablation import format_table as fmt
 
-
-def _notes(result: dict[str, Any]) -> list[str]:
-    """What the calibration and the combined search decided, row by row."""
-    lines: list[str] = []
-    for row in result["rows"]:
-        name = row["technique"]
-        if row.get("emulated"):
-            lines.append(f"{name}: emulated on this hardware ({row.get('hardware_note')})")
-        if row.get("excluded"):
-            lines.append(f"{name}: excluded from combined: {row.get('excluded_reason')}")
-        be = row.get("break_even_predictions")
-        if name != "baseline" and "break_even_predictions" in row:
-            lines.append(
-                f"{name}: extra training energy never paid back by inference"
-                if be is None
-                else f"{name}: extra training energy paid back after {be:,.0f} predictions"
-            )
-    for d in result.get("details", {}).get("combined", [])[:1]:
-        if "combination" in d:
-            lines.append(
-                f"combined (repeat 1): {d['combination']}; {d['note']}; selection search "
-                f"{d['selection_cost_kwh']:.3e} kWh, counted in the row"
-            )
-    cal = result.get("calibration")
-    if cal:
-        charged = "reused, charged 0" if cal.get("reused") else "counted in the combined row"
-        lines.append(
-            f"calibration: {cal['rounds']} interleaved rounds, {cal['energy_kwh']:.3e} kWh "
-            f"({cal['energy_kind']}; {charged})"
-        )
-    return ["", *lines] if lines else []
+    return fmt(result)
 
 
 def run(args: argparse.Namespace) -> int:
-    from nas.ablation import run_ablation
+    from nas.ablation import ablation_config, run_ablation
     from nas.errors import BadInputError
 
     if args.repeats is not None and args.repeats < 1:
         raise BadInputError("--repeats must be >= 1")
-    cfg = config_from_args(args)
+    if args.inference_predictions is not None and args.inference_predictions < 0:
+        raise BadInputError("--inference-predictions must be >= 0")
+    cfg = ablation_config(
+        config_from_args(args),
+        budget=args.budget,
+        epochs=args.epochs,
+        train_size=args.train_size,
+        val_size=args.val_size,
+        trace=args.trace,
+        window_hours=args.window_hours,
+        inference_predictions=args.inference_predictions,
+    )
     result = run_ablation(
         cfg,
         repeats=args.repeats,

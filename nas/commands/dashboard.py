@@ -23,6 +23,8 @@ import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from nas.text import plural
+
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -111,7 +113,9 @@ def config_summary(raw: str) -> str:
         f"spaces {spaces}",
         f"data {get('data', 'dataset')} (train {get('data', 'train_size')}, val "
         f"{get('data', 'val_size')}, test {get('data', 'test_size')})",
-        f"{get('train', 'epochs')} epoch(s)",
+        plural(get("train", "epochs"), "epoch")
+        if isinstance(get("train", "epochs"), int)
+        else "epochs ?",
         f"meter {get('hardware', 'meter')}",
         carbon,
     ]
@@ -240,16 +244,20 @@ def run(args: argparse.Namespace) -> int:
     mode = "writable" if args.writable else "read-only"
     if not args.writable:
         app = read_only(app)
+    server = _bind(app, args.host, args.port)  # the URL is printed once it is really served
     print(
         f"econas: optuna-dashboard ({mode}) for {redact_url(url)} on "
         f"http://{args.host}:{args.port}/",
         file=sys.stderr,
     )
-    _serve(app, args.host, args.port)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
     return 0
 
 
-def _serve(app: Callable[..., Iterable[bytes]], host: str, port: int) -> None:
+def _bind(app: Callable[..., Iterable[bytes]], host: str, port: int) -> Any:
     from wsgiref.simple_server import WSGIRequestHandler, make_server
 
     class _Quiet(WSGIRequestHandler):
@@ -257,12 +265,8 @@ def _serve(app: Callable[..., Iterable[bytes]], host: str, port: int) -> None:
             pass
 
     try:
-        server = make_server(host, port, app, handler_class=_Quiet)
+        return make_server(host, port, app, handler_class=_Quiet)
     except OSError as exc:
         from nas.errors import BadInputError
 
         raise BadInputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    try:
-        server.serve_forever()
-    finally:
-        server.server_close()

@@ -34,6 +34,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     static.add_argument(
         "--svg", metavar="PATH", help="also write the eco-performance curve as SVG (needs Chromium)"
     )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an existing --out file that is not an earlier econas report",
+    )
     p.add_argument("--json", action="store_true", help="print what was written and picked as JSON")
     p.set_defaults(func=run)
 
@@ -48,13 +53,13 @@ def run(args: argparse.Namespace) -> int:
         write_static,
     )
 
-    check_report_path(args.out)
+    check_report_path(args.out, force=args.force)
     for flag, path in (("--png", args.png), ("--svg", args.svg)):
         if path and not path.lower().endswith(flag.replace("--", ".")):
             raise BadInputError(f"{flag} needs a path ending in {flag.replace('--', '.')}: {path}")
     study = study_from_args(args)
     report = build_report(study, cap_kgco2e=args.carbon_cap)
-    out = write_report(report, args.out)
+    out = write_report(report, args.out, force=args.force)
     written = {"html": str(out)}
     static_path = args.png or args.svg
     static_error = None

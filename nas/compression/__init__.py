@@ -24,6 +24,7 @@ from nas.compression.recipe import (
     prune_and_finetune,
     pruned_network,
     quantize_and_calibrate,
+    scratch_model,
     training_plan,
 )
 from nas.compression.restore import deployed_layout
@@ -67,6 +68,7 @@ __all__ = [
     "pruned_structure",
     "quantize",
     "quantize_and_calibrate",
+    "scratch_model",
     "skeleton",
     "training_plan",
 ]

@@ -1,7 +1,8 @@
 """The ``combined`` row of ``econas ablate``, chosen by a small metered search, not fixed.
 
-For the baseline architecture the search tries every combination of training precision
-(fp32 plus ``ablate.precision`` unless the calibration excludes it here), distillation on or
+At the final budget the search is :mod:`nas.compression.combined_final`'s; this module's is
+the proxy budget's (:func:`select_combined` dispatches). For the baseline architecture the
+search tries every combination of training precision (fp32 plus ``ablate.precision`` unless the calibration excludes it here), distillation on or
 off (the baseline is the teacher), pruning ratio (``ablate.select_prune_ratios``) with each
 fine-tune length (``ablate.select_finetune_epochs``) and deployed quantization (fp32 plus what
 the deployment target runs and the calibration keeps). Each candidate's accuracy is measured
@@ -25,10 +26,16 @@ from typing import Any
 
 import torch
 
-from nas.compression import TEACHER_WINDOW
+from nas.compression.distill import TEACHER_WINDOW
+from nas.compression.row_context import AblationContext
+from nas.compression.selection import (
+    KEYS,
+    choice_note,
+    choose,
+    evaluate_window,
+    measure_candidates,
+)
 from nas.compression.techniques import (
-    AblationContext,
-    Deployed,
     prune_window,
     quantize_window,
     scaled,
@@ -36,27 +43,17 @@ from nas.compression.techniques import (
     train_window,
 )
 from nas.energy import Measurement, WindowAccumulator, combine
-from nas.stats import median
+from nas.trial import Deployed
 from search_spaces import build_model
 
 
-def _evaluate(
-    ctx: AblationContext, model: torch.nn.Module, device: torch.device
-) -> tuple[float, Measurement]:
-    from nas.train import evaluate
-
-    ctx.meter.begin_window("select_eval")
-    try:
-        acc = evaluate(model, ctx.data.val, device=device)
-    finally:
-        m = ctx.meter.end_window("select_eval")
-    return acc, m
-
-
 def select_combined(ctx: AblationContext) -> Deployed:
-    """Search the combinations (module docstring); the winner as the row's :class:`Deployed`."""
-    from nas.inference import measure_inference
+    """Search the combinations (module docstring); the winner as the row's :class:`Deployed`
+    (at the final budget, :func:`nas.compression.combined_final.select_final`'s)."""
+    if ctx.final:
+        from nas.compression.combined_final import select_final
 
+        return select_final(ctx)
     assert ctx.baseline is not None  # the baseline row runs first
     s, base = ctx.section, ctx.baseline
     cost: list[Measurement] = []  # every window the search ran
@@ -89,7 +86,7 @@ def select_combined(ctx: AblationContext) -> Deployed:
                         dep, m = quantize_window(ctx, model, q)
                         cost.append(m)
                         deployed, dev = dep.model, dep.device
-                    acc, m = _evaluate(ctx, deployed, dev)
+                    acc, m = evaluate_window(ctx, deployed, dev)
                     cost.append(m)
                     settings = {
                         "precision": precision,
@@ -101,26 +98,8 @@ def select_combined(ctx: AblationContext) -> Deployed:
                     candidates.append({**settings, "val_accuracy": acc})
                     built[tuple(settings.values())] = (deployed, model)
                     where.append(dev)
-    # Inference energy of every candidate in interleaved rounds, the order rotating each
-    # round (median per candidate): a burst of load does not decide the choice.
-    energy: list[list[float]] = [[] for _ in candidates]
     models = list(built.values())
-    for r in range(s.inference_rounds):
-        n = len(candidates)
-        for i in [*range(r % n, n), *range(r % n)]:
-            inf = measure_inference(
-                models[i][0],
-                input_shape=ctx.input_shape,
-                batch_size=s.inference_batch_size,
-                device=str(where[i]),
-                meter=ctx.meter,
-                min_duration_s=s.select_inference_min_duration_s,
-            )
-            cost.append(inf.measurement)
-            energy[i].append(inf.energy_kwh_per_1k)
-    for c, e in zip(candidates, energy, strict=True):
-        c["inference_energy_kwh_per_1k"] = median(e)
-        c["inference_rounds"] = len(e)
+    measure_candidates(ctx, candidates, [m[0] for m in models], where, cost)
     # The lifecycle of each candidate: training path + predictions (the selection's own cost
     # is the same for every candidate, so it does not change the choice; it is in the row).
     path_kwh = {
@@ -128,44 +107,21 @@ def select_combined(ctx: AblationContext) -> Deployed:
         True: teacher_kwh,
         False: teacher_kwh / s.teacher_amortised_over,
     }
-    ref = next(
-        c
-        for c in candidates
-        if c["precision"] == "fp32"
-        and not c["distillation"]
-        and c["prune_ratio"] == 0
-        and c["quantization"] == "fp32"
-    )
     for c in candidates:
         from_base = c["precision"] == "fp32" and not c["distillation"]
         c["training_path_kwh"] = path_kwh[from_base]  # + its own windows, in the search cost
-        c["lifecycle_kwh"] = (
-            c["training_path_kwh"]
-            + c["inference_energy_kwh_per_1k"] * s.inference_predictions / 1000.0
-        )
-        c["accuracy_loss_pts"] = (ref["val_accuracy"] - c["val_accuracy"]) * 100.0
-        c["lifecycle_change_pct"] = (c["lifecycle_kwh"] / ref["lifecycle_kwh"] - 1.0) * 100.0
-        c["qualifies"] = c["accuracy_loss_pts"] <= s.max_accuracy_loss_pts
-    ok = [c for c in candidates if c["qualifies"] and c["lifecycle_kwh"] < ref["lifecycle_kwh"]]
-    best = min(ok, key=lambda c: c["lifecycle_kwh"]) if ok else ref
-    keys = ("precision", "distillation", "prune_ratio", "finetune_epochs", "quantization")
-    deployed, float_model = built[tuple(best[k] for k in keys)]
+    best, qualified = choose(ctx, candidates)
+    deployed, float_model = built[tuple(best[k] for k in KEYS)]
     search = combine(cost, "selection")
     from_base = best["precision"] == "fp32" and not best["distillation"]
     teacher = (
         base.train if from_base else [scaled(m, 1.0 / s.teacher_amortised_over) for m in base.train]
     )
-    note = (
-        f"chosen: {best['lifecycle_change_pct']:+.1f}% lifecycle energy at "
-        f"{-best['accuracy_loss_pts']:+.2f} pts validation accuracy (before the search's cost)"
-        if ok
-        else f"no combination cuts lifecycle energy within {s.max_accuracy_loss_pts} pts "
-        "validation accuracy loss: the baseline model is deployed"
-    )
+    note = choice_note(ctx, best, qualified, "at the proxy budget")
     details: dict[str, Any] = {
-        "combination": {k: best[k] for k in keys},
+        "combination": {k: best[k] for k in KEYS},
         "student": ctx.spec.encode(),  # the baseline architecture (pruned per prune_ratio)
-        "qualifying": bool(ok),
+        "qualifying": qualified,
         "note": note,
         "max_accuracy_loss_pts": s.max_accuracy_loss_pts,
         "selection_cost_kwh": search.energy_kwh,
@@ -182,6 +138,7 @@ def select_combined(ctx: AblationContext) -> Deployed:
             used=best["distillation"],
         ),
         "starts_from_baseline_weights": from_base,
+        "scheduled": True,  # combined = the chosen compression + scheduling (nas.ablation)
     }
     return Deployed(
         model=deployed,

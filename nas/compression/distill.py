@@ -85,13 +85,13 @@ def load_teacher_dir(
 ) -> nn.Module:
     """The fp32 model of an ``econas export --format state_dict`` directory, checked against the
     data (classes, channels, resolution); BadInputError naming any mismatch."""
-    from search_spaces import ArchSpec, build_model
+    from nas.files import read_text
+    from nas.stored_spec import MAX_SPEC_CHARS, stored_spec
+    from search_spaces import build_model
 
     d = Path(path)
-    try:
-        spec = ArchSpec.from_json((d / "arch_spec.json").read_text())
-    except OSError as exc:
-        raise BadInputError(f"teacher {d}: cannot read arch_spec.json ({exc})") from None
+    text = read_text(d / "arch_spec.json", f"teacher {d}: arch_spec.json", max_bytes=MAX_SPEC_CHARS)
+    spec = stored_spec(text, f"teacher {d}")
     if spec.num_classes != num_classes:
         raise BadInputError(
             f"teacher {d} predicts {spec.num_classes} classes but the data has {num_classes}"

@@ -147,6 +147,9 @@ def apply_structure(model: nn.Module, structure: dict[str, Any]) -> nn.Module:
         heads = structure.get("attention", {})
     except (KeyError, TypeError) as exc:
         raise BadInputError(f"pruned structure record is malformed: {exc}") from None
+    from nas.stored_spec import check_pruned_shapes
+
+    check_pruned_shapes(model, structure, "trial")  # never grows a tensor (hostile record)
     for name, shape in shapes.items():
         module_name, _, attr = name.rpartition(".")
         try:

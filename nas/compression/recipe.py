@@ -4,12 +4,14 @@ model. The three runners use it, each through the stages it needs:
 * a search trial (:mod:`nas.compression.step`): :func:`training_plan` (precision, teacher),
   then :func:`deploy`: prune and fine-tune in phase ``finetune``, quantize and calibrate in
   phase ``quantize``;
-* ``econas train`` (:mod:`nas.final`): :func:`pruned_network` (the pruned structure, trained
-  from scratch), :func:`training_plan`, then :func:`deploy` with
+* ``econas train`` (:mod:`nas.final`): :func:`scratch_model` (the pruned structure, trained
+  from scratch, and its plan: precision, teacher), then :func:`deploy` with
   ``pruned_before_training=True``: nothing is pruned again, only quantized;
 * ``econas ablate`` (:mod:`nas.compression.techniques`, :mod:`nas.compression.combined`): one
-  technique per row, :func:`prune_and_finetune` or :func:`quantize_and_calibrate`, each in a
-  meter window of the row.
+  technique per row, each stage in a meter window of the row: at the proxy budget
+  :func:`prune_and_finetune` or :func:`quantize_and_calibrate`; at the final budget as
+  ``econas train`` does (:func:`scratch_model`, then :func:`deploy` with
+  ``pruned_before_training=True``).
 
 Where the runners differ it is a parameter, not a copy: the fine-tune's plan (a trial's own at
 :data:`FINETUNE_LR_FACTOR` of its rate; the ablation's with a seed of its own), the images
@@ -166,6 +168,24 @@ def pruned_network(spec: ArchSpec, structure: dict[str, Any] | None) -> nn.Modul
             if callable(reset):
                 reset()
     return model
+
+
+def scratch_model(
+    spec: ArchSpec,
+    structure: dict[str, Any] | None,
+    choice: CompressionChoice,
+    plan: TrainingPlan,
+    *,
+    teacher: nn.Module | None = None,
+    passes: WindowAccumulator | None = None,
+) -> tuple[nn.Module, TrainingPlan]:
+    """What a final training trains: ``spec``'s network with the pruned ``structure``,
+    initialised afresh, on ``plan``'s device (seed torch first), and ``plan`` as ``choice``
+    trains it (:func:`training_plan`: precision, teacher). ``econas train`` and ``econas ablate
+    --budget final`` both build their models here."""
+    model = pruned_network(spec, structure)
+    model.to(plan.device)
+    return model, training_plan(plan, choice, teacher=teacher, passes=passes)
 
 
 # -- deploying -----------------------------------------------------------------------------

@@ -1,14 +1,22 @@
-"""The rows of ``econas ablate``: baseline, pruning, quantization, distillation, mixed precision
-(and, in :mod:`nas.compression.combined`, combined). Registered in :mod:`nas.ablation`, which
-runs and compares them.
+"""The rows of ``econas ablate``: baseline, pruning, quantization, distillation, mixed precision,
+scheduling (and, in :mod:`nas.compression.combined`, combined). Registered in
+:mod:`nas.ablation`, which runs and compares them.
 
 Each ``fn(ctx)`` returns the :class:`Deployed` model plus every measured training window the
-technique needs. Rows train with the config's recipe (:meth:`AblationContext.plan`) and
-prune, fine-tune and quantize with the deploy recipe (:mod:`nas.compression.recipe`), each
-stage in a meter window of the row. The baseline runs first and its trained model is
-``ctx.baseline``: pruning and quantization start from it (its training windows count in
-theirs), distillation uses it as the teacher (the teacher's forward passes count, in nested
-windows too; the teacher's own training is the baseline row's and is not counted again).
+technique needs, each stage in a meter window of the row. How a row trains depends on the
+budget (:mod:`nas.compression.row_context`):
+
+* proxy: the config's recipe (:meth:`AblationContext.plan`); pruning prunes the baseline's
+  trained model and fine-tunes it, with the deploy recipe (:mod:`nas.compression.recipe`);
+* final: as ``econas train`` trains a trial (:func:`train_final`: the final recipe, the pruned
+  structure from scratch, the deploy recipe's :func:`~nas.compression.recipe.scratch_model`
+  and :func:`~nas.compression.recipe.deploy`), once per row and repeat.
+
+The baseline runs first and its trained model is ``ctx.baseline``: quantization starts from
+it (its training windows count in the row), distillation uses it as the teacher (the
+teacher's forward passes count, in nested windows too; its training is counted, shared over
+``teacher_amortised_over``), and at the proxy budget pruning starts from it too. The
+scheduling row is the baseline's job, shifted in time (:mod:`nas.ablation` charges it).
 """
 
 from __future__ import annotations
@@ -16,32 +24,47 @@ from __future__ import annotations
 import copy
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
-from nas.compression.calibrate import Calibration
 from nas.compression.distill import TEACHER_WINDOW
-from nas.compression.quantize import deploy_device
+from nas.compression.prune import prune_model
 from nas.compression.recipe import (
     CompressionChoice,
     MeterWindows,
-    finetune_plan,
+    deploy,
     prune_and_finetune,
     quantize_and_calibrate,
-    training_plan,
+    scratch_model,
+)
+from nas.compression.row_context import (  # re-exported: the rows' context lives there
+    AblationContext,
+    RowBudget,
+    target_quantizations,
 )
 from nas.config import Config
-from nas.context import RunContext
 from nas.data import DataSplits
-from nas.energy import Measurement, Meter, WindowAccumulator, combine
+from nas.energy import Measurement, WindowAccumulator, combine
 from nas.errors import BadInputError, ConfigError, InvalidArchError
 from nas.sections.compression import AblateSection
 from nas.train import TrainingPlan, train_model
 from nas.trial import Deployed
 from search_spaces import ArchSpec, build_model
+
+__all__ = [
+    "BUILTIN_TECHNIQUES",
+    "DEFAULT_ARCH",
+    "AblationContext",
+    "Deployed",
+    "RowBudget",
+    "baseline_spec",
+    "student_spec",
+    "target_quantizations",
+    "total_train",
+    "train_final",
+]
 
 DEFAULT_ARCH: dict[str, dict[str, Any]] = {
     "cnn": {
@@ -56,105 +79,6 @@ DEFAULT_ARCH: dict[str, dict[str, Any]] = {
     },
     "vit": {"patch": 4, "dim": 96, "depth": 4, "heads": 4, "mlp_ratio": 2, "pool": "mean"},
 }
-
-
-@dataclass(kw_only=True)
-class AblationContext:
-    """One repeat of the table: the run context (its ``seed`` is the repeat's), the baseline
-    architecture, the calibration and where the rows deploy; ``baseline`` once it has run."""
-
-    run: RunContext
-    spec: ArchSpec
-    baseline: Deployed | None = None
-    calibration: Calibration | None = None
-    target: torch.device = field(default_factory=lambda: torch.device("cpu"))
-
-    @property
-    def config(self) -> Config:
-        return self.run.config
-
-    @property
-    def section(self) -> AblateSection:
-        return self.run.config.ablate
-
-    @property
-    def data(self) -> DataSplits:
-        return self.run.data
-
-    @property
-    def device(self) -> torch.device:
-        return self.run.device
-
-    @property
-    def meter(self) -> Meter:
-        assert self.run.meter is not None  # an ablation's context is metered (nas.ablation)
-        return self.run.meter
-
-    @property
-    def seed(self) -> int:
-        return self.run.seed
-
-    def plan(
-        self,
-        *,
-        precision: str = "fp32",
-        distill: bool = False,
-        passes: WindowAccumulator | None = None,
-    ) -> TrainingPlan:
-        """The config's training recipe at this repeat's seed, in ``precision``; distilled
-        from the baseline row's model when ``distill`` (its passes in ``passes``' windows)."""
-        s = self.section
-        choice = CompressionChoice(
-            precision=precision,
-            precision_switch_epoch=1,
-            distill=distill,
-            kd_temperature=s.kd_temperature,
-            kd_alpha=s.kd_alpha,
-        )
-        teacher = None
-        if distill:
-            assert self.baseline is not None  # the baseline row runs first
-            teacher = self.baseline.float_model
-        return training_plan(self.run.plan(), choice, teacher=teacher, passes=passes)
-
-    def finetune_plan(self, plan: TrainingPlan, epochs: int) -> TrainingPlan:
-        """The deploy recipe's fine-tune after pruning, with a shuffle of its own (seed + 1)."""
-        return finetune_plan(plan, epochs).replace(seed=self.seed + 1)
-
-    def deploy_device(self, quantization: str) -> torch.device:
-        """Where a model deployed at ``quantization`` runs: INT8 on the CPU, else the target."""
-        return deploy_device(quantization, self.target)
-
-    def allowed_precision(self, precision: str) -> bool:
-        """False when the calibration measured ``precision`` dearer than fp32 here."""
-        if self.calibration is None:
-            return True
-        return precision in self.calibration.allowed_precisions([precision])
-
-    def allowed_quantizations(self) -> list[str]:
-        """What the deployment target runs (INT8 on a CPU; fp16/bf16 on a GPU), less what the
-        calibration excludes."""
-        cands = target_quantizations(self.target, self.spec.family)
-        if self.calibration is None:
-            return cands
-        return list(self.calibration.allowed_quantizations(cands))
-
-    @property
-    def input_shape(self) -> tuple[int, int, int]:
-        return (self.data.in_channels, self.data.image_size, self.data.image_size)
-
-    @property
-    def quantization(self) -> str:
-        q = self.section.quantization
-        return q if q != "auto" else target_quantizations(self.target, self.spec.family)[0]
-
-
-def target_quantizations(target: torch.device, family: str) -> list[str]:
-    """The deployed quantizations a target runs, preferred first: static INT8 (CNNs) and
-    dynamic INT8 on a CPU, compared with fp32 on that CPU; fp16 and bf16 on a GPU."""
-    if target.type == "cpu":
-        return ["int8_static", "int8_dynamic"] if family == "cnn" else ["int8_dynamic"]
-    return ["fp16", "bf16"]
 
 
 # -- building blocks ---------------------------------------------------------------------------
@@ -265,22 +189,75 @@ def teacher_training(ctx: AblationContext) -> list[Measurement]:
     return list(ctx.baseline.train) if n == 1 else [scaled(m, 1.0 / n) for m in ctx.baseline.train]
 
 
+def pruned_structure_for(spec: ArchSpec, ratio: float, criterion: str, seed: int) -> dict[str, Any]:
+    """The structure ``ratio`` prunes ``spec``'s network to (every group loses the same share,
+    so the widths do not depend on the weights): what a pruned row trains from scratch."""
+    torch.manual_seed(seed)
+    model = build_model(spec)
+    example = torch.zeros(2, spec.in_channels, spec.image_size, spec.image_size)
+    return prune_model(model, ratio=ratio, criterion=criterion, example_input=example, seed=seed)
+
+
+def train_final(
+    ctx: AblationContext,
+    spec: ArchSpec,
+    choice: CompressionChoice,
+    *,
+    structure: dict[str, Any] | None = None,
+    passes: WindowAccumulator | None = None,
+) -> Deployed:
+    """``spec`` (pruned to ``structure``) trained as ``econas train`` trains a trial: the final
+    recipe (``ctx.base_plan()``) as ``choice`` trains it, from scratch, on the whole training
+    split, in one ``train`` window; then deployed as ``choice`` says (quantized only: the
+    structure was trained as it is), in a ``quantize`` window. ``train`` holds both windows."""
+    torch.manual_seed(ctx.seed)
+    model, plan = scratch_model(
+        spec, structure, choice, ctx.base_plan(), teacher=ctx.teacher(choice), passes=passes
+    )
+    windows = MeterWindows(ctx.meter)
+    with windows("train"):
+        train_model(model, ctx.data.train, plan)
+    deployed = deploy(
+        model,
+        choice,
+        data=ctx.data.train,
+        device=ctx.target,
+        seed=ctx.seed,
+        phase=windows,
+        pruned_before_training=True,
+    )
+    deployed.model.eval()
+    deployed.train = list(windows.measurements)
+    return deployed
+
+
 # -- the rows ----------------------------------------------------------------------------------
 def _baseline(ctx: AblationContext) -> Deployed:
+    details = {"arch": ctx.spec.encode()}
+    if ctx.final:
+        deployed = train_final(ctx, ctx.spec, ctx.choice())
+        deployed.details = details
+        return deployed
     torch.manual_seed(ctx.seed)
     model = build_model(ctx.spec)
     m = train_window(ctx, model, "train", ctx.plan())
-    return Deployed(
-        model=model.eval(), device=ctx.target, train=[m], details={"arch": ctx.spec.encode()}
-    )
+    return Deployed(model=model.eval(), device=ctx.target, train=[m], details=details)
 
 
 def _pruning(ctx: AblationContext) -> Deployed:
     assert ctx.baseline is not None
+    s = ctx.section
+    details: dict[str, Any] = {"prune_ratio": s.prune_ratio, "criterion": s.prune_criterion}
+    if ctx.final:  # the pruned structure trained from scratch, as econas train does
+        structure = pruned_structure_for(ctx.spec, s.prune_ratio, s.prune_criterion, ctx.seed)
+        deployed = train_final(
+            ctx, ctx.spec, ctx.choice(prune_ratio=s.prune_ratio), structure=structure
+        )
+        deployed.details = {**details, "trained": "pruned structure, from scratch"}
+        return deployed
     model = copy.deepcopy(ctx.baseline.float_model)
-    finetune = ctx.finetune_plan(ctx.plan(), ctx.section.finetune_epochs)
-    m, _ = prune_window(ctx, model, ctx.section.prune_ratio, finetune)
-    details = {"prune_ratio": ctx.section.prune_ratio, "criterion": ctx.section.prune_criterion}
+    finetune = ctx.finetune_plan(ctx.plan(), s.finetune_epochs)
+    m, _ = prune_window(ctx, model, s.prune_ratio, finetune)
     return Deployed(
         model=model.eval(), device=ctx.target, train=[*ctx.baseline.train, m], details=details
     )
@@ -295,27 +272,55 @@ def _quantization(ctx: AblationContext) -> Deployed:
 
 
 def _distillation(ctx: AblationContext) -> Deployed:
-    torch.manual_seed(ctx.seed)
     spec = student_spec(ctx.spec, ctx.section.student_width)
-    student = build_model(spec)
     passes = WindowAccumulator(ctx.meter, TEACHER_WINDOW)
-    m = train_window(ctx, student, "train", ctx.plan(distill=True, passes=passes))
+    if ctx.final:
+        deployed = train_final(ctx, spec, ctx.choice(distill=True), passes=passes)
+        student, own = deployed.model, deployed.train
+    else:
+        torch.manual_seed(ctx.seed)
+        student = build_model(spec)
+        own = [train_window(ctx, student, "train", ctx.plan(distill=True, passes=passes))]
     teacher_kwh = total_train(ctx.baseline).energy_kwh  # type: ignore[arg-type]
     details = {
         "student": spec.encode(),
         **teacher_details(passes, teacher_kwh, ctx.section.teacher_amortised_over),
     }
     return Deployed(
-        model=student.eval(), device=ctx.target, train=[*teacher_training(ctx), m], details=details
+        model=student.eval(),
+        device=ctx.target,
+        train=[*teacher_training(ctx), *own],
+        details=details,
     )
 
 
 def _mixed_precision(ctx: AblationContext) -> Deployed:
+    details = {"precision": ctx.section.precision}
+    if ctx.final:
+        deployed = train_final(ctx, ctx.spec, ctx.choice(precision=ctx.section.precision))
+        deployed.details = details
+        return deployed
     torch.manual_seed(ctx.seed)
     model = build_model(ctx.spec)
     m = train_window(ctx, model, "train", ctx.plan(precision=ctx.section.precision))
-    details = {"precision": ctx.section.precision}
     return Deployed(model=model.eval(), device=ctx.target, train=[m], details=details)
+
+
+SAME_AS = "same_as_row"  # details key: the row is another row's model, measured once
+
+
+def _scheduling(ctx: AblationContext) -> Deployed:
+    """The baseline's training job, unchanged, shifted in time by econas's carbon-aware
+    policy: the same model and energy (measured once, in the baseline row)."""
+    assert ctx.baseline is not None
+    b = ctx.baseline
+    return Deployed(
+        model=b.model,
+        device=b.device,
+        float_model=b.float_model,
+        train=list(b.train),
+        details={SAME_AS: "baseline", "scheduled": True},
+    )
 
 
 def total_train(deployed: Deployed) -> Measurement:
@@ -328,4 +333,5 @@ BUILTIN_TECHNIQUES: tuple[tuple[str, Callable[[AblationContext], Deployed]], ...
     ("quantization", _quantization),
     ("distillation", _distillation),
     ("mixed_precision", _mixed_precision),
+    ("scheduling", _scheduling),
 )  # then "combined" (nas.compression.combined, a metered search over these), "federated"

@@ -5,7 +5,9 @@ Registered in :mod:`nas.ablation` with ``register_technique("federated", federat
 it runs after ``baseline`` and reads ``ctx.baseline``. Settings come from the config's
 ``[federated]`` section (its first strategy; ``enabled`` is not needed for the row). The
 federated run stops at the first round whose validation accuracy reaches the baseline's, or
-after ``MAX_COMPUTE_FACTOR`` × the baseline's epochs of compute (``details["reached"]`` says
+after ``MAX_COMPUTE_FACTOR`` × the baseline's epochs of compute at the table's budget (the
+recipe and epochs of ``ctx.base_plan()``: ``[train]``'s at the proxy budget, ``[final]``'s at
+the final one) (``details["reached"]`` says
 which). The row's training energy is the clients' and server's metered compute plus the
 communication energy (bytes × kWh/GB, estimated), folded into one measurement whose
 ``network`` domain and source (``...+network-estimate``) show the estimated part.
@@ -36,7 +38,7 @@ def federated_technique(ctx: AblationContext) -> Deployed:
     from search_spaces import build_model
 
     sec: FederatedSection = ctx.config.federated
-    t = ctx.config.train
+    plan = ctx.base_plan()  # the budget's recipe: batch size, lr, optimizer, loss, epochs
     target = None
     if ctx.baseline is not None:
         target = evaluate(ctx.baseline.float_model, ctx.data.val, device=ctx.device)
@@ -53,10 +55,10 @@ def federated_technique(ctx: AblationContext) -> Deployed:
         ctx.data,
         parts,
         spec=FederatedSpec.from_section(sec, strategy),
-        plan=ctx.run.plan(),  # the config's recipe: batch size, lr, optimizer, loss
+        plan=plan,
         meter=ctx.meter,
         target_accuracy=target,
-        max_epochs=MAX_COMPUTE_FACTOR * t.epochs,
+        max_epochs=MAX_COMPUTE_FACTOR * plan.epochs,
         kwh_per_gb=kwh_per_gb,
         network_source=source,
         label="federated",
@@ -72,7 +74,7 @@ def federated_technique(ctx: AblationContext) -> Deployed:
         "clients_per_round": FederatedSpec.from_section(sec, strategy).clients_per_round,
         "local_epochs": sec.local_epochs,
         "prox_mu": sec.prox_mu if strategy == "fedprox" else 0.0,
-        "max_epochs_equivalent": MAX_COMPUTE_FACTOR * t.epochs,
+        "max_epochs_equivalent": MAX_COMPUTE_FACTOR * plan.epochs,
         "network_kwh_per_gb": kwh_per_gb,
         "network_kwh_per_gb_source": source,
         "target": "validation accuracy of the baseline row",

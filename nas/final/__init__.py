@@ -18,7 +18,7 @@ range is the spread ``benchmarks/projection.py`` measured on the same hardware c
 from __future__ import annotations
 
 from nas.final._checkpoint import Checkpoint, CheckpointDir
-from nas.final._options import BudgetStop, FinalOptions, final_context
+from nas.final._options import BudgetStop, FinalOptions, final_context, final_plan
 from nas.final._project import Projection, project_energy
 from nas.final._run import FinalRun
 from nas.final._spread import FORMAT as SPREAD_FORMAT
@@ -35,6 +35,7 @@ __all__ = [
     "SPREAD_FILE",
     "SPREAD_FORMAT",
     "final_context",
+    "final_plan",
     "hardware_class",
     "load_spread",
     "project_energy",

@@ -18,11 +18,13 @@ from typing import Any
 
 from nas.energy import Measurement
 from nas.errors import BadInputError
+from nas.files import read_text
 from nas.record import RECORD_VERSION
 
 FORMAT = "econas.final_checkpoint/1"
 CHECKPOINT = "checkpoint.pt"
 PROGRESS = "progress.json"
+MAX_PROGRESS_BYTES = 64 * 1024
 
 
 def measurement_to_json(m: Measurement) -> dict[str, Any]:
@@ -36,16 +38,41 @@ def measurement_to_json(m: Measurement) -> dict[str, Any]:
     }
 
 
+MAX_ENERGY_J = 1e15  # ~280 GWh: no training draws that; larger is corruption
+MAX_DURATION_S = 1e9  # ~32 years
+MAX_TEXT = 500
+
+
+def _text(value: Any, what: str) -> str:
+    if not isinstance(value, str) or len(value) > MAX_TEXT or not value.isprintable():
+        raise ValueError(f"{what} must be a short printable string")
+    return value
+
+
 def measurement_from_json(d: dict[str, Any], *, name: str | None = None) -> Measurement:
-    energy = {str(k): float(v) for k, v in d["energy_j"].items()}
+    """A measurement read back from a checkpoint or progress file (untrusted: a corrupt or
+    edited file); every number must be finite and non-negative, ValueError otherwise."""
+    from nas.stored_spec import finite_non_negative
+
+    raw = d["energy_j"]
+    if not isinstance(raw, dict) or len(raw) > 64:
+        raise ValueError("energy_j must be a table of domains")
+    try:
+        energy = {
+            _text(k, "a domain"): finite_non_negative(v, f"energy_j[{k!r}]", limit=MAX_ENERGY_J)
+            for k, v in raw.items()
+        }
+        duration = finite_non_negative(d["duration_s"], "duration_s", limit=MAX_DURATION_S)
+    except BadInputError as exc:
+        raise ValueError(str(exc)) from None
     return Measurement(
-        name=name or str(d["name"]),
-        duration_s=float(d["duration_s"]),
+        name=name or _text(d["name"], "name"),
+        duration_s=duration,
         energy_j=energy,
         total_energy_j=float(sum(energy.values())),
-        source=str(d["source"]),
-        kind=str(d["kind"]),
-        hardware=str(d["hardware"]),
+        source=_text(d["source"], "source"),
+        kind=_text(d["kind"], "kind"),
+        hardware=_text(d["hardware"], "hardware"),
         details={"carried_over": True},
     )
 
@@ -135,16 +162,23 @@ class CheckpointDir:
                 f"{where} was made with other settings ({', '.join(diff)}); rerun with the same "
                 "settings to resume, or delete it to start over"
             )
-        return Checkpoint(
-            study=self.study,
-            trial=self.trial,
-            settings=settings,
-            epoch=int(raw["epoch"]),
-            trainer=raw.get("trainer"),
-            ledger=list(raw.get("ledger") or []),
-            complete=bool(raw.get("complete")),
-            resumed_from=[int(e) for e in raw.get("resumed_from") or []],
-        )
+        try:
+            ckpt = Checkpoint(
+                study=self.study,
+                trial=self.trial,
+                settings=settings,
+                epoch=int(raw["epoch"]),
+                trainer=raw.get("trainer"),
+                ledger=list(raw.get("ledger") or []),
+                complete=bool(raw.get("complete")),
+                resumed_from=[int(e) for e in raw.get("resumed_from") or []],
+            )
+            if ckpt.epoch < 0:
+                raise ValueError(f"epoch {ckpt.epoch} is negative")
+            ckpt.measurements()  # every carried-over figure finite and non-negative
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BadInputError(f"{where} is corrupt ({exc}); delete it to start over") from None
+        return ckpt
 
     # -- the in-epoch progress file -------------------------------------------------------------
     def write_progress(self, epoch: int, spent: Measurement) -> None:
@@ -162,7 +196,7 @@ class CheckpointDir:
         if not path.exists():
             return None
         try:
-            data = json.loads(path.read_text())
+            data = json.loads(read_text(path, "progress file", max_bytes=MAX_PROGRESS_BYTES))
             ok = data.get("study") == self.study and data.get("trial") == self.trial
             ok = ok and int(data["epoch"]) >= checkpoint_epoch
             spent = measurement_from_json(data["spent"], name="lost") if ok else None

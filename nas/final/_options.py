@@ -1,5 +1,6 @@
-"""The budget of a final training (``[final]``, overridden by ``econas train``'s flags) and the
-run context it runs in."""
+"""The budget of a final training (``[final]``, overridden by ``econas train``'s flags), the run
+context it runs in and its training recipe (:func:`final_plan`). ``econas train`` and
+``econas ablate --budget final`` both train by them."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from nas.errors import BadInputError
 if TYPE_CHECKING:  # pragma: no cover
     from nas.carbon import IntensitySource
     from nas.data import DataBudget
+    from nas.train import TrainingPlan
 
 
 @dataclass(frozen=True)
@@ -61,11 +63,14 @@ class FinalOptions:
         keys = ("epochs", "train_size", "test_size", "batch_size", "lr", "schedule", "meter")
         return {k: getattr(self, k) for k in keys}
 
-    def data_budget(self, config: Config) -> DataBudget:
-        """The final run's data: the config's validation split and resolution, these sizes."""
+    def data_budget(self, config: Config, *, val_size: int | None = None) -> DataBudget:
+        """The final run's data: the config's validation split (``val_size`` images instead,
+        when given) and resolution, these sizes."""
+        budget = data_budget(config)
         return dataclasses.replace(
-            data_budget(config),
+            budget,
             train_size=self.train_size,
+            val_size=val_size or budget.val_size,
             test_size=self.test_size,
             batch_size=self.batch_size,
         )
@@ -77,16 +82,33 @@ def final_context(
     *,
     metered: bool = True,
     intensity: IntensitySource | None = None,
+    val_size: int | None = None,
+    seed: int | None = None,
 ) -> RunContext:
     """The run context of ``econas train``: the options' device, meter and data budget
-    (``metered=False``: no meter, for a projection only)."""
+    (``metered=False``: no meter, for a projection only; ``val_size``: another validation
+    split, as ``econas ablate --budget final`` ranks its combined row's candidates on;
+    ``seed``: draws the data, default ``study.seed``)."""
     return build_context(
         config,
-        budget=options.data_budget(config),
+        seed=seed,
+        budget=options.data_budget(config, val_size=val_size),
         device=options.device,
         meter=options.meter,
         metered=metered,
         intensity=intensity,
+    )
+
+
+def final_plan(context: RunContext, options: FinalOptions, *, seed: int) -> TrainingPlan:
+    """The config's training recipe at the final budget (the options' epochs, lr, schedule and
+    batch size) on ``context``'s device with ``seed``: what every final training runs."""
+    return context.plan(
+        seed=seed,
+        epochs=options.epochs,
+        lr=options.lr,
+        lr_schedule=options.schedule,
+        batch_size=options.batch_size,
     )
 
 

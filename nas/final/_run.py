@@ -26,13 +26,13 @@ import torch._dynamo  # noqa: F401  (the first optimizer imports it: 1.6 s, proc
 
 # like every other import, so it is loaded here rather than inside the metered build phase)
 from nas.carbon import IntensitySource, kgco2e
-from nas.compression import CompressionChoice, deploy, pruned_network, training_plan
+from nas.compression import CompressionChoice, deploy, pruned_network, scratch_model
 from nas.context import RunContext
 from nas.data import DataSplits
 from nas.energy import Meter, add_measurements, energy_kind
 from nas.errors import BadInputError, EconasError, TrialFailure
 from nas.final._checkpoint import Checkpoint, CheckpointDir, measurement_to_json
-from nas.final._options import BudgetStop, FinalOptions
+from nas.final._options import BudgetStop, FinalOptions, final_plan
 from nas.final._project import Projection, project_energy
 from nas.final._spread import hardware_class, spread_for
 from nas.record import (
@@ -282,23 +282,22 @@ class FinalRun:
 
     # -- the parts -----------------------------------------------------------------------------
     def plan(self) -> TrainingPlan:
-        """The config's training recipe at the final budget (epochs, lr, schedule, batch size)."""
-        o = self.opts
-        return self.context.plan(
-            seed=self.seed,
-            epochs=o.epochs,
-            lr=o.lr,
-            lr_schedule=o.schedule,
-            batch_size=o.batch_size,
-        )
+        """The config's training recipe at the final budget (:func:`final_plan`)."""
+        return final_plan(self.context, self.opts, seed=self.seed)
 
     def _build(self) -> tuple[torch.nn.Module, TrainingPlan]:
-        """The trial's (pruned) network, fresh; its plan (its precision, distilled or not)."""
+        """The trial's (pruned) network, fresh; its plan (its precision, distilled or not):
+        the deploy recipe's :func:`~nas.compression.scratch_model`, as ``econas ablate
+        --budget final`` builds its rows."""
         torch.manual_seed(self.seed)
-        model = self._network()
-        model.to(self.context.device)
-        plan = training_plan(self.plan(), self.choice, teacher=self._teacher())
-        return model, plan
+        rec = self.rec
+        return scratch_model(
+            ArchSpec.from_json(rec.get(Trial.arch_spec)),
+            rec.json(Compression.pruned_structure),
+            self.choice,
+            self.plan(),
+            teacher=self._teacher(),
+        )
 
     def _network(self) -> torch.nn.Module:
         """The trial's network as it deployed it (pruned structure applied), untrained."""

@@ -189,7 +189,7 @@ def build_report(study: optuna.Study, *, cap_kgco2e: float | None = None) -> Rep
         + "</table>",
     ]
     page = (
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'>{GENERATOR}"
         f"<title>econas report: {_e(study.study_name)}</title><style>{_CSS}</style></head>"
         f"<body>{''.join(parts)}</body></html>"
     )
@@ -206,24 +206,56 @@ def build_report(study: optuna.Study, *, cap_kgco2e: float | None = None) -> Rep
     )
 
 
-def check_report_path(path: str | Path) -> Path:
-    """``path`` must name a file, not a directory (checked before any work)."""
+GENERATOR = "<meta name='generator' content='econas report'>"
+
+
+def _is_own_report(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return GENERATOR.encode() in fh.read(4096)
+    except OSError:
+        return False
+
+
+def check_report_path(path: str | Path, *, force: bool = False) -> Path:
+    """``path`` must name a file to write (checked before any work): not a directory, not a
+    dangling or other symlink, not a device; an existing file is replaced only when it is an
+    earlier econas report, or with ``force``."""
     out = Path(path)
-    if out.is_dir() or str(path).endswith(("/", "\\")):
-        raise BadInputError(f"--out {str(path)!r} is a directory; name the HTML file to write")
+    shown = str(path)[:120]
+    try:
+        is_dir, is_link, exists = out.is_dir(), out.is_symlink(), out.exists()
+    except OSError as exc:  # a name too long
+        raise BadInputError(f"--out {shown!r} is not a usable path ({exc.strerror})") from None
+    if is_dir or str(path).endswith(("/", "\\")):
+        raise BadInputError(f"--out {shown!r} is a directory; name the HTML file to write")
+    if is_link:
+        raise BadInputError(f"--out {shown!r} is a symbolic link; name a plain file to write")
+    if exists and not out.is_file():
+        raise BadInputError(f"--out {shown!r} is not a regular file")
+    if exists and not force and not _is_own_report(out):
+        raise BadInputError(
+            f"--out {shown!r} exists and is not an econas report; not overwritten "
+            "(choose another path, or --force)"
+        )
     return out
 
 
-def write_report(report: Report, path: str | Path) -> Path:
+def write_report(report: Report, path: str | Path, *, force: bool = False) -> Path:
     """Write the page atomically: a failed write never leaves half a report."""
-    out = check_report_path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = check_report_path(path, force=force)
     tmp = out.with_name(f".{out.name}.partial")
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_text(report.html, encoding="utf-8")
         os.replace(tmp, out)
+    except OSError as exc:  # /proc, a read-only folder, a full disk
+        raise BadInputError(f"cannot write --out {str(out)[:120]!r}: {exc.strerror}") from None
     finally:
-        tmp.unlink(missing_ok=True)
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
     return out
 
 

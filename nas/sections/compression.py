@@ -138,9 +138,18 @@ class AblateSection:
     ``max_accuracy_loss_pts`` of the baseline's validation accuracy. (``combined_student_width``
     and ``combined_prune_ratio`` are kept for old configs; the search does not read them.)
     ``calibrate``/``force``/``calibration_*``: as in ``[compression]``. A teacher's training is
-    counted in the rows that use it, shared over ``teacher_amortised_over`` students. ``threads``: CPU threads for every row (1 by default: on a shared
-    CPU, OpenMP threads spinning while they wait for each other inflate the CPU time the
-    estimate meter counts); 0 keeps torch's default.
+    counted in the rows that use it, shared over ``teacher_amortised_over`` students.
+    ``threads``: CPU threads for every row (1 by default: on a shared CPU, OpenMP threads
+    spinning while they wait for each other inflate the CPU time the estimate meter counts);
+    0 keeps torch's default.
+
+    ``budget``: ``proxy`` (rows train by ``[train]`` on ``[data]``'s subsets) or ``final``
+    (as ``econas train`` trains: ``[final]`` epochs on the whole training split less a
+    validation split of ``select_val_size`` images, tested on ``[final] test_size``; the
+    combined row's candidates ranked at the ``[train]`` recipe on ``[data] train_size``
+    images). Carbon: every row's jobs are charged the intensity of ``trace`` (a shipped name or
+    CSV) averaged over every start hour; the scheduling and combined rows' training is shifted
+    by ``schedule_policy`` on the causal ``schedule_forecast`` within ``window_hours``.
     """
 
     family: str = "cnn"
@@ -171,11 +180,18 @@ class AblateSection:
     select_distillation: tuple[bool, ...] = (False, True)
     select_inference_min_duration_s: float = 0.3
     teacher_amortised_over: int = 1
+    budget: str = "proxy"
+    select_val_size: int = 5000
+    trace: str = "gb_2020"
+    window_hours: float = 24.0
+    schedule_policy: str = "pause-resume"
+    schedule_forecast: str = "seasonal"
 
     def check(self) -> None:
         check_calibration(
             "ablate", self.force, self.calibration_rounds, self.calibration_min_duration_s
         )
+        self._check_budget_and_grid()
         if not (self.max_accuracy_loss_pts >= 0 and math.isfinite(self.max_accuracy_loss_pts)):
             raise ConfigError("ablate.max_accuracy_loss_pts must be a number >= 0")
         if not self.select_prune_ratios or not self.select_finetune_epochs:
@@ -220,3 +236,35 @@ class AblateSection:
             raise ConfigError("ablate.kd_temperature must be > 0 and kd_alpha in [0, 1]")
         if self.finetune_epochs < 0:
             raise ConfigError("ablate.finetune_epochs must be >= 0")
+
+    def _check_budget_and_grid(self) -> None:
+        if self.budget not in ABLATE_BUDGETS:
+            raise ConfigError(
+                f"ablate.budget {self.budget!r} is unknown; use {list(ABLATE_BUDGETS)}"
+            )
+        if self.select_val_size < 1:
+            raise ConfigError("ablate.select_val_size must be >= 1")
+        if not self.trace.strip():
+            raise ConfigError("ablate.trace must name a shipped trace (gb_2020, fr_2020) or a CSV")
+        if not (self.window_hours > 0 and math.isfinite(self.window_hours)):
+            raise ConfigError("ablate.window_hours must be a positive number of hours")
+        if self.schedule_policy not in ABLATE_POLICIES:
+            raise ConfigError(
+                f"ablate.schedule_policy {self.schedule_policy!r} is unknown; "
+                f"use {list(ABLATE_POLICIES)}"
+            )
+        if self.schedule_forecast not in ABLATE_FORECASTS:
+            raise ConfigError(
+                f"ablate.schedule_forecast {self.schedule_forecast!r} is unknown; use "
+                f"{list(ABLATE_FORECASTS)} (the oracle is shown beside it, as an upper bound)"
+            )
+        if 0.0 not in self.select_prune_ratios or False not in self.select_distillation:
+            raise ConfigError(
+                "ablate.select_prune_ratios must include 0.0 and select_distillation false: "
+                "the baseline's own setting is what the combined row is judged against"
+            )
+
+
+ABLATE_BUDGETS = ("proxy", "final")
+ABLATE_POLICIES = ("flexible-start", "pause-resume")  # econas's carbon-aware policies
+ABLATE_FORECASTS = ("seasonal", "persistence")  # causal: what econas ships

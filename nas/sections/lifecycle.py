@@ -11,6 +11,8 @@
     search_share = "planned"       # planned | spent | none: the search's cost charged to the model
     models_deployed = 1            # models the search's cost is shared between
     # region = "FRA" | intensity_g_per_kwh = 50: the deployment grid (default: the trial's)
+    schedulable_inference_share = 0.0  # share of inference run as shiftable batch jobs
+                                   # (econas ablate: scheduled with the training job)
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class LifecycleSection:
     models_deployed: int = 1
     region: str | None = None
     intensity_g_per_kwh: float | None = None
+    schedulable_inference_share: float = 0.0
 
     @property
     def active(self) -> bool:
@@ -64,3 +67,5 @@ class LifecycleSection:
             raise ConfigError("lifecycle: give either region or intensity_g_per_kwh, not both")
         if self.intensity_g_per_kwh is not None and not self.intensity_g_per_kwh >= 0:
             raise ConfigError("lifecycle.intensity_g_per_kwh must be >= 0")
+        if not 0.0 <= self.schedulable_inference_share <= 1.0:
+            raise ConfigError("lifecycle.schedulable_inference_share must be in [0, 1]")
