@@ -7,11 +7,12 @@ number of samples, so its **energy per sample-epoch** scales to the full run::
                  + the first epoch's warm-up above it, once per process that trains (a proxy
                    of one epoch: its whole training / samples)
     eval       = proxy validation kWh / validation images  x  validation images x epochs
-    checkpoint = proxy upload kWh (one write of the weights) x (1 + optimizer moments) x epochs
+    checkpoint = proxy upload kWh (a write of the weights, which costs more than a checkpoint
+                 of weights and optimizer moments, measured) x epochs
     test       = proxy test kWh / test images  x  final test images
     fixed      = the proxy's quantize, upload and store phases once, its build once per process
-    resumed    = per restart, the build and the warm-up again; energy measured as ``lost`` (an
-                 interrupted epoch's work, redone) added as measured
+    resumed    = per restart, the build (as measured in the earlier run) and the warm-up
+                 again; energy measured as ``lost`` (an interrupted epoch's work, redone) added
 
 For a pruned trial the per-sample figure comes from its fine-tune (the pruned network, which
 is what the final run trains); distillation's teacher passes are inside the proxy's training
@@ -118,14 +119,15 @@ def project_energy(
     test_size: int,
     epoch_kwh: Sequence[float] = (),
     epoch_s: Sequence[float] = (),
-    optimizer_moments: int = 2,
     restarts: int = 0,
+    restart_build_kwh: float | None = None,
     lost_kwh: float = 0.0,
     lost_s: float = 0.0,
 ) -> Projection:
     """Scale a proxy's per-phase energy (kWh) and time (s) to a full-budget run; ``epoch_kwh``
     and ``epoch_s`` are its training epochs' own (``epoch_energy_kwh``). ``restarts``: runs
-    this training already had that ended early (each rebuilds and warms up again);
+    this training already had that ended early (each rebuilds and warms up again; its build
+    at ``restart_build_kwh`` when measured, else the proxy's);
     ``lost_kwh``/``lost_s``: what they measured as lost (interrupted epochs, redone)."""
     basis = "train"
     samples = proxy_train_samples
@@ -169,13 +171,16 @@ def project_energy(
             scale = per_run[phase] / images
             parts[phase] = (phase_kwh[phase] * scale, phase_s.get(phase, 0.0) * scale)
             inputs[f"{phase}_kwh_per_image"] = phase_kwh[phase] / images
-    writes = (1 + max(optimizer_moments, 0)) * epochs  # weights + moments, every epoch end
+    # a checkpoint every epoch end: serialising the state, as the proxy's weights upload did
+    # (measured: the upload costs more than a checkpoint of weights + optimizer moments)
     parts["checkpoint"] = (
-        phase_kwh.get("upload", 0.0) * writes,
-        phase_s.get("upload", 0.0) * writes,
+        phase_kwh.get("upload", 0.0) * epochs,
+        phase_s.get("upload", 0.0) * epochs,
     )
-    inputs["checkpoint_kwh_per_epoch"] = phase_kwh.get("upload", 0.0) * (1 + optimizer_moments)
-    parts["build"] = (phase_kwh.get("build", 0.0) * runs, phase_s.get("build", 0.0) * runs)
+    inputs["checkpoint_kwh_per_epoch"] = phase_kwh.get("upload", 0.0)
+    build_kwh, build_s = phase_kwh.get("build", 0.0), phase_s.get("build", 0.0)
+    again = build_kwh if restart_build_kwh is None else restart_build_kwh
+    parts["build"] = (build_kwh + again * (runs - 1), build_s * runs)
     for phase in _ONCE:
         parts[phase] = (phase_kwh.get(phase, 0.0), phase_s.get(phase, 0.0))
     if lost_kwh > 0:
@@ -191,9 +196,8 @@ def project_energy(
     method = (
         f"proxy {basis} energy per sample-epoch, {where}, x {train_size} images x {epochs} "
         "epochs, plus its warm-up and build once per process, validation every epoch and the "
-        "test set scaled per image, a checkpoint write every epoch (the proxy's weights upload "
-        f"x {1 + optimizer_moments}: weights and optimizer moments), and the proxy's "
-        "quantize/upload/store once"
+        "test set scaled per image, a checkpoint write every epoch (as the proxy's weights "
+        "upload), and the proxy's quantize/upload/store once"
     )
     if restarts > 0 or lost_kwh > 0:
         method += (

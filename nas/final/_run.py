@@ -97,7 +97,12 @@ class FinalRun:
         return CompressionChoice.of_record(self.rec)
 
     def project(
-        self, *, restarts: int = 0, lost_kwh: float = 0.0, lost_s: float = 0.0
+        self,
+        *,
+        restarts: int = 0,
+        restart_build_kwh: float | None = None,
+        lost_kwh: float = 0.0,
+        lost_s: float = 0.0,
     ) -> Projection:
         """The full run's energy and kgCO2e from the proxy's measured energy per sample-epoch,
         with the range measured by ``benchmarks/projection.py`` on this hardware class.
@@ -124,8 +129,8 @@ class FinalRun:
             test_size=len(d.test),
             epoch_kwh=rec.json(Trial.epoch_energy_kwh) or (),
             epoch_s=rec.json(Trial.epoch_duration_s) or (),
-            optimizer_moments=1 if c.train.optimizer == "sgd" else 2,
             restarts=restarts,
+            restart_build_kwh=restart_build_kwh,
             lost_kwh=lost_kwh,
             lost_s=lost_s,
         )
@@ -369,8 +374,11 @@ class FinalRun:
         """The projection of a restarted run: the proxy's, plus a rebuild and a warm-up per
         earlier run and the energy measured as lost (what the checkpoint and progress hold)."""
         lost = [m for m in log.measurements if m.name == "lost"]
+        restarts = max(len(ckpt.resumed_from), 1)
+        builds = [m.energy_kwh for m in log.measurements if m.name == "build"]
         projection = self.project(
-            restarts=max(len(ckpt.resumed_from), 1),
+            restarts=restarts,
+            restart_build_kwh=sum(builds) / restarts if builds else None,
             lost_kwh=sum(m.energy_kwh for m in lost),
             lost_s=sum(m.duration_s for m in lost),
         )
