@@ -41,6 +41,7 @@ class ProgressBar:
         self.spent_s = 0.0  # this process's trials: wall time and search energy so far
         self.spent_kwh = 0.0
         self.seen = 0
+        self.kinds: set[str] = set()
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if trial.state != optuna.trial.TrialState.FAIL:
@@ -49,23 +50,27 @@ class ProgressBar:
         filled = int(width * min(self.done, self.target) / max(self.target, 1))
         bar = "#" * filled + "." * (width - filled)
         rec = TrialRecord.of(trial)
+        kind = rec.energy_kind or "?"
         if trial.state == optuna.trial.TrialState.COMPLETE:
-            acc, kg, kwh = (_nan(v) for v in (rec.accuracy, rec.kgco2e, rec.energy_kwh))
-            what = (
-                f"acc {acc:.3f}  {kg:.3e} kgCO2e  {kwh:.2e} kWh ({rec.get(Trial.energy_kind, '?')})"
-            )
+            acc, kg = (_nan(v) for v in (rec.accuracy, rec.kgco2e))
+            chance = " (chance)" if rec.at_or_below_chance else ""
+            what = f"val acc {acc:.3f}{chance}  model {kg:.3e} kgCO2e"
             if rec.reused_from is not None:
                 what += f"  reused trial {rec.reused_from[1]}"
         else:
             reason = rec.get(Trial.fail_reason) or rec.get(Trial.stop_reason)
             what = f"{trial.state.name.lower()}: {reason or trial.state.name.lower()}"
+        # what the trial cost the search (every phase): these lines sum to the search's cost
+        what += f"  search {rec.search_kgco2e:.3e} kgCO2e {rec.search_energy_kwh:.2e} kWh ({kind})"
         arch = rec.get(Trial.arch, "?")
         secs = trial.duration.total_seconds() if trial.duration else 0.0
         self.seen += 1
         self.spent_s += secs
         self.spent_kwh += rec.search_energy_kwh
-        line = f"[{bar}] {self.done}/{self.target} trial {trial.number:>3} {arch:<38} {what}  {secs:.1f} s"
-        print(one_line(line + self.to_go()), file=self.stream, flush=True)
+        self.kinds.add(kind)
+        # the architecture last: a CNN's string is long, and would push the columns after it
+        line = f"[{bar}] {self.done}/{self.target} trial {trial.number:>3}  {what}  {secs:.1f} s"
+        print(one_line(line + self.to_go() + f"  arch {arch}"), file=self.stream, flush=True)
 
     def to_go(self) -> str:
         """What the trials left are projected to take, at this process's mean so far (a
@@ -73,9 +78,10 @@ class ProgressBar:
         left = self.target - self.done
         if left <= 0 or self.seen == 0:
             return ""
+        kind = " (estimated)" if "estimated" in self.kinds else ""
         return (
             f"  | {left} to go: ~{human_duration(left * self.spent_s / self.seen)}, "
-            f"~{left * self.spent_kwh / self.seen:.2e} kWh projected"
+            f"~{left * self.spent_kwh / self.seen:.2e} kWh projected{kind} |"
         )
 
 
