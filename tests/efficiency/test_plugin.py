@@ -31,6 +31,8 @@ block_choices = ["conv"]
 expand_choices = [1]
 se_choices = [false]
 activation_choices = ["relu"]
+head_choices = ["gap"]
+pool_choices = [false]
 """
 
 SMALL = """
