@@ -50,6 +50,7 @@ bench: setup data
 	$(PY) benchmarks/techniques.py --repeats 3
 	$(PY) benchmarks/scheduling.py
 	$(PY) benchmarks/forecast_archive.py
+	$(PY) benchmarks/search_tabular.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

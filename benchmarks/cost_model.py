@@ -40,7 +40,7 @@ from nas.efficiency.cost_model import (  # noqa: E402
     J_PER_KWH,
     TrainingCostModel,
     TrainingWork,
-    _fit,
+    fit_prices,
 )
 from nas.energy import create_meter  # noqa: E402
 from nas.stats import median  # noqa: E402
@@ -133,7 +133,7 @@ def main() -> None:
         )
         log(f"{i:2d} {name:22s} measured {m.total_energy_j:7.2f} J  predicted "
             f"{pred.energy_j:7.2f} J ({pred.energy_kwh / kwh - 1.0:+.0%}, {pred.basis})")  # fmt: skip
-    prices = _fit(seen)
+    prices = fit_prices(seen)
     out = {
         "benchmark": "cost_model",
         "budget": {"train_size": TRAIN, "epochs": EPOCHS, "batch_size": BATCH, "lr": LR},

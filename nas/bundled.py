@@ -14,6 +14,9 @@ directory) resolve from the bundled folder, not from the working directory
 
 from __future__ import annotations
 
+import json
+import re
+import tomllib
 from importlib import resources
 from pathlib import Path
 
@@ -35,9 +38,9 @@ def list_studies() -> list[str]:
     return sorted(p.stem for p in folder.glob(f"*{SUFFIX}") if p.is_file())
 
 
-def describe(name: str, *, width: int = 90) -> str:
-    """The first sentence of a bundled config's leading comment (at most ``width``
-    characters): what the study is for."""
+def describe(name: str, *, width: int | None = None) -> str:
+    """The first sentence of a bundled config's leading comment: what the study is for
+    (whole; cut to at most ``width`` characters only when asked)."""
     words: list[str] = []
     for line in study_path(name).read_text(encoding="utf-8").splitlines():
         text = line.strip()
@@ -47,7 +50,9 @@ def describe(name: str, *, width: int = 90) -> str:
     blurb = " ".join(words)
     end = blurb.find(". ")
     blurb = blurb if end < 0 else blurb[: end + 1]
-    return blurb if len(blurb) <= width else blurb[: width - 3].rsplit(" ", 1)[0] + "..."
+    if width is None or len(blurb) <= width:
+        return blurb
+    return blurb[: width - 3].rsplit(" ", 1)[0] + "..."
 
 
 def bundled_name(text: str) -> str | None:
@@ -86,17 +91,47 @@ def resolve_config_path(text: str | Path) -> tuple[Path, bool]:
     raise ConfigError(f"config file not found: {text} ({hint})")
 
 
-def write_study(name: str, out: str | Path) -> Path:
-    """Copy bundled study ``name`` to ``out``; an existing file is never overwritten."""
+_NAME_LINE = re.compile(r'^(\s*name\s*=\s*)"[^"\n]*"', re.MULTILINE)
+_TABLE = re.compile(r"^\s*\[[^\]]+\]", re.MULTILINE)
+
+
+def rename_study(text: str, study_name: str) -> str:
+    """``text`` (a study config) with ``[study] name`` set to ``study_name``, comments kept
+    (the caller checks the name: :func:`nas.config.check_study_name`)."""
+    quoted = json.dumps(study_name, ensure_ascii=False)  # a JSON string is a TOML basic string
+    old = tomllib.loads(text).get("study", {}).get("name")
+    if isinstance(old, str) and old:  # defaults written in comments: runs/<name>/...
+        text = text.replace(f"runs/{old}/", f"runs/{study_name}/")
+    head = re.search(r"^\[study\][^\n]*\n", text, re.MULTILINE)
+    if head is None:
+        return f"[study]\nname = {quoted}\n\n{text}"
+    nxt = _TABLE.search(text, head.end())
+    end = nxt.start() if nxt else len(text)
+    body = text[head.end() : end]
+    if _NAME_LINE.search(body):
+        body = _NAME_LINE.sub(lambda m: m.group(1) + quoted, body, count=1)
+    else:
+        body = f"name = {quoted}\n" + body
+    return text[: head.end()] + body + text[end:]
+
+
+def write_study(name: str, out: str | Path, *, study_name: str | None = None) -> Path:
+    """Copy bundled study ``name`` to ``out``; an existing file is never overwritten.
+
+    ``study_name`` renames the study in the copy (``econas init --out synth.toml`` writes a
+    study named ``synth``, with its own ``runs/synth/``, not the bundled study's)."""
     source = study_path(name)
     target = Path(out)
+    text = source.read_text(encoding="utf-8")
+    if study_name is not None:
+        text = rename_study(text, study_name)
     if target.exists():
         raise BadInputError(f"{target} already exists; not overwritten (choose --out FILE)")
     if not target.parent.is_dir():
         raise BadInputError(f"cannot write {target}: folder {target.parent} does not exist")
     try:
         with target.open("x", encoding="utf-8") as f:  # "x": a file made meanwhile is kept too
-            f.write(source.read_text(encoding="utf-8"))
+            f.write(text)
     except FileExistsError:
         raise BadInputError(
             f"{target} already exists; not overwritten (choose --out FILE)"

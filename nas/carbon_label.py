@@ -21,6 +21,7 @@ from nas.record import Final, Inference, Provenance, Study, Trial, TrialRecord, 
 from nas.text import markdown_cell
 
 SCHEMA = "econas.carbon_label/1"
+RUNTIME_NAMES = {"pytorch": "PyTorch", "onnxruntime_cpu": "ONNX Runtime, CPU"}
 
 
 def software_versions() -> dict[str, str | None]:
@@ -108,6 +109,8 @@ def build_carbon_label(
         },
         "accuracy": rec.accuracy,
         "test_accuracy": rec.num(Trial.test_accuracy),
+        "chance_accuracy": rec.chance_accuracy,  # 1 / classes: guessing
+        "at_or_below_chance": rec.at_or_below_chance,
         "hardware": a.get(Trial.hardware),
         "meter": {"source": a.get(Trial.energy_source), "kind": a.get(Trial.energy_kind)},
         "provenance": _provenance(rec),
@@ -245,10 +248,14 @@ def model_card(label: dict[str, Any]) -> str:
     ]
     share = label.get("search_share") or {}
     weights = label.get("weights", "proxy")
+    val = label["accuracy"]
+    if label.get("at_or_below_chance") and label.get("chance_accuracy"):
+        chance = label["chance_accuracy"]
+        val = f"{val} (at or below chance, 1/{round(1 / chance)}: the proxy learnt nothing)"
     rows = [
         ("architecture", m["arch"]),
         ("weights", "full-budget training" if weights == "final" else "search proxy"),
-        ("validation accuracy (proxy)", label["accuracy"]),
+        ("validation accuracy (proxy)", val),
         ("test accuracy (proxy)", label["test_accuracy"]),
         ("test accuracy (full budget)", final.get("test_accuracy") or "-"),
         (
@@ -276,10 +283,18 @@ def model_card(label: dict[str, Any]) -> str:
         ),
     ]
     for name, inf in label["inference_per_1k"].items():
+        runtime = RUNTIME_NAMES.get(name, name)
         rows.append(
             (
-                f"1,000 inferences ({name})",
-                f"{_g(inf['energy_kwh'])} kWh, {_g(inf['kgco2e'])} kgCO2e, {_g(inf['latency_ms'])} ms/batch ({inf['kind']})",
+                f"1,000 inferences ({runtime})",
+                f"{_g(inf['energy_kwh'])} kWh, {_g(inf['kgco2e'])} kgCO2e ({inf['kind']})",
+            )
+        )
+        rows.append(
+            (
+                f"latency ({runtime})",
+                f"{_g(inf['latency_ms'])} ms per batch of {inf.get('batch_size') or '?'} "
+                f"(median, {inf.get('device') or '?'})",
             )
         )
     prov = label.get("provenance") or {}

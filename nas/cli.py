@@ -18,6 +18,7 @@ import traceback
 from collections.abc import Sequence
 from typing import NoReturn, TextIO
 
+from nas.credentials import remember_environment, remember_strings, scrub
 from nas.errors import BadInputError, EconasError
 from nas.text import for_terminal, one_line
 
@@ -43,18 +44,36 @@ COMMANDS = (
 
 
 class _CleanStream:
-    """A text stream that drops control characters (escape sequences, carriage returns) from
-    what is written: what econas prints comes in part from a study's storage, which is
-    untrusted input. Newlines and tabs pass."""
+    """A text stream that masks credentials (:func:`nas.credentials.scrub`) in what is
+    written and, with ``controls=False``, drops control characters (escape sequences,
+    carriage returns): what econas prints comes in part from a study's storage, which is
+    untrusted input, and in part from drivers and libraries, which quote the URLs they were
+    given. Newlines and tabs pass."""
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, *, controls: bool = False) -> None:
         self._stream = stream
+        self._controls = controls
 
     def write(self, text: str) -> int:
-        return self._stream.write(for_terminal(text))
+        text = scrub(text)
+        return self._stream.write(text if self._controls else for_terminal(text))
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._stream, name)
+
+
+class _ScrubFilter(logging.Filter):
+    """Masks credentials in a log record's message (drivers' texts are logged too)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = scrub(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        if record.exc_info and record.exc_info[1] is not None:
+            text = logging.Formatter().formatException(record.exc_info)
+            record.exc_text = scrub(text)
+        return True
 
 
 class _Parser(argparse.ArgumentParser):
@@ -91,6 +110,20 @@ class _VersionAction(argparse.Action):
         parser.exit(0)
 
 
+class LogFormatter(logging.Formatter):
+    """``econas: warning: <message>``, as the CLI's own messages read; the logger's module
+    name (``nas.carbon._static``) only with ``-vv``, where it helps to debug."""
+
+    def __init__(self, *, names: bool = False) -> None:
+        super().__init__()
+        self.names = names
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        where = f"{record.name}: " if self.names else ""
+        return f"econas: {record.levelname.lower()}: {where}{text}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="econas",
@@ -113,23 +146,42 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    remember_environment()
+    remember_strings(sys.argv[1:] if argv is None else argv)
+    stdout, stderr = sys.stdout, sys.stderr
+    if not isinstance(stdout, _CleanStream):
+        sys.stdout = _CleanStream(stdout)  # type: ignore[assignment]
+    if not isinstance(stderr, _CleanStream):  # progress lines keep their carriage returns
+        sys.stderr = _CleanStream(stderr, controls=True)  # type: ignore[assignment]
+    try:
+        return _main(argv)
+    finally:
+        sys.stdout, sys.stderr = stdout, stderr
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # a usage error exits 2 here (its line is scrubbed too)
     level = logging.WARNING - 10 * min(args.verbose, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    root = logging.getLogger()
+    if not root.handlers:  # as logging.basicConfig: leave a host's own logging alone
+        handler = logging.StreamHandler()
+        handler.setFormatter(LogFormatter(names=args.verbose >= 2))
+        root.addHandler(handler)
+        root.setLevel(level)
+    for handler in root.handlers:  # a log file gets no credential either
+        if not any(isinstance(f, _ScrubFilter) for f in handler.filters):
+            handler.addFilter(_ScrubFilter())
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
-    stdout = sys.stdout
-    if not isinstance(stdout, _CleanStream):
-        sys.stdout = _CleanStream(stdout)  # type: ignore[assignment]
     try:
         return int(args.func(args) or 0)
     except BadInputError as exc:
-        print(f"econas: error: {one_line(exc)}", file=sys.stderr)
+        print(f"econas: error: {one_line(scrub(exc))}", file=sys.stderr)
         return 2
     except EconasError as exc:
-        print(f"econas: failed: {one_line(exc)}", file=sys.stderr)
+        print(f"econas: failed: {one_line(scrub(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("econas: interrupted", file=sys.stderr)
@@ -137,8 +189,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception:  # unexpected: keep the traceback, exit 1
         traceback.print_exc()
         return 1
-    finally:
-        sys.stdout = stdout
 
 
 if __name__ == "__main__":  # pragma: no cover

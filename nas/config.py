@@ -18,7 +18,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nas.errors import ConfigError
 from nas.sections import (
@@ -32,6 +32,9 @@ from nas.sections import (
     ScheduleSection,
     TrackingSection,
 )
+
+if TYPE_CHECKING:  # pragma: no cover
+    from nas.carbon import IntensitySource
 
 OBJECTIVES: dict[str, str] = {
     "accuracy": "maximize",
@@ -179,7 +182,7 @@ class HardwareSection:
 class CarbonSection:
     """Where a trial's carbon intensity comes from: one of ``region`` (yearly average, or
     ``trace:...``), ``intensity_g_per_kwh`` (fixed) or ``source`` (``live:PROVIDER[:REGION]``
-    or ``trace:...``, see :mod:`nas.scheduling._resolve`). ``base_url`` points a live source
+    or ``trace:...``, see :func:`nas.carbon.parse_source`). ``base_url`` points a live source
     at a proxy or test server; ``timeout_s`` and ``retries`` are per request; ``regions``
     (``--regions``) lets a worker run each trial in the region whose forecast is greenest."""
 
@@ -204,7 +207,7 @@ class CarbonSection:
                 f"({' and '.join(given)} given)"
             )
         if self.source is not None:
-            from nas.scheduling._resolve import parse_source
+            from nas.carbon import parse_source
 
             try:
                 parse_source(self.source)
@@ -219,7 +222,7 @@ class CarbonSection:
         if self.regions:
             if not self.live:
                 raise ConfigError("carbon.regions (--regions) needs carbon.source = 'live:...'")
-            from nas.scheduling._resolve import region_specs
+            from nas.carbon import region_specs
 
             try:
                 region_specs(self.source or "", self.regions)
@@ -339,6 +342,24 @@ class Config:
         return Path(self.study.artifacts) if self.study.artifacts else self.run_dir / "artifacts"
 
 
+def config_intensity(config: Config) -> IntensitySource:
+    """The intensity source of ``config``'s ``[carbon]`` section
+    (:func:`nas.carbon.resolve_carbon_source`); a live source caches replies under the study's
+    run directory (``runs/<name>/carbon-cache``)."""
+    from nas.carbon import resolve_carbon_source
+
+    c = config.carbon
+    return resolve_carbon_source(
+        source=c.source,
+        region=c.region,
+        intensity_g_per_kwh=c.intensity_g_per_kwh,
+        base_url=c.base_url,
+        timeout_s=c.timeout_s,
+        retries=c.retries,
+        cache_dir=Path(config.run_dir) / "carbon-cache",
+    )
+
+
 def fingerprint_dict(d: dict[str, Any]) -> dict[str, Any]:
     """The part of a :meth:`Config.to_dict` that decides what a trial means.
 
@@ -455,6 +476,9 @@ def _build_section(name: str, cls: type, table: Any) -> Any:
 
 def config_from_dict(data: dict[str, Any], *, path: str | None = None) -> Config:
     """Build a validated :class:`Config` from a parsed TOML document."""
+    from nas.credentials import remember_strings
+
+    remember_strings(_strings(data))  # a storage, tracking or carbon URL's credentials
     sections: dict[str, Any] = {}
     for name, table in data.items():
         if name not in SECTIONS:
@@ -468,6 +492,17 @@ def config_from_dict(data: dict[str, Any], *, path: str | None = None) -> Config
     config = Config(**sections, path=path)
     config.check()
     return config
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string inside a parsed TOML document (tables and arrays walked)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list | tuple):
+        return [s for v in value for s in _strings(v)]
+    return []
 
 
 def load_config(path: str | Path) -> Config:

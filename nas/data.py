@@ -187,18 +187,26 @@ def preprocessing(
     resolution: int | None = None,
 ) -> dict[str, object]:
     """How a raw image becomes a model input, for ``preprocessing.json`` next to an export:
-    ``x = (raw_uint8 * scale - mean[c]) / std[c]`` per channel, channels first (N, C, H, W)."""
+    ``x = (raw_uint8 * scale - mean[c]) / std[c]`` per channel. Raw images are stored
+    channels last (N, H, W[, C]: ``raw_layout``); the model takes channels first (N, C, H, W:
+    ``layout``), so colour images are transposed (0, 3, 1, 2) and grey ones get an axis."""
     kind, _ = parse_dataset_arg(name)
     channels = input_shape[0]
     order = {"fashion-mnist": "L (grayscale)", "cifar10": "RGB"}.get(
-        kind, "L (grayscale)" if channels == 1 else "as stored in the .npz (channels last)"
+        kind, "L (grayscale)" if channels == 1 else "as stored in the .npz"
+    )
+    raw = (
+        "NHW (grayscale, no channel axis): add one at axis 1"
+        if channels == 1
+        else "NHWC (channels last, as stored): transpose (0, 3, 1, 2) to NCHW"
     )
     out: dict[str, object] = {
         "scale": 1.0 / 255.0,
         "mean": [float(v) for v in mean],
         "std": [float(v) for v in std],
         "input_shape": list(input_shape),
-        "layout": "NCHW",
+        "layout": "NCHW",  # what the model takes
+        "raw_layout": raw,  # what the data set stores
         "dtype": "float32",
         "channel_order": order,
         "formula": "x = (raw_uint8 * scale - mean[c]) / std[c]",

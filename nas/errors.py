@@ -1,25 +1,26 @@
 """Exceptions shared across econas.
 
 The CLI maps :class:`BadInputError` (and subclasses) to exit code 2 with one line on stderr;
-any other exception is an unexpected failure (exit code 1).
+any other exception is an unexpected failure (exit code 1). The root classes
+(:class:`EconasError`, :class:`BadInputError`, :class:`ConfigError`, :class:`InvalidArchError`)
+are defined in :mod:`search_spaces.errors`, so that the leaf package ``search_spaces`` raises
+them without importing ``nas``; they are the same classes here.
 """
 
 from __future__ import annotations
 
+from search_spaces.errors import BadInputError, ConfigError, EconasError, InvalidArchError
 
-class EconasError(Exception):
-    """Base class of every error econas raises on purpose."""
-
-
-class BadInputError(EconasError, ValueError):
-    """A user-supplied input (config, argument, data file, storage URL) is wrong.
-
-    The message must name the problem in one line; the CLI prints it and exits with 2.
-    """
-
-
-class ConfigError(BadInputError):
-    """A study config is malformed (unknown key, wrong type, bad value)."""
+__all__ = [
+    "BadInputError",
+    "ConfigError",
+    "DataError",
+    "EconasError",
+    "InvalidArchError",
+    "MeterUnavailableError",
+    "TrialFailure",
+    "UnknownRegionError",
+]
 
 
 class DataError(BadInputError):
@@ -32,13 +33,6 @@ class MeterUnavailableError(BadInputError):
 
 class UnknownRegionError(BadInputError):
     """A carbon-intensity region/country code is not known."""
-
-
-class InvalidArchError(EconasError):
-    """A sampled architecture is an impossible combination (e.g. dim not divisible by heads).
-
-    Not a user-input error: the trial is rejected before training and the study goes on.
-    """
 
 
 class TrialFailure(EconasError):

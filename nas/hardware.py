@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from nas.energy._cpu_power import read_cpu_info
+from nas.energy import read_cpu_info
 
 CPUINFO = Path("/proc/cpuinfo")
 # /proc/cpuinfo flag names, in the order cpu_features() reports them.
@@ -98,7 +98,7 @@ def cuda_device_info(device: str) -> dict[str, Any] | None:
     m = re.fullmatch(r"cuda(?::(\d+))?", device)
     if m is None:
         return None
-    from nas.energy._gpu import torch_cuda
+    from nas.energy import torch_cuda
 
     cuda = torch_cuda()
     if cuda is None:
@@ -111,7 +111,7 @@ def cuda_device_info(device: str) -> dict[str, Any] | None:
 
 @functools.cache
 def _cuda_info(index: int) -> dict[str, Any]:
-    from nas.energy._gpu import torch_cuda, torch_identity
+    from nas.energy import torch_cuda, torch_identity
 
     cuda = torch_cuda()
     if cuda is None:  # checked by the caller; only a driver vanishing gets here

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from nas.energy import Measurement, Meter
 
 RUNTIMES = ("torch", "onnxruntime")
+# At least this many timed batches, however long min_duration_s: with one or two, a single
+# preempted batch (a shared CPU) becomes the "median" (a 6k-parameter CNN at 223 ms).
+MIN_BATCHES = 10
 J_PER_KWH = 3.6e6
 WINDOW_NAME = "inference"
 
@@ -76,12 +79,14 @@ def measure_inference(
     min_duration_s: float = 1.0,
     warmup: int = 3,
     max_batches: int = 10_000,
+    min_batches: int = MIN_BATCHES,
 ) -> InferenceCost:
     """Measure latency and energy of predicting random inputs of ``input_shape`` (one sample).
 
     ``runtime="torch"`` takes an ``nn.Module`` (put in eval mode and moved to ``device``);
-    ``runtime="onnxruntime"`` takes the path of an ``.onnx`` file. The window stops after
-    ``min_duration_s`` or ``max_batches`` batches, whichever comes first.
+    ``runtime="onnxruntime"`` takes the path of an ``.onnx`` file. The window runs at least
+    ``min_duration_s`` and at least ``min_batches`` batches (so the median latency is a
+    median), and stops at ``max_batches`` batches in any case.
     """
     _validate(input_shape, batch_size, min_duration_s, warmup, max_batches)
     if runtime == "torch":
@@ -101,7 +106,10 @@ def measure_inference(
         try:
             start = time.perf_counter()
             elapsed_s = 0.0
-            while elapsed_s < min_duration_s and len(latencies_s) < max_batches:
+            floor = min(min_batches, max_batches)
+            while (elapsed_s < min_duration_s or len(latencies_s) < floor) and len(
+                latencies_s
+            ) < max_batches:
                 t0 = time.perf_counter()
                 run_batch()
                 t1 = time.perf_counter()

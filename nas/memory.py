@@ -7,9 +7,9 @@ Two checks, each against a budget:
   temporary of converting one subset (its uint8 copy, the float32 image at the native size
   and, when resizing, the interpolation's intermediate). Too much raises
   :class:`~nas.errors.DataError` (the CLI: one line, exit 2) before anything is allocated.
-* :func:`check_training` before a trial builds its model (:mod:`nas.pipeline`, ``econas
-  train``): parameters, gradients, optimizer state, the tensors autograd saves for one
-  training batch, backward's temporaries, and one evaluation batch. The activation sizes come
+* :func:`check_training` before a trial builds its model (:mod:`nas.trial_memory` for the
+  pipeline, ``econas train``): parameters, gradients, optimizer state, the tensors autograd
+  saves for one training batch, backward's temporaries, and one evaluation batch. The activation sizes come
   from running the model on PyTorch's ``meta`` device (shapes only, no memory, milliseconds)
   with a saved-tensors hook. Too much raises ``TrialFailure("out_of_memory")``: the trial
   fails, the study goes on.
@@ -44,7 +44,6 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
     from torch import nn
 
-    from nas.trial import TrialState
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +54,6 @@ __all__ = [
     "TrainingEstimate",
     "check_data",
     "check_training",
-    "check_trial",
     "cuda_free_bytes",
     "estimate_data",
     "estimate_training",
@@ -347,33 +345,6 @@ def warm_up() -> None:
         estimate_training(tiny, input_shape=(1, 6, 6), batch_size=2, eval_batch_size=2)
     except (NotImplementedError, RuntimeError):  # pragma: no cover - then the trials say so
         log.debug("meta-device warm-up failed", exc_info=True)
-
-
-def check_trial(t: TrialState) -> None:
-    """The pipeline's guard in phase ``build``, before the model is allocated: the sampled
-    model's training at the study's batch size must fit (TrialFailure("out_of_memory")).
-    An estimate that cannot be made (an operator without a meta kernel) is logged and skipped:
-    training then fails on its own if it runs out, as before."""
-    cfg = t.config
-    space, spec = t.space, t.spec
-    assert space is not None and spec is not None  # sampled before the build phase
-    try:
-        estimate = estimate_training(
-            lambda: space.build(spec),
-            input_shape=t.input_shape,
-            batch_size=min(cfg.data.batch_size, len(t.data.train)),  # a batch is at most all
-            optimizer=cfg.train.optimizer,
-        )
-    except (NotImplementedError, RuntimeError) as exc:
-        log.warning("trial %d: no memory estimate (%s); not checked", t.number, exc)
-        return
-    check_training(
-        estimate,
-        device=t.device,
-        memory_budget_gb=cfg.hardware.memory_budget_gb,
-        held_bytes=int(getattr(t.data, "resident_bytes", 0)),
-        what=f"trial {t.number}'s model",
-    )
 
 
 def _storage_key(t: torch.Tensor) -> int:

@@ -70,6 +70,9 @@ ROW_FIELDS = (
     Trial.params,
     Trial.flops,
     Inference.latency_ms,  # row key "latency_ms", the objective's name
+    Inference.batch_size,
+    Inference.runtime,
+    Inference.device,
     Inference.energy_kwh_per_1k,
     Trial.family,
     Trial.arch,
@@ -108,6 +111,8 @@ def trial_row(trial: optuna.trial.FrozenTrial | TrialRecord) -> dict[str, Any]:
     row: dict[str, Any] = {"trial": rec.number, "state": rec.state.name}
     for key, field in zip(ROW_KEYS, ROW_FIELDS, strict=True):
         row[key] = rec.get(field)
+    row["chance_accuracy"] = rec.chance_accuracy
+    row["at_or_below_chance"] = rec.at_or_below_chance
     if rec.reused_from is not None:
         row["reused_from"] = {"study": rec.reused_from[0], "trial": rec.reused_from[1]}
     if rec.final:  # trained at full budget (econas train), or projected (--dry-run)
@@ -166,9 +171,21 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
-    """A plain aligned text table."""
-    cells = [list(columns)] + [[_fmt(r.get(c)) for c in columns] for r in rows]
+def format_table(
+    rows: Sequence[dict[str, Any]],
+    columns: Sequence[str],
+    headers: dict[str, str] | None = None,
+    cell: Any = None,
+) -> str:
+    """A plain aligned text table; ``headers`` renames columns, ``cell(row, column)`` may
+    give a cell's text (None: the default format)."""
+    names = [(headers or {}).get(c, c) for c in columns]
+
+    def text(r: dict[str, Any], c: str) -> str:
+        got = cell(r, c) if cell is not None else None
+        return got if got is not None else _fmt(r.get(c))
+
+    cells = [names] + [[text(r, c) for c in columns] for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
     lines = [
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
@@ -180,7 +197,6 @@ def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
 TABLE_COLUMNS = (
     "trial",
     "family",
-    "arch",
     "accuracy",
     "kgco2e",
     "energy_kwh",
@@ -188,7 +204,46 @@ TABLE_COLUMNS = (
     "flops",
     "latency_ms",
     "energy_kind",
+    "arch",  # last: a CNN's string is long, and would push every column after it
 )
+TABLE_HEADERS = {"accuracy": "val_accuracy"}  # the objective is validation accuracy
+
+
+def _cell(row: dict[str, Any], column: str) -> str | None:
+    if column == "accuracy" and row.get("at_or_below_chance"):
+        return f"{_fmt(row.get('accuracy'))} (chance)"
+    return None
+
+
+def _legend_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """What the table's figures measure, and the trials that learnt nothing."""
+    lines = [
+        "val_accuracy: validation accuracy, the objective (test accuracy: test_accuracy in --json)",
+        "kgco2e, energy_kwh: producing the model (proxy training, fine-tune, quantization, "
+        "validation), not the trial's whole search cost (search_energy_kwh in --json)",
+    ]
+    how = sorted(
+        {
+            (r.get("inference_batch_size"), r.get("inference_runtime"), r.get("inference_device"))
+            for r in rows
+            if r.get("latency_ms") is not None
+        },
+        key=str,
+    )
+    for batch, runtime, device in how:
+        lines.append(
+            f"latency_ms: median time per batch of {batch if batch is not None else '?'} "
+            f"({runtime or '?'} on {device or '?'}, this machine, after warm-up)"
+        )
+    for r in rows:
+        if r.get("at_or_below_chance"):
+            chance = r.get("chance_accuracy") or 0.0
+            lines.append(
+                f"trial {r['trial']}: validation accuracy {_fmt(r.get('accuracy'))} is at or "
+                f"below chance (1/{round(1 / chance)} = {chance:.3g}): cheap because it learnt "
+                "nothing; not a model to pick"
+            )
+    return lines
 
 
 def pareto_table(study: optuna.Study) -> str:
@@ -197,7 +252,8 @@ def pareto_table(study: optuna.Study) -> str:
     if not rows:
         return for_terminal("\n".join(["no completed trials yet", *foot]))
     provenance = {(r["energy_source"], r["energy_kind"], r["hardware"]) for r in rows}
-    lines = [f"energy: {src} ({kind}) on {hw}" for src, kind, hw in sorted(provenance, key=str)]
+    lines = _legend_lines(rows)
+    lines += [f"energy: {src} ({kind}) on {hw}" for src, kind, hw in sorted(provenance, key=str)]
     by_source: dict[str, list[float]] = {}
     for r in rows:
         values = by_source.setdefault(str(r["intensity_source"]), [])
@@ -212,7 +268,8 @@ def pareto_table(study: optuna.Study) -> str:
     head = (
         f"Pareto front of study '{study.study_name}' ({len(rows)} of {len(found)} completed trials)"
     )
-    text = "\n".join([head, format_table(rows, TABLE_COLUMNS), *lines, *foot])
+    table = format_table(rows, TABLE_COLUMNS, TABLE_HEADERS, _cell)
+    text = "\n".join([head, table, *lines, *foot])
     return for_terminal(text)  # attr values from a shared study may hold escape sequences
 
 
@@ -260,6 +317,7 @@ def _study_stop_lines(study: optuna.Study) -> list[str]:
 __all__ = [
     "ROW_KEYS",
     "TABLE_COLUMNS",
+    "TABLE_HEADERS",
     "completed_trials",
     "dominates",
     "findings",

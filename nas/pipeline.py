@@ -35,11 +35,12 @@ import torch
 from nas.carbon import kgco2e
 from nas.cost import analyze_cost
 from nas.errors import InvalidArchError, TrialFailure
-from nas.memory import check_trial, warm_up
+from nas.memory import warm_up
 from nas.record import RECORD_VERSION, PhaseLog, Provenance, Trial, fields, store_attrs
 from nas.record import Inference as InferenceAttr
 from nas.train import cross_entropy_loss, evaluate, train_model
 from nas.trial import Deployed, Step, TrainingPlan, TrialEnv, TrialState
+from nas.trial_memory import check_trial
 from search_spaces import SearchSpace, create_search_space
 
 log = logging.getLogger(__name__)

@@ -155,9 +155,9 @@ def load_resources(
     config: Config, *, seed: int | None = None, intensity: IntensitySource | None = None
 ) -> Resources:
     """Resolve the config's device, meter, intensity source and data (bad input: exit 2)."""
+    from nas.config import config_intensity
     from nas.data import DataBudget, load_data
     from nas.energy import create_meter
-    from nas.scheduling._resolve import config_intensity
     from nas.train import resolve_device
 
     device = resolve_device(config.hardware.device)
@@ -234,7 +234,7 @@ def run_search(
 
     With ``n_trials`` (workers), run exactly that many more trials instead.
     """
-    from nas.scheduling._resolve import config_intensity
+    from nas.config import config_intensity
     from nas.tracking import TrackingCallback, finish_tracking, open_tracker
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

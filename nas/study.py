@@ -10,7 +10,6 @@ import json
 import logging
 import os
 import random
-import re
 import time
 import warnings
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ import numpy as np
 import optuna
 
 from nas.config import Config, all_objectives
+from nas.credentials import is_secret_key, remember, scrub, secrets_in_url, userinfo_end
 from nas.errors import BadInputError, ConfigError
 from nas.record import Study
 
@@ -49,11 +49,8 @@ def heartbeat_settings() -> tuple[int, int]:
     return interval, 3 * interval
 
 
-_SECRET_QUERY_KEYS = ("pass", "pwd", "secret", "token", "key", "auth", "credential")
-
-
 def _is_secret_key(key: str) -> bool:
-    return any(word in key.lower() for word in _SECRET_QUERY_KEYS)
+    return is_secret_key(key)
 
 
 def _parse_db_url(url: str):  # noqa: ANN202 - sqlalchemy.engine.URL | None
@@ -69,7 +66,7 @@ def _parse_db_url(url: str):  # noqa: ANN202 - sqlalchemy.engine.URL | None
     scheme, sep, rest = url.partition("://")
     if not sep or not scheme or url.startswith("journal:"):
         return None
-    at = _userinfo_end(rest)
+    at = userinfo_end(rest)
     if at is not None and any(c in rest[:at] for c in "@/?#"):  # a raw, unencoded userinfo
         user, colon, password = rest[:at].partition(":")
         encoded = quote(password, safe="") if colon else ""
@@ -80,42 +77,25 @@ def _parse_db_url(url: str):  # noqa: ANN202 - sqlalchemy.engine.URL | None
         return None
 
 
-_HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-_%]*)(:\d{1,5})?(,[^/?]*)?")
+def connect_url(url: str) -> str:
+    """The URL econas connects with: ``url`` read exactly as :func:`redact_url` masks it.
 
-
-def _userinfo_end(rest: str) -> int | None:
-    """Index of the ``@`` that ends the userinfo of ``rest`` (the URL after ``://``), or None.
-
-    RFC 3986 wants ``@`` and ``/`` in a password percent-encoded, but users paste raw ones;
-    the separator is the rightmost ``@`` followed by something shaped like ``host[:port]``
-    and then the end, ``/`` or ``?``."""
-    for pos in [i for i, c in enumerate(rest) if c == "@"][::-1]:
-        tail = rest[pos + 1 :]
-        end = min((i for i in (tail.find("/"), tail.find("?")) if i >= 0), default=len(tail))
-        if _HOST.fullmatch(tail[:end]):
-            return pos
-    return None
-
-
-def _secrets_of(url: str) -> list[str]:
-    """The credential strings inside ``url`` (password, secret query values), raw and encoded."""
+    SQLAlchemy's own parser ends a password at its *first* ``@`` (``u:s3c@r3tpw@host`` would
+    connect to host ``r3tpw@host`` and the driver would print the fragment); a raw ``@``,
+    ``/``, ``?`` or ``#`` in the userinfo is percent-encoded first, so the driver receives the
+    whole password and the host that the masked URL shows."""
+    scheme, sep, rest = url.partition("://")
+    at = userinfo_end(rest) if sep else None
+    if at is None or not any(c in rest[:at] for c in "@/?#"):
+        return url
     parsed = _parse_db_url(url)
-    if parsed is None:
-        return []
-    from urllib.parse import quote
-
-    found = [parsed.password] if parsed.password else []
-    for key, value in parsed.query.items():
-        if _is_secret_key(key):
-            found += [value] if isinstance(value, str) else list(value)
-    found += [quote(s, safe="") for s in found]
-    return sorted({s for s in found if s}, key=len, reverse=True)
+    return url if parsed is None else parsed.render_as_string(hide_password=False)
 
 
 def _rebuild(url: str, *, mask: bool) -> str:
     parsed = _parse_db_url(url)
     if parsed is None:
-        return url
+        return scrub(url) if mask else url
     if mask:
         query = {k: ("***" if _is_secret_key(k) else v) for k, v in parsed.query.items()}
         text = parsed._replace(query=query).render_as_string(hide_password=True)
@@ -137,10 +117,11 @@ def strip_password(url: str) -> str:
 
 
 def redact_text(text: str, url: str) -> str:
-    """``text`` (e.g. a driver's error message) with every credential of ``url`` masked."""
-    for secret in _secrets_of(url):
+    """``text`` (e.g. a driver's error message) with every credential of ``url`` masked, and
+    anything else credential-shaped (:func:`nas.credentials.scrub`)."""
+    for secret in secrets_in_url(url):
         text = text.replace(secret, "***")
-    return text
+    return scrub(text)
 
 
 def open_storage(
@@ -155,6 +136,7 @@ def open_storage(
     With ``create=False`` (the verbs that only read) a SQLite or journal file must already
     exist: nothing is created, so a typo is an error, not a new empty database.
     """
+    remember(url)
     safe = redact_url(url)
     if url.startswith("journal:"):
         return _open_journal(Path(url.removeprefix("journal:")), create=create)
@@ -179,7 +161,7 @@ def open_storage(
                     grace_period=grace_s,
                     heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2),
                 )
-            return _create_rdb_storage(url, kwargs)
+            return _create_rdb_storage(connect_url(url), kwargs)
     except ImportError as exc:
         cause = getattr(exc.__cause__, "name", None) or exc
         raise BadInputError(f"storage {safe}: database driver not installed ({cause})") from None

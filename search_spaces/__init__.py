@@ -11,13 +11,15 @@ torch) on first use.
 
 from __future__ import annotations
 
-from search_spaces._registry import (
+from search_spaces.spec import (
+    MAX_IMAGE_SIZE,
+    ArchSpec,
+    SearchSpace,
     build_model,
     create_search_space,
     list_search_spaces,
     register_search_space,
 )
-from search_spaces.spec import MAX_IMAGE_SIZE, ArchSpec, SearchSpace
 
 __all__ = [
     "MAX_IMAGE_SIZE",

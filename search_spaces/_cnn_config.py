@@ -28,7 +28,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from nas.errors import InvalidArchError
+from search_spaces._cnn_blocks import ACTIVATIONS
+from search_spaces.errors import InvalidArchError
 from search_spaces.spec import ArchSpec
 
 BLOCKS = ("conv", "res", "ir")
@@ -125,8 +126,6 @@ class CNNConfig:
     @classmethod
     def parse(cls, spec: ArchSpec) -> CNNConfig:
         """The config's structure and per-field ranges, without the resolution rule."""
-        from search_spaces._cnn_blocks import ACTIVATIONS
-
         if spec.family != "cnn":
             raise InvalidArchError(f"spec family {spec.family!r} is not 'cnn'")
         if min(spec.in_channels, spec.num_classes, spec.image_size) < 1:

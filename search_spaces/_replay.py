@@ -10,12 +10,12 @@ The parameters returned are exactly those ``sample`` asked for, so an Optuna stu
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from nas.errors import InvalidArchError
+from search_spaces.errors import InvalidArchError
 
-if TYPE_CHECKING:
-    from search_spaces.spec import ArchSpec, SearchSpace
+# ``space`` is a search_spaces.spec.SearchSpace and ``spec`` an ArchSpec; not imported here
+# (spec.py imports this module: the file-level import graph stays acyclic).
 
 
 def _same(value: Any, choice: Any) -> bool:
@@ -49,7 +49,7 @@ class ReplayTrial:
         return value
 
 
-def params_for(space: SearchSpace, spec: ArchSpec, *, prefix: str = "") -> dict[str, Any]:
+def params_for(space: Any, spec: Any, *, prefix: str = "") -> dict[str, Any]:
     """The parameters (names with ``prefix``) under which ``space`` samples ``spec``;
     InvalidArchError naming why when the spec is not in the space as configured."""
     if spec.family != space.name:

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 from torch import Tensor, nn
 
-from nas.errors import ConfigError, InvalidArchError
 from search_spaces._cnn_blocks import (
     ACTIVATIONS,
     BasicBlock,
@@ -32,8 +31,8 @@ from search_spaces._cnn_config import (
     decode,
     downsample,
 )
-from search_spaces._registry import register_search_space
-from search_spaces.spec import ArchSpec, SearchSpace, check_choices
+from search_spaces.errors import ConfigError, InvalidArchError
+from search_spaces.spec import ArchSpec, SearchSpace, check_choices, register_search_space
 
 if TYPE_CHECKING:
     import optuna

@@ -1,18 +1,22 @@
-"""The contracts of a search space: the JSON-serialisable ``ArchSpec`` and the ``SearchSpace`` ABC.
+"""The contracts of a search space: the JSON-serialisable ``ArchSpec``, the ``SearchSpace`` ABC,
+and the registry of families (``@register_search_space("cnn")`` + ``create_search_space``).
 
 A study stores ``ArchSpec.to_json()`` as a trial attr; any trial's model can be rebuilt from
-that string alone (``search_spaces.build_model(ArchSpec.from_json(s))``).
+that string alone (``search_spaces.build_model(ArchSpec.from_json(s))``). The registry is here
+because ``ArchSpec.encode`` looks its family up in it.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from nas.errors import BadInputError, ConfigError, InvalidArchError
+from search_spaces.errors import BadInputError, ConfigError, InvalidArchError
 
 if TYPE_CHECKING:
     import optuna
@@ -101,8 +105,6 @@ class ArchSpec:
 
     def encode(self) -> str:
         """Compact timm-style string (``cnn|ir_d2_k3_s2_e4_c32_se|relu``) via the family."""
-        from search_spaces._registry import get_search_space_class
-
         return get_search_space_class(self.family).encode(self)
 
 
@@ -116,16 +118,17 @@ class SearchSpace(ABC):
       every parameter name starting with ``prefix`` (e.g. ``"cnn."``) so several spaces can
       share one study. It never repairs an impossible combination: it returns the spec as
       sampled, and the caller runs ``validate`` before training.
-    * ``validate`` raises ``nas.errors.InvalidArchError`` with a clear message for any spec
-      that cannot be built (or is degenerate by the family's documented rules) and returns
-      None otherwise. It depends on the spec alone, never on the constructor options.
+    * ``validate`` raises ``InvalidArchError`` (:mod:`search_spaces.errors`, also
+      ``nas.errors``) with a clear message for any spec that cannot be built (or is
+      degenerate by the family's documented rules) and returns None otherwise. It depends
+      on the spec alone, never on the constructor options.
     * ``build`` validates, then returns an ``nn.Module`` mapping ``(B, in_channels,
       image_size, image_size)`` to ``(B, num_classes)`` logits whose structure depends on the
       spec alone (parameter counts identical on every build); it is exportable with
       ``torch.export.export`` (no data-dependent Python control flow in ``forward``).
     * ``encode`` is a compact, human-readable one-line string of the spec.
     * Constructor options are keyword-only and bound the space; bad values raise
-      ``nas.errors.ConfigError``, unknown names raise ``TypeError``.
+      ``ConfigError``, unknown names raise ``TypeError``.
     * ``params_for(spec)`` (optional: spaces that implement ``param_guess``) returns the trial
       parameters under which ``sample`` returns exactly ``spec``, so a known design can be
       enqueued as an ordinary trial; InvalidArchError when the spec is not in the space.
@@ -190,3 +193,61 @@ def check_choices(
             what = "positive int" if integer else "positive number"
             raise ConfigError(f"search option {option}: {value!r} must be a {what}")
     return choices
+
+
+# -- the registry of families ----------------------------------------------------------------
+_SpaceT = TypeVar("_SpaceT", bound="type[SearchSpace]")
+_REGISTRY: dict[str, type[SearchSpace]] = {}
+# Built-in families, imported on first use: naming them costs no torch import (reading a
+# config checks its space names; `econas pareto` must stay cheap).
+_BUILTIN: dict[str, str] = {"cnn": "search_spaces.cnn", "vit": "search_spaces.vit"}
+
+
+def register_search_space(name: str) -> Callable[[_SpaceT], _SpaceT]:
+    """Class decorator registering a ``SearchSpace`` subclass under ``name`` (sets ``cls.name``)."""
+
+    def decorator(cls: _SpaceT) -> _SpaceT:
+        builtin = _BUILTIN.get(name)
+        if builtin is not None and cls.__module__ != builtin:
+            raise ValueError(f"search space {name!r} is already registered by {builtin}")
+        if name in _REGISTRY and _REGISTRY[name] is not cls:
+            raise ValueError(f"search space {name!r} is already registered by {_REGISTRY[name]}")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return decorator
+
+
+def list_search_spaces() -> list[str]:
+    """Names of the registered families (built-in ones included), sorted."""
+    return sorted(set(_REGISTRY) | set(_BUILTIN))
+
+
+def get_search_space_class(name: str) -> type[SearchSpace]:
+    if name not in _REGISTRY and name in _BUILTIN:
+        module = importlib.import_module(_BUILTIN[name])  # registers it on first import
+        for value in vars(module).values():  # imported earlier into another registry copy
+            if isinstance(value, type) and getattr(value, "name", None) == name:
+                _REGISTRY.setdefault(name, value)
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise BadInputError(
+            f"unknown search space {name!r}; known: {list_search_spaces()}"
+        ) from None
+
+
+def create_search_space(name: str, **options: Any) -> SearchSpace:
+    """A configured space; unknown ``name`` -> BadInputError, unknown option -> TypeError."""
+    return get_search_space_class(name)(**options)
+
+
+def build_model(spec: ArchSpec) -> nn.Module:
+    """Rebuild the model of ``spec`` from the spec alone: look up its family, validate, build.
+
+    Raises BadInputError for an unknown family and InvalidArchError for an impossible spec.
+    """
+    space = create_search_space(spec.family)
+    space.validate(spec)
+    return space.build(spec)

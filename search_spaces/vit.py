@@ -21,9 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from nas.errors import ConfigError, InvalidArchError
-from search_spaces._registry import register_search_space
-from search_spaces.spec import ArchSpec, SearchSpace, check_choices
+from search_spaces.errors import ConfigError, InvalidArchError
+from search_spaces.spec import ArchSpec, SearchSpace, check_choices, register_search_space
 
 if TYPE_CHECKING:
     import optuna

@@ -1,17 +1,237 @@
-"""The shape of the code: no import cycles inside nas/, cheap CLI and readers, attr names only in
-nas.record, and the report built on public APIs."""
+"""The shape of the code: no import cycle between the files of nas/ and search_spaces/ (nor
+between the packages inside nas/), no private module imported from another package, leaf
+packages that stay leaves, cheap CLI and readers, attr names only in nas.record, and the
+report built on public APIs."""
 
 from __future__ import annotations
 
 import ast
 import subprocess
 import sys
+from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 from nas.record import PHASE_NAMES, PHASE_SUFFIXES, TRIAL_GROUPS, Study, fields
 
 ROOT = Path(__file__).resolve().parents[1]
 NAS = ROOT / "nas"
+PACKAGES = ("nas", "search_spaces")
+# Temporary (issue 21): the two import cycles issue-21b's restructuring removes (its RunContext
+# replaces nas.search.Resources, which study_calibration types against; its deploy recipe
+# untangles combined.py and techniques.py). These exact edges are left out of the file-level
+# cycle check until 21b is merged; the lead deletes this set then. An entry that no longer
+# matches an import fails the test, so it cannot outlive its reason.
+_ALLOWED_UNTIL_21B: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("nas.compression.study_calibration", "nas.search"),  # TYPE_CHECKING: Resources
+        ("nas.compression.techniques", "nas.compression.combined"),  # lazy: select_combined
+    }
+)
+
+
+@dataclass(frozen=True)
+class _Import:
+    importer: str  # module name of the importing file
+    name: str  # what it imports, dotted: ``nas.carbon._live.Points``
+    target: str | None  # the module file that import loads (None: not one of ours)
+    line: int
+
+
+def _files(root: Path, packages: tuple[str, ...] = PACKAGES) -> dict[str, Path]:
+    """Module name -> file for every ``.py`` under the packages (``pkg/__init__.py`` -> ``pkg``)."""
+    out = {}
+    for package in packages:
+        for path in sorted((root / package).rglob("*.py")):
+            parts = path.relative_to(root).with_suffix("").parts
+            out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return out
+
+
+def _package_of(module: str, path: Path) -> str:
+    return module if path.name == "__init__.py" else module.rpartition(".")[0]
+
+
+def _file_imports(root: Path, packages: tuple[str, ...] = PACKAGES) -> list[_Import]:
+    """Every import statement of every file: at module level, in functions, under
+    ``if TYPE_CHECKING:``; relative ones resolved. ``target`` is the file the statement names
+    (``from a.b import c`` loads ``a/b/c.py`` when that is a module, else ``a/b/__init__.py``);
+    the parent packages Python also runs are not counted (they would tie every file to its
+    ``__init__``)."""
+    files = _files(root, packages)
+    out = []
+    for module, path in files.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                pairs = [(a.name, a.name) for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parts = _package_of(module, path).split(".")
+                    parts = parts[: len(parts) - node.level + 1]
+                    base = ".".join([*parts, base] if base else parts)
+                pairs = [(base if a.name == "*" else f"{base}.{a.name}", base) for a in node.names]
+            else:
+                continue
+            for name, fallback in pairs:
+                if name.split(".")[0] not in packages:
+                    continue
+                target = name if name in files else fallback if fallback in files else None
+                out.append(_Import(module, name, target, node.lineno))
+    return out
+
+
+def _file_graph(imports: list[_Import]) -> dict[str, dict[str, int]]:
+    """importer -> {imported file's module: line of its first import}."""
+    edges: dict[str, dict[str, int]] = {}
+    for imp in imports:
+        if imp.target is not None and imp.target != imp.importer:
+            edges.setdefault(imp.importer, {}).setdefault(imp.target, imp.line)
+    return edges
+
+
+def _cycle_paths(edges: dict[str, dict[str, int]]) -> list[list[str]]:
+    """One shortest cycle (``[a, b, ..., a]``) through the first node of every strongly
+    connected component with more than one node."""
+    plain = {v: set(ws) for v, ws in edges.items()}
+    out = []
+    for comp in _cycles(plain):
+        inside, start = set(comp), comp[0]
+        parent: dict[str, str] = {}
+        queue, seen = deque([start]), {start}
+        while queue:
+            v = queue.popleft()
+            if start in plain.get(v, ()):  # back at the start: the cycle is found
+                path = [v]
+                while path[-1] != start:
+                    path.append(parent[path[-1]])
+                out.append([*reversed(path), start])
+                break
+            for w in sorted(plain.get(v, ())):
+                if w in inside and w not in seen:
+                    seen.add(w)
+                    parent[w] = v
+                    queue.append(w)
+    return out
+
+
+def _describe(cycle: list[str], edges: dict[str, dict[str, int]], root: Path) -> str:
+    """``a.py:12 -> b.py:30 -> a.py``: each file with the line importing the next."""
+
+    files = _files(root)
+
+    def rel(module: str) -> str:
+        return str(files[module].relative_to(root)) if module in files else module
+
+    hops = [f"{rel(a)}:{edges[a][b]}" for a, b in zip(cycle, cycle[1:], strict=False)]
+    return " -> ".join([*hops, rel(cycle[-1])])
+
+
+def _private_imports(imports: list[_Import], root: Path) -> list[str]:
+    """Imports of a ``_private`` module (or name) owned by a package the importer is not in."""
+    files = _files(root)
+    found = []
+    for imp in imports:
+        parts = imp.name.split(".")
+        private = next(
+            (i for i, p in enumerate(parts) if p.startswith("_") and not p.startswith("__")),
+            None,
+        )
+        if private is None:
+            continue
+        owner = ".".join(parts[:private])
+        if owner in files and files[owner].name != "__init__.py":  # a module's private name
+            owner = owner.rpartition(".")[0]
+        package = _package_of(imp.importer, files[imp.importer])
+        if package != owner and not package.startswith(owner + "."):
+            where = files[imp.importer].relative_to(root)
+            found.append(f"{where}:{imp.line}: {imp.name} (private to {owner})")
+    return found
+
+
+def test_no_import_cycle_between_files() -> None:
+    """Any import counts: TYPE_CHECKING, function-local, relative. A failure names the chain."""
+    edges = _file_graph(_file_imports(ROOT))
+    stale = sorted(f"{a} -> {b}" for a, b in _ALLOWED_UNTIL_21B if b not in edges.get(a, {}))
+    assert stale == [], f"allow-listed imports gone, delete them from _ALLOWED_UNTIL_21B: {stale}"
+    for a, b in _ALLOWED_UNTIL_21B:
+        del edges[a][b]
+    cycles = [_describe(c, edges, ROOT) for c in _cycle_paths(edges)]
+    assert cycles == [], "import cycles between files:\n" + "\n".join(cycles)
+
+
+def test_no_module_imports_another_packages_private_module() -> None:
+    found = _private_imports(_file_imports(ROOT), ROOT)
+    assert found == [], "private imports across packages:\n" + "\n".join(found)
+
+
+def _write_package(root: Path, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+
+
+def test_the_file_checks_see_every_kind_of_import_and_name_the_cycle(tmp_path: Path) -> None:
+    _write_package(
+        tmp_path,
+        {
+            "nas/__init__.py": "",
+            "nas/a.py": "import typing\nif typing.TYPE_CHECKING:\n    from nas import b\n",
+            "nas/b.py": "\n\ndef f():\n    from .c import g\n",
+            "nas/c.py": "import nas.a\n",
+            "nas/d.py": "import nas.a\n",
+            "nas/pkg/__init__.py": "from nas.pkg._impl import x\n",
+            "nas/pkg/_impl.py": "x = 1\n",
+            "nas/pkg/sub.py": "from nas.pkg import _impl\n",  # its own package: fine
+            "nas/e.py": "from nas.pkg._impl import x\nfrom nas.c import _helper\n",
+            "search_spaces/__init__.py": "",
+        },
+    )
+    imports = _file_imports(tmp_path)
+    edges = _file_graph(imports)
+    [cycle] = _cycle_paths(edges)
+    assert _describe(cycle, edges, tmp_path) == "nas/a.py:3 -> nas/b.py:4 -> nas/c.py:1 -> nas/a.py"
+    assert _private_imports(imports, tmp_path) == [
+        "nas/e.py:1: nas.pkg._impl.x (private to nas.pkg)"
+    ]
+
+
+def test_the_cycle_paths_are_shortest_and_one_per_component() -> None:
+    edges = {"a": {"b": 1, "d": 1}, "b": {"c": 2}, "c": {"a": 3}, "d": {"a": 4}, "e": {"a": 5}}
+    assert _cycle_paths(edges) == [["a", "d", "a"]]
+    assert _cycle_paths({"a": {"b": 1}, "b": {}}) == []
+
+
+@pytest.mark.parametrize(
+    ("package", "allowed"),
+    [
+        ("search_spaces", ("search_spaces",)),
+        ("nas.carbon", ("nas.carbon", "nas.errors")),
+        ("nas.energy", ("nas.energy", "nas.errors")),
+    ],
+)
+def test_leaf_packages_know_nothing_above_them(package: str, allowed: tuple[str, ...]) -> None:
+    """search_spaces imports nothing from nas (nas.errors re-exports search_spaces.errors);
+    carbon and energy import only themselves and nas.errors of econas, and never Optuna."""
+    found = []
+    for path in sorted((ROOT / package.replace(".", "/")).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                ours = name.split(".")[0] in PACKAGES
+                if name.split(".")[0] == "optuna" and package != "search_spaces":
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {name}")
+                elif ours and not any(name == a or name.startswith(a + ".") for a in allowed):
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {name}")
+    assert found == []
 
 
 def _modules() -> dict[str, Path]:

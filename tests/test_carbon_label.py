@@ -97,3 +97,17 @@ def test_label_without_onnx_has_no_onnx_figures(exported) -> None:  # noqa: ANN0
     label = build_carbon_label(study, trial, model_format="state_dict")
     assert "onnxruntime_cpu" not in label["inference_per_1k"]
     assert "emissions: " in model_card(label)
+
+
+def test_model_card_latency_rows_say_batch_runtime_and_device(exported) -> None:  # noqa: ANN001
+    _, trial, out = exported
+    card = (out / "README.md").read_text()
+    assert "ms/batch" not in card  # PyTorch's and ONNX Runtime's latencies, each labelled
+    batch = trial.user_attrs["inference_batch_size"]
+    assert (
+        f"| latency (PyTorch) | {trial.user_attrs['inference_latency_ms']:.4g} ms per batch "
+        in card
+    )
+    assert f"ms per batch of {batch} (median, cpu)" in card
+    assert "| latency (ONNX Runtime, CPU) |" in card
+    assert "| 1,000 inferences (PyTorch) |" in card

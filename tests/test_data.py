@@ -441,3 +441,30 @@ def test_any_npz_loads_or_is_a_data_error(arrays: dict[str, np.ndarray], resolut
     assert len(d.train) + len(d.val) == len(y)
     assert d.train.tensors[0].shape[1:] == (d.in_channels, d.image_size, d.image_size)
     assert d.image_size >= 1 and torch.isfinite(d.train.tensors[0]).all()
+
+
+@pytest.mark.parametrize("shape", [(8, 8), (6, 6, 3)])
+def test_preprocessing_json_followed_literally_gives_the_model_input(
+    tmp_path: Path, shape: tuple[int, ...]
+) -> None:
+    """preprocessing.json said "layout": "NCHW" next to "channels last" without saying which
+    is the raw data's and which the model's: following it must reproduce econas's input."""
+    from nas.data import preprocessing
+
+    path = _write_npz(tmp_path / "d.npz", shape=shape)
+    d = load_data(f"npz:{path}", budget=_budget())
+    prep = preprocessing(
+        f"npz:{path}", mean=d.mean, std=d.std, input_shape=tuple(d.test.tensors[0].shape[1:])
+    )
+    assert prep["layout"] == "NCHW" and "channels last" not in str(prep["channel_order"])
+    raw = np.load(path)["x_test"][d.test_indices].astype(np.float32)
+    if prep["raw_layout"].startswith("NHWC"):
+        assert "transpose (0, 3, 1, 2)" in prep["raw_layout"]
+        raw = raw.transpose(0, 3, 1, 2)
+    else:
+        assert prep["raw_layout"].startswith("NHW ") and "axis 1" in prep["raw_layout"]
+        raw = raw[:, None]
+    mean = np.array(prep["mean"], dtype=np.float32)[None, :, None, None]
+    std = np.array(prep["std"], dtype=np.float32)[None, :, None, None]
+    x = (raw * prep["scale"] - mean) / std
+    np.testing.assert_allclose(x, d.test.tensors[0].numpy(), atol=1e-5)

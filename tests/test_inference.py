@@ -197,3 +197,30 @@ def test_torch_runtime_needs_a_module_and_an_available_device(tmp_path: Path) ->
             measure_inference(
                 CountingCNN(), input_shape=SHAPE, device="cuda", meter=FakeMeter(energy_j=1.0)
             )
+
+
+class StallingCNN(CountingCNN):
+    """Its first timed batch stalls, as a batch preempted on a busy CPU does."""
+
+    def __init__(self, stall_s: float) -> None:
+        super().__init__()
+        self.stall_s = stall_s
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.calls == 1:  # after the one warm-up batch
+            import time
+
+            time.sleep(self.stall_s)  # a stall to be outvoted, not a timing
+        return super().forward(x)
+
+
+def test_a_single_stalled_batch_is_not_the_median() -> None:
+    """min_duration_s shorter than one stalled batch measured 1 batch: its time was "median"."""
+    from nas.inference import MIN_BATCHES
+
+    model = StallingCNN(stall_s=0.3)
+    cost = measure_inference(
+        model, input_shape=SHAPE, meter=FakeMeter(energy_j=1.0), min_duration_s=0.01, warmup=1
+    )
+    assert cost.samples >= MIN_BATCHES  # enough batches for a median
+    assert cost.latency_ms < 300.0 / 2  # the stall is one of >= 10: not the median

@@ -160,7 +160,7 @@ def resolve_intensity_source(
 def _region_or_trace(region: str) -> IntensitySource:
     """``trace:<shipped name or CSV path>`` is a time-varying trace; anything else a region."""
     if isinstance(region, str) and region.startswith("trace:"):
-        from nas.carbon._trace import TraceIntensity  # lazy: numpy and the trace readers
+        from nas.carbon._trace_source import TraceIntensity  # lazy: numpy, the trace readers
 
         return TraceIntensity(trace=region.removeprefix("trace:"))
     return RegionIntensity(region=region)

@@ -17,10 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from nas.carbon._base import CarbonIntensity, IntensitySource
 from nas.errors import BadInputError
 
-__all__ = ["Trace", "TraceIntensity", "to_epoch_s", "to_datetime"]
+__all__ = ["Trace", "to_epoch_s", "to_datetime"]
 
 
 def to_epoch_s(when: datetime | int | float) -> float:
@@ -229,31 +228,3 @@ class Trace:
         times = self._times_s[lo:hi].copy()
         times[0] = a
         return Trace(times_s=times, values_g_per_kwh=self._values[lo:hi], end_s=b, name=self._name)
-
-
-class TraceIntensity(IntensitySource):
-    """:class:`IntensitySource` over a trace: the exact mean over the interval the work ran.
-
-    ``source`` is ``"trace:<file name>"``; ``region`` defaults to the trace's region label.
-    """
-
-    def __init__(self, *, trace: Trace | str | Path, region: str | None = None) -> None:
-        if not isinstance(trace, Trace):
-            from nas.carbon._trace_io import load_trace
-
-            trace = load_trace(trace)
-        self._trace = trace
-        self._region = region if region is not None else trace.region
-
-    @property
-    def name(self) -> str:
-        return f"trace:{self._trace.name}"
-
-    @property
-    def trace(self) -> Trace:
-        return self._trace
-
-    def intensity_over(self, start: datetime, end: datetime) -> CarbonIntensity:
-        a, b = to_epoch_s(start), to_epoch_s(end)
-        mean = float(self._trace.mean_over(np.asarray(a), np.asarray(b)))
-        return CarbonIntensity(intensity_g_per_kwh=mean, source=self.name, region=self._region)

@@ -3,13 +3,23 @@
 optuna-dashboard's HTTP API can create, rename and delete studies and tell trials; it has no
 read-only switch of its own. econas serves it read-only unless ``--writable`` is given: every
 request other than GET/HEAD/OPTIONS is answered 403 before it reaches the dashboard.
+
+What econas can make read well in the stock dashboard, it does: objectives carry their names
+(``study.set_metric_names``), trials' attrs are flat and named with their units, the study's
+stored config is shown as a one-line summary (the whole JSON stays in the storage), and the
+warnings optuna raises on every page view are filtered. The dashboard's own plots (axes in
+raw kgCO2e, no "estimated" label, importances over few trials) are not econas's to change:
+``econas report`` draws the study's figures.
 """
 
 from __future__ import annotations
 
 import argparse
 import ipaddress
+import json
+import re
 import sys
+import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -58,6 +68,148 @@ def read_only(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[byt
     return wrapped
 
 
+# optuna's PED-ANOVA importance warns once per parameter and page view when a regime has
+# fewer than 2 trials (every conditional parameter of a small study): dozens of lines a view.
+NOISY_WARNINGS = (r"Some regimes for parameter .* have less than",)
+LONG_ATTR_CHARS = 200  # a study attr longer than this is summarised on the page
+_STUDY_API = re.compile(r"/api/studies(/\d+)?/?")
+
+
+def quiet_warnings() -> None:
+    """Filter the warnings optuna raises on every dashboard page view (see NOISY_WARNINGS)."""
+    for message in NOISY_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=UserWarning)
+
+
+def config_summary(raw: str) -> str:
+    """One line naming what the stored config (``econas_config``) sets; the whole JSON stays
+    in the storage (``optuna.load_study(...).user_attrs["econas_config"]``)."""
+    try:
+        cfg = json.loads(raw)
+    except ValueError:
+        return raw[:LONG_ATTR_CHARS] + "..."
+    if not isinstance(cfg, dict):
+        return raw[:LONG_ATTR_CHARS] + "..."
+
+    def get(section: str, key: str) -> Any:
+        table = cfg.get(section)
+        return table.get(key) if isinstance(table, dict) else None
+
+    carbon = next(
+        (
+            f"{k} {get('carbon', k)}"
+            for k in ("region", "source", "intensity_g_per_kwh")
+            if get("carbon", k) is not None
+        ),
+        "carbon: default",
+    )
+    objectives = "+".join(map(str, get("study", "objectives") or []))
+    spaces = "+".join(map(str, get("search", "spaces") or []))
+    parts = [
+        f"sampler {get('study', 'sampler')}",
+        f"objectives {objectives}",
+        f"spaces {spaces}",
+        f"data {get('data', 'dataset')} (train {get('data', 'train_size')}, val "
+        f"{get('data', 'val_size')}, test {get('data', 'test_size')})",
+        f"{get('train', 'epochs')} epoch(s)",
+        f"meter {get('hardware', 'meter')}",
+        carbon,
+    ]
+    enabled = [s for s in ("compression", "federated") if get(s, "enabled")]
+    if get("schedule", "trace"):
+        enabled.append(f"schedule {get('schedule', 'trace')}")
+    if get("lifecycle", "requests_per_day") is not None:
+        enabled.append("lifecycle")
+    if enabled:
+        parts.append("with " + ", ".join(enabled))
+    return (
+        "; ".join(parts)
+        + f" (summary of {len(raw):,} characters of JSON: the whole config is in the storage, "
+        "optuna.load_study(...).user_attrs['econas_config'])"
+    )
+
+
+def _readable_attrs(attrs: Any) -> Any:
+    from nas.record import Study
+
+    if not isinstance(attrs, list):
+        return attrs
+    out = []
+    for item in attrs:
+        if not isinstance(item, dict) or not isinstance(item.get("value"), str):
+            out.append(item)
+            continue
+        key, value = str(item.get("key")), item["value"]
+        if key == Study.config:
+            value = config_summary(value)
+        elif len(value) > LONG_ATTR_CHARS:
+            value = (
+                f"{value[:LONG_ATTR_CHARS]}... ({len(value):,} characters; the whole value is in "
+                f"the storage: optuna.load_study(...).user_attrs[{key!r}])"
+            )
+        out.append({**item, "value": value})
+    return out
+
+
+def readable_study_attrs(payload: Any) -> Any:
+    """A study API response with long study attrs (the stored config above all) summarised."""
+    if not isinstance(payload, dict):
+        return payload
+    if "user_attrs" in payload:
+        payload = {**payload, "user_attrs": _readable_attrs(payload["user_attrs"])}
+    if isinstance(payload.get("study_summaries"), list):
+        payload = {
+            **payload,
+            "study_summaries": [
+                {**s, "user_attrs": _readable_attrs(s.get("user_attrs"))}
+                if isinstance(s, dict)
+                else s
+                for s in payload["study_summaries"]
+            ],
+        }
+    return payload
+
+
+def readable(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
+    """A WSGI app whose study API answers (``/api/studies``, ``/api/studies/<id>``) carry
+    :func:`readable_study_attrs` instead of the raw, multi-kilobyte config attr."""
+
+    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET").upper()
+        if method != "GET" or not _STUDY_API.fullmatch(environ.get("PATH_INFO", "")):
+            return app(environ, start_response)
+        captured: list[Any] = []
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            captured[:] = [status, headers]
+            return lambda data: None  # bottle never writes through this
+
+        chunks = app(environ, capture)
+        try:
+            body = b"".join(chunks)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+        status, headers = captured
+        kinds = {k.lower(): v for k, v in headers}
+        if (
+            status.startswith("200")
+            and "json" in kinds.get("content-type", "")
+            and ("content-encoding" not in kinds)
+        ):
+            try:
+                body = json.dumps(readable_study_attrs(json.loads(body))).encode()
+            except ValueError:
+                pass  # not JSON after all: passed on as it came
+            headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+            headers.append(("Content-Length", str(len(body))))
+        start_response(status, headers)
+        return [body]
+
+    return wrapped
+
+
 def run(args: argparse.Namespace) -> int:
     import optuna
     from optuna_dashboard import wsgi
@@ -83,7 +235,8 @@ def run(args: argparse.Namespace) -> int:
             "trial results) to every host that can reach this one; it has no authentication",
             file=sys.stderr,
         )
-    app = wsgi(storage, artifact_store=store)
+    quiet_warnings()
+    app = readable(wsgi(storage, artifact_store=store))
     mode = "writable" if args.writable else "read-only"
     if not args.writable:
         app = read_only(app)

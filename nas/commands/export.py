@@ -192,9 +192,9 @@ def _proxy_line(study, trial) -> str:  # noqa: ANN001
 
 def _projection(study, trial) -> dict | None:  # noqa: ANN001
     """What the full-budget training ([final]) is projected to cost, for the label."""
+    from nas.config import config_intensity
     from nas.errors import BadInputError
     from nas.final import FinalOptions, FinalRun
-    from nas.scheduling._resolve import config_intensity
     from nas.study import study_config
 
     c = study_config(study)

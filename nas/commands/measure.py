@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 _METERS = ("auto", "nvml", "rapl", "estimate")  # == nas.energy.METER_NAMES (tested)
 WINDOW = "command"
+WORLD = "WORLD"  # the region of codecarbon's world average (nas.carbon), used by default
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -48,7 +49,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="auto | cpu | cuda | cuda:N: which GPU(s) NVML measures (auto: all, if any)",
     )
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--country", metavar="C", help="grid region/country code, e.g. FR, GB")
+    where.add_argument(
+        "--country",
+        metavar="C",
+        help="grid region/country code, e.g. FR, GB (without --country, --intensity or "
+        "--carbon-source: codecarbon's world average, 475 gCO2e/kWh, said so in the output)",
+    )
     where.add_argument(
         "--intensity", type=float, metavar="G", help="fixed carbon intensity, gCO2e/kWh"
     )
@@ -58,9 +64,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nas.carbon import kgco2e
+    from nas.carbon import kgco2e, resolve_carbon_source
     from nas.energy import create_meter, nvml_is_available
-    from nas.scheduling._resolve import resolve_carbon_source
 
     command = list(args.command)
     if command and command[0] == "--":
@@ -184,6 +189,15 @@ def format_report(report: dict[str, Any], m: Measurement) -> str:
         f"({report['intensity_source']})",
         f"{m.duration_s:>16.3f} s   elapsed",
         "",
+        *(
+            [
+                " carbon intensity: the WORLD AVERAGE (no --country, --intensity or "
+                "--carbon-source given); a grid's can be a tenth of it (FR: 56) or more: "
+                "pass --country for yours"
+            ]
+            if report.get("carbon_region") == WORLD
+            else []
+        ),
         f" hardware: {m.hardware}",
         f" exit code: {report['exit_code']}",
     ]

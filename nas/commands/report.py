@@ -40,8 +40,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from nas.errors import BadInputError
-    from nas.report import NoBrowserError, build_report, write_report, write_static
-    from nas.report._html import check_report_path
+    from nas.report import (
+        NoBrowserError,
+        build_report,
+        check_report_path,
+        write_report,
+        write_static,
+    )
 
     check_report_path(args.out)
     for flag, path in (("--png", args.png), ("--svg", args.svg)):
@@ -77,16 +82,20 @@ def run(args: argparse.Namespace) -> int:
     for name, path in written.items():
         print(f"{name}: {path}")
     if report.knee is not None:
+        k = report.knee
+        chance = ", at or below chance" if k.at_or_below_chance else ""
         print(
-            f"knee: trial {report.knee.trial} ({report.knee.accuracy:.4f}, {report.knee.kgco2e:.3e} kgCO2e)"
+            f"knee: trial {k.trial} (validation accuracy {k.accuracy:.4f}{chance}, model "
+            f"{k.kgco2e:.3e} kgCO2e)"
         )
     if args.carbon_cap is not None:
         c = report.capped
         print(
             f"under {args.carbon_cap:g} kgCO2e: "
-            + (f"trial {c.trial} ({c.accuracy:.4f})" if c else "no trial")
+            + (f"trial {c.trial} (validation accuracy {c.accuracy:.4f})" if c else "no trial")
         )
-    print(f"search cost: {report.search_kgco2e:.3e} kgCO2e (all trials)")
+    note = ", estimated" if "estimated" in report.search_kinds else ""
+    print(f"search cost: {report.search_kgco2e:.3e} kgCO2e (all trials, every phase{note})")
     for line in report.feedback:
         print(line)
     return 0

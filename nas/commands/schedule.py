@@ -109,8 +109,7 @@ def run_archive(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from nas.errors import BadInputError
-    from nas.scheduling import load_trace
-    from nas.scheduling._archive import synthetic_archive, write_archive
+    from nas.scheduling import load_trace, synthetic_archive, write_archive
 
     out = Path(args.out)
     if not out.parent.is_dir():
@@ -147,36 +146,57 @@ def run_archive(args: argparse.Namespace) -> int:
 def _add_plan(verbs: argparse._SubParsersAction) -> None:
     p = verbs.add_parser(
         "plan",
-        help="best start time for your own job from a live source's forecast",
+        help="best start time for your own job, on a live source or a trace",
         description=(
-            "Ask a live carbon source for its forecast (the provider's own; else a causal "
-            "forecast from its recent history) and print the start time (UTC) that gives a "
-            "--job-hours job the lowest expected mean intensity within --window-hours from "
-            "now, with the expected saving against starting now. Both figures are forecasts."
+            "Print the start time (UTC) that gives a --job-hours job the lowest expected mean "
+            "intensity within --window-hours, with the expected saving against starting at "
+            "once, and which data the forecast rests on. A live source plans from now on its "
+            "own forecast (else a causal --forecast from its recent history); a trace (any "
+            "source `schedule simulate` accepts) plans as of --at on a causal --forecast from "
+            "the trace's past, and also states what the trace says really happened. With no "
+            "data at all it is an error (exit 2) unless --fallback now."
         ),
     )
     p.add_argument(
         "--source",
         required=True,
         metavar="SOURCE",
-        help="live:uk-carbon-intensity[:REGION] | live:electricitymaps:ZONE | live:watttime:REGION",
+        help="live:uk-carbon-intensity[:REGION] | live:electricitymaps:ZONE | "
+        "live:watttime:REGION | a trace: shipped name (gb_2020, fr_2020), CSV path, or "
+        "trace:NAME",
     )
     p.add_argument("--job-hours", type=float, required=True, metavar="H", help="job length")
     p.add_argument(
         "--window-hours", type=float, required=True, metavar="W", help="must end within W h"
     )
-    p.add_argument("--carbon-base-url", metavar="URL", help="the source's API at this URL")
+    p.add_argument(
+        "--at",
+        metavar="TIME",
+        help="a trace: plan as of this time (ISO 8601, UTC, inside the trace; default now)",
+    )
+    p.add_argument(
+        "--forecast",
+        default="seasonal",
+        choices=_FORECASTS,
+        help="the causal forecast: seasonal (default) or persistence; for a live source only "
+        "when the provider publishes none; oracle (a trace only): its actual values, an "
+        "upper bound",
+    )
+    p.add_argument(
+        "--fallback",
+        choices=("now",),
+        help="with no forecast and no history, start at once instead of failing (exit 2)",
+    )
+    p.add_argument("--carbon-base-url", metavar="URL", help="the live source's API at this URL")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     p.set_defaults(func=run_plan)
 
 
 def run_plan(args: argparse.Namespace) -> int:
     import math
-    from datetime import UTC, datetime, timedelta
+    from datetime import timedelta
 
     from nas.errors import BadInputError
-    from nas.scheduling._live_plan import LivePlanner
-    from nas.scheduling._resolve import LiveSpec, create_live_source, parse_source
 
     for name, value in (("--job-hours", args.job_hours), ("--window-hours", args.window_hours)):
         if not (value > 0 and math.isfinite(value)):
@@ -185,33 +205,93 @@ def run_plan(args: argparse.Namespace) -> int:
         raise BadInputError(
             f"--window-hours ({args.window_hours:g}) is shorter than --job-hours ({args.job_hours:g})"
         )
-    spec = parse_source(args.source)
-    if not isinstance(spec, LiveSpec):
-        raise BadInputError("schedule plan needs a live source (live:PROVIDER[:REGION])")
-    source = create_live_source(spec, base_url=args.carbon_base_url)
-    now = datetime.now(UTC)
-    plan = LivePlanner(source=source).plan(
-        now,
-        duration_s=args.job_hours * 3600.0,
-        deadline=now + timedelta(hours=args.window_hours),
-    )
+    text = args.source.strip()
+    duration_s = args.job_hours * 3600.0
+    window = timedelta(hours=args.window_hours)
+    if text.startswith("live:"):
+        plan = _live_plan(args, text, duration_s, window)
+    else:
+        plan = _trace_plan(args, text, duration_s, window)
     if args.json:
         print_json(plan.to_dict())
-        return 0
-    d = plan.to_dict()
-    wait_s = (plan.start - now).total_seconds()
-    h, rest = divmod(int(round(max(wait_s, 0.0))), 3600)
-    print(f"start {d['start']} (in {h} h {rest // 60:02d} min), end {d['end']}")
-    if math.isnan(plan.expected_g_per_kwh):
-        print(f"no forecast: {plan.forecast}")
     else:
-        print(
-            f"expected {plan.expected_g_per_kwh:.0f} gCO2e/kWh against {plan.now_g_per_kwh:.0f} "
-            f"if started now: {plan.saving_pct:.1f}% less (forecast, not measured)"
-        )
-        issued = d["forecast_issued_at"] or "not stated"
-        print(f"forecast: {plan.forecast}, issued {issued}")
+        print("\n".join(plan_lines(plan, live=text.startswith("live:"))))
     return 0
+
+
+def _live_plan(args: argparse.Namespace, text: str, duration_s: float, window: object) -> object:
+    from datetime import UTC, datetime
+
+    from nas.carbon import create_live_source, parse_source
+    from nas.errors import BadInputError
+    from nas.scheduling import LivePlanner
+
+    if args.at is not None:
+        raise BadInputError(
+            "--at is for traces: a live source plans from now (pass a trace, e.g. --source "
+            "gb_2020, to plan as of another time)"
+        )
+    if args.forecast == "oracle":
+        raise BadInputError("--forecast oracle needs the future: use it with a trace")
+    source = create_live_source(parse_source(text), base_url=args.carbon_base_url)
+    now = datetime.now(UTC)
+    planner = LivePlanner(source=source, causal=args.forecast)
+    return planner.plan(now, duration_s=duration_s, deadline=now + window, fallback=args.fallback)
+
+
+def _trace_plan(args: argparse.Namespace, text: str, duration_s: float, window: object) -> object:
+    from datetime import UTC, datetime
+
+    from nas.errors import BadInputError
+    from nas.scheduling import TracePlanner, load_trace, span
+    from nas.sections import parse_utc
+
+    if args.carbon_base_url:
+        raise BadInputError("--carbon-base-url is for a live source (live:PROVIDER[:REGION])")
+    name = text.removeprefix("trace:").strip()
+    try:
+        trace = load_trace(name)
+    except BadInputError as exc:
+        raise BadInputError(
+            f"--source {text!r} is neither a live source (live:PROVIDER[:REGION]) nor a "
+            f"readable trace: {exc}"
+        ) from None
+    if args.at is None:
+        at = datetime.now(UTC)
+        if not trace.start_s <= at.timestamp() < trace.end_s:
+            raise BadInputError(
+                f"trace {trace.name} covers {span(trace.start_s, trace.end_s)}, not now: give "
+                "--at TIME inside it to plan as of then"
+            )
+    else:
+        at = parse_utc(args.at, "--at")
+    planner = TracePlanner(trace=trace, forecast=args.forecast)
+    return planner.plan(at, duration_s=duration_s, deadline=at + window)
+
+
+def plan_lines(plan: object, *, live: bool) -> list[str]:
+    """The human output of ``schedule plan``: when, what it expects, on which data."""
+    d = plan.to_dict()  # type: ignore[attr-defined]
+    wait_s = max(0.0, (plan.start - plan.as_of).total_seconds())  # type: ignore[attr-defined]
+    h, rest = divmod(int(round(wait_s)), 3600)
+    when = f"in {h} h {rest // 60:02d} min" if live else f"{h} h {rest // 60:02d} min after --at"
+    lines = [f"start {d['start']} ({when}{'' if live else ' ' + d['as_of']}), end {d['end']}"]
+    if d["fallback"] is not None:
+        lines.append(f"no forecast: {d['fallback']} (--fallback now): no figures to show")
+        return lines
+    lines.append(
+        f"expected {d['expected_g_per_kwh']:.0f} gCO2e/kWh against {d['now_g_per_kwh']:.0f} if "
+        f"started at once: {d['saving_pct']:.1f}% less (forecast, not measured)"
+    )
+    if d["actual_g_per_kwh"] is not None:
+        lines.append(
+            f"actual (the trace's values): {d['actual_g_per_kwh']:.0f} gCO2e/kWh against "
+            f"{d['actual_now_g_per_kwh']:.0f} at once: {d['actual_saving_pct']:.1f}% less"
+        )
+    issued = f", issued {d['forecast_issued_at']}" if d["forecast_issued_at"] else ""
+    lines.append(f"forecast: {d['forecast']}{issued}")
+    lines.append(f"data: {d['data']}")
+    return lines
 
 
 def _missing_verb(args: argparse.Namespace) -> int:
@@ -221,8 +301,7 @@ def _missing_verb(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nas.scheduling import load_trace, simulate
-    from nas.scheduling._archive import load_archive
+    from nas.scheduling import load_archive, load_trace, simulate
 
     forecast = args.forecast
     if forecast.startswith("archive:"):  # checked whole before any work

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import shutil
+import textwrap
 
 from nas.commands._common import print_json
 
@@ -28,6 +30,10 @@ def run(args: argparse.Namespace) -> int:
         print_json(rows)
         return 0
     width = max((len(r["name"]) for r in rows), default=0)
-    for r in rows:
-        print(f"{r['name']:<{width}}  {r['description']}")
+    columns = max(shutil.get_terminal_size((100, 24)).columns, width + 40)
+    for r in rows:  # the whole description, wrapped under its column (never cut)
+        lines = textwrap.wrap(r["description"], columns - width - 2) or [""]
+        print(f"{r['name']:<{width}}  {lines[0]}")
+        for more in lines[1:]:
+            print(f"{'':<{width}}  {more}")
     return 0

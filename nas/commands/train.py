@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         meter=args.meter,
         max_kgco2e=args.max_kgco2e,
     )
-    from nas.scheduling._resolve import config_intensity
+    from nas.config import config_intensity
 
     config = apply_carbon_flags(config, args)
     intensity = config_intensity(config)

@@ -163,7 +163,7 @@ class TrainingCostModel:
             prices = tuple(p * scale for p in self.prior.prices())
             basis = f"prior x study (n={n})"
         else:
-            prices, basis = _fit(self._seen), f"study fit (n={n})"
+            prices, basis = fit_prices(self._seen), f"study fit (n={n})"
         kwh = _energy(work, prices)
         same = [(w, e) for w, e in self._seen if w.family == work.family and work.family]
         if n >= self.min_fit and len(same) >= 2:
@@ -183,7 +183,7 @@ def _energy(work: TrainingWork, prices: Sequence[float]) -> float:
     return max(joules, 1e-3) / J_PER_KWH
 
 
-def _fit(seen: Sequence[tuple[TrainingWork, float]]) -> tuple[float, float, float]:
+def fit_prices(seen: Sequence[tuple[TrainingWork, float]]) -> tuple[float, float, float]:
     """Non-negative least squares on relative error: every subset of the features solved by
     weighted least squares, the best fit whose prices are all >= 0 kept."""
     import numpy as np

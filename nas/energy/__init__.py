@@ -11,6 +11,10 @@
 ``WindowAccumulator(meter, "teacher")`` sums a window repeated many times. Machine-wide
 (RAPL) and board-wide (NVML) readings are shared among the econas processes metering them on
 one host; ``Measurement.scope`` and ``.share`` say what was charged.
+
+Hardware probes the meters use, for provenance elsewhere: :func:`read_cpu_info` (CPU model,
+cores, hypervisor), :func:`torch_cuda` (``torch.cuda`` when a CUDA device is visible, else
+None) and :func:`torch_identity` (a device's UUID and PCI bus id).
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ from __future__ import annotations
 from nas.energy._accumulate import WindowAccumulator, WindowTotals
 from nas.energy._base import J_PER_KWH, Measurement, Meter, Window, combine
 from nas.energy._composite import CompositeMeter
+from nas.energy._cpu_power import CpuInfo, read_cpu_info
 from nas.energy._estimate import EstimateMeter
+from nas.energy._gpu import torch_cuda, torch_identity
 from nas.energy._measurement import add_measurements, sanitize_domain
 from nas.energy._nvml import NvmlMeter, nvml_is_available
 from nas.energy._rapl import RaplMeter, rapl_is_available
@@ -28,6 +34,7 @@ __all__ = [
     "J_PER_KWH",
     "METER_NAMES",
     "CompositeMeter",
+    "CpuInfo",
     "EstimateMeter",
     "Measurement",
     "Meter",
@@ -42,5 +49,8 @@ __all__ = [
     "create_meter",
     "nvml_is_available",
     "rapl_is_available",
+    "read_cpu_info",
     "sanitize_domain",
+    "torch_cuda",
+    "torch_identity",
 ]

@@ -46,7 +46,15 @@ from nas.record._phases import (
     PhaseSpec,
     phase_attrs,
 )
-from nas.record._reader import PhaseEnergy, TrialRecord, final_of, finite, records
+from nas.record._reader import (
+    PhaseEnergy,
+    TrialRecord,
+    below_chance,
+    final_of,
+    finite,
+    num_classes,
+    records,
+)
 from nas.record._store import store_attrs
 
 __all__ = [
@@ -72,12 +80,14 @@ __all__ = [
     "Study",
     "Trial",
     "TrialRecord",
+    "below_chance",
     "domain_key",
     "fields",
     "final_key",
     "final_of",
     "finite",
     "is_proxy_key",
+    "num_classes",
     "phase_attrs",
     "phase_key",
     "proxy_key",

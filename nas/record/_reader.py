@@ -121,12 +121,40 @@ class TrialRecord:
         return self.num(Trial.accuracy)
 
     @property
+    def test_accuracy(self) -> float | None:
+        """Accuracy on the test slice (reporting only, never an objective)."""
+        return self.num(Trial.test_accuracy)
+
+    @property
     def kgco2e(self) -> float | None:
         return self.num(Trial.kgco2e)
 
     @property
+    def energy_kind(self) -> str | None:
+        """``measured``, or ``estimated`` when any phase is; None without a meter."""
+        kind = self.attrs.get(Trial.energy_kind)
+        return str(kind) if kind else None
+
+    @property
     def energy_kwh(self) -> float | None:
         return self.num(Trial.energy_kwh)
+
+    @property
+    def num_classes(self) -> int | None:
+        """Classes the model predicts (from its stored ``arch_spec``), None when unknown."""
+        return num_classes(self.attrs)
+
+    @property
+    def chance_accuracy(self) -> float | None:
+        """The accuracy of guessing uniformly: 1 / num_classes (None when unknown)."""
+        n = self.num_classes
+        return 1.0 / n if n else None
+
+    @property
+    def at_or_below_chance(self) -> bool:
+        """Validation accuracy no better than guessing (:attr:`chance_accuracy`): the model
+        learnt nothing, however cheap it is."""
+        return below_chance(self.accuracy, self.chance_accuracy)
 
     @property
     def search_energy_kwh(self) -> float:
@@ -212,6 +240,23 @@ class TrialRecord:
             return json.loads(raw)
         except ValueError:
             return None
+
+
+def num_classes(attrs: Mapping[str, Any]) -> int | None:
+    """``num_classes`` of a trial's stored ``arch_spec`` JSON; None when missing or bad."""
+    raw = attrs.get(Trial.arch_spec)
+    if not isinstance(raw, str):
+        return None
+    try:
+        n = json.loads(raw).get("num_classes")
+    except (ValueError, AttributeError):
+        return None
+    return n if isinstance(n, int) and not isinstance(n, bool) and n >= 2 else None
+
+
+def below_chance(accuracy: float | None, chance: float | None) -> bool:
+    """``accuracy`` is at or below ``chance`` (a small tolerance for float noise)."""
+    return accuracy is not None and chance is not None and accuracy <= chance + 1e-9
 
 
 def records(

@@ -16,6 +16,8 @@ from typing import Any
 
 import optuna
 
+from nas.credentials import scrub
+
 log = logging.getLogger(__name__)
 
 
@@ -23,7 +25,8 @@ def store_attrs(trial: optuna.Trial, attrs: Mapping[str, Any]) -> None:
     """Set every ``attrs`` item as a user attr of the running ``trial``."""
     if not attrs:
         return
-    items = {str(k): v for k, v in attrs.items()}
+    # an exception's text recorded as fail_message may quote a URL: no credential at rest
+    items = {str(k): scrub(v) if isinstance(v, str) else v for k, v in attrs.items()}
     try:
         done = _bulk_upsert(trial, items)
     except Exception:  # noqa: BLE001 - internals moved or the DB refused: the public API

@@ -29,9 +29,10 @@ from nas.report._data import (
 )
 from nas.report._feedback import Suggestion, feedback, feedback_lines
 from nas.report._fidelity import Fidelity, fidelity
-from nas.report._figures import eco_curve, hypervolume_figure, phase_energy_figure
-from nas.report._html import Report, build_report, write_report
+from nas.report._figures import eco_curve, hypervolume_figure, phase_energy_figure, phase_order
+from nas.report._html import Report, build_report, check_report_path, write_report
 from nas.report._static import NoBrowserError, find_chromium, write_static
+from nas.report._units import Unit, carbon_unit, energy_unit
 
 __all__ = [
     "COMPRESSION_KEYS",
@@ -42,12 +43,16 @@ __all__ = [
     "Point",
     "Report",
     "SearchCost",
+    "Unit",
     "Suggestion",
     "best_under_cap",
     "build_report",
+    "carbon_unit",
     "carbon_budget",
+    "check_report_path",
     "choose_point",
     "eco_curve",
+    "energy_unit",
     "feedback",
     "feedback_lines",
     "fidelity",
@@ -58,6 +63,7 @@ __all__ = [
     "knee_point",
     "pareto_front",
     "phase_energy_figure",
+    "phase_order",
     "points",
     "search_cost",
     "write_report",

@@ -12,7 +12,17 @@ import optuna
 
 from nas.errors import BadInputError
 from nas.pareto import front_indices
-from nas.record import Compression, Efficiency, Provenance, Study, Trial, TrialRecord, finite
+from nas.record import (
+    Compression,
+    Efficiency,
+    Provenance,
+    Study,
+    Trial,
+    TrialRecord,
+    below_chance,
+    finite,
+    num_classes,
+)
 
 COMPRESSION_KEYS = (
     Compression.prune_ratio,
@@ -39,6 +49,16 @@ class Point:
         parts = [f"trial {self.trial}", str(a.get(Trial.arch, a.get(Trial.family, "?")))]
         extra = [f"{k}={a[k]}" for k in COMPRESSION_KEYS if k in a]
         return " | ".join(parts + extra)
+
+    @property
+    def chance_accuracy(self) -> float | None:
+        """1 / the number of classes the model predicts (None when unknown)."""
+        n = num_classes(self.attrs)
+        return 1.0 / n if n else None
+
+    @property
+    def at_or_below_chance(self) -> bool:
+        return below_chance(self.accuracy, self.chance_accuracy)
 
 
 def points(trials: Sequence[optuna.trial.FrozenTrial], cost_key: str = Trial.kgco2e) -> list[Point]:

@@ -104,12 +104,12 @@ def _region(point: Point) -> Suggestion | None:
     if best is None or best[0] >= g:
         return None
     saving = point.kgco2e * (1.0 - best[0] / g)
-    here = point.attrs.get(Trial.carbon_region) or point.attrs.get(Trial.intensity_source)
+    here = point.attrs.get(Trial.intensity_source) or point.attrs.get(Trial.carbon_region)
     return Suggestion(
         "region",
-        f"run in a greener region: {best[1]} averages {best[0]:.3g} gCO2e/kWh against "
-        f"{g:.3g} here ({here}); "
-        f"trial {point.trial} would emit {1 - best[0] / g:.0%} less (saving ~{saving:.2e} kgCO2e; "
+        f"run in a greener region: {best[1]} averages {best[0]:.1f} gCO2e/kWh; trial "
+        f"{point.trial} was charged {g:.1f} from {here} and "
+        f"would emit {1 - best[0] / g:.0%} less there (saving ~{saving:.2e} kgCO2e; "
         "codecarbon's yearly averages)",
         saving,
     )
@@ -142,11 +142,18 @@ def _window(study: optuna.Study, point: Point) -> Suggestion | None:
     if not mean > green:
         return None
     saving = point.kgco2e * (1.0 - green / mean)
+    g = finite(point.attrs.get(Trial.intensity_g_per_kwh))
+    charged = (
+        f"trial {point.trial} was charged {g:.1f} from {point.attrs.get(Trial.intensity_source)}; "
+        if g is not None
+        else ""
+    )
     return Suggestion(
         "window",
-        f"run in green windows: on the {name} trace the greenest {GREEN_QUANTILE:.0%} of hours "
-        f"average {green:.3g} against {mean:.3g} gCO2e/kWh, {1 - green / mean:.0%} less "
-        f'(saving ~{saving:.2e} kgCO2e on trial {point.trial}; [schedule] trace = "{name}")',
+        f"run in green windows: on the {name} trace (hourly) the greenest {GREEN_QUANTILE:.0%} "
+        f"of hours average {green:.1f} gCO2e/kWh, {1 - green / mean:.0%} less than the "
+        f"trace's mean of {mean:.1f} ({charged}"
+        f'saving ~{saving:.2e} kgCO2e on trial {point.trial}; [schedule] trace = "{name}")',
         saving,
     )
 

@@ -18,7 +18,7 @@ from nas.report._analysis import best_under_cap, hypervolume_history, knee_point
 from nas.report._data import Point, carbon_budget, check_cap, pareto_front, points, search_cost
 from nas.report._feedback import feedback_lines
 from nas.report._fidelity import Fidelity, fidelity
-from nas.report._figures import eco_curve, hypervolume_figure, phase_energy_figure
+from nas.report._figures import eco_curve, hypervolume_figure, phase_energy_figure, phase_order
 from nas.text import for_terminal
 
 
@@ -34,6 +34,7 @@ class Report:
     search_kgco2e: float
     feedback: list[str]
     fidelity: Fidelity | None = None
+    search_kinds: frozenset[str] = frozenset()  # measured / estimated, over every trial
 
 
 def _e(value: Any) -> str:
@@ -54,15 +55,35 @@ def _kg(value: float | None) -> str:
 def _point_line(title: str, p: Point | None, missing: str) -> str:
     if p is None:
         return f"<li><b>{_e(title)}</b>: {_e(missing)}</li>"
+    chance = " (at or below chance)" if p.at_or_below_chance else ""
     return (
-        f"<li><b>{_e(title)}</b>: trial {p.trial} — accuracy {p.accuracy:.4f}, "
-        f"{_kg(p.kgco2e)} — <code>{_e(p.label)}</code></li>"
+        f"<li><b>{_e(title)}</b>: trial {p.trial} — validation accuracy {p.accuracy:.4f}"
+        f"{chance}, {_kg(p.kgco2e)} — <code>{_e(p.label)}</code></li>"
     )
 
 
-def _table(d: dict[str, float]) -> str:
-    rows = "".join(f"<tr><td>{_e(k)}</td><td>{_kg(v)}</td></tr>" for k, v in sorted(d.items()))
+def _table(d: dict[str, float], order: list[str] | None = None) -> str:
+    keys = order if order is not None else sorted(d)
+    rows = "".join(f"<tr><td>{_e(k)}</td><td>{_kg(d[k])}</td></tr>" for k in keys)
     return f"<table>{rows}</table>" if rows else "<p>-</p>"
+
+
+def states_text(by_state: dict[str, int]) -> str:
+    """``complete 4, failed 1``: trial counts by state, most first."""
+    items = sorted(by_state.items(), key=lambda kv: (-kv[1], kv[0]))
+    return ", ".join(f"{state} {n}" for state, n in items) or "none"
+
+
+def _chance_warning(points: list[Point]) -> str:
+    if not points:
+        return ""
+    listed = ", ".join(f"{p.trial} ({p.accuracy:.4f})" for p in points)
+    chance = points[0].chance_accuracy or 0.0
+    return (
+        f"<p class=warn>At or below chance (1/{round(1 / chance) if chance else '?'} = "
+        f"{chance:.3g}) on the front: trial(s) {_e(listed)}. They are cheap because they "
+        "learnt nothing; don't pick them.</p>"
+    )
 
 
 def build_report(study: optuna.Study, *, cap_kgco2e: float | None = None) -> Report:
@@ -76,18 +97,22 @@ def build_report(study: optuna.Study, *, cap_kgco2e: float | None = None) -> Rep
     cost = search_cost(trials, study_attrs=study.user_attrs)
     figs: dict[str, Any] = {
         "eco_curve": eco_curve(pts, front, knee=knee, capped=capped, cap_kgco2e=cap_kgco2e),
-        "hypervolume": hypervolume_figure(hypervolume_history(trials)),
+        "hypervolume": hypervolume_figure(
+            hypervolume_history(trials), kinds=(p.attrs.get(Trial.energy_kind) for p in pts)
+        ),
         "energy_by_phase": phase_energy_figure(trials),
     }
     lines = feedback_lines(study)
     budget = carbon_budget(study)
     fid = fidelity(study, cost.kgco2e)
     bd = cost.breakdown
+    by_phase = bd.get("by_phase", {})
+    chance = [p for p in front if p.at_or_below_chance]
     parts = [
         f"<h1>econas report: study <code>{_e(study.study_name)}</code></h1>",
         f"<p class=meta>generated {datetime.now(UTC).isoformat(timespec='seconds')} from the "
         f"study's storage; {len(pts)} completed trials, {len(front)} on the front; "
-        f"trials by state: {_e(cost.trials_by_state)}</p>",
+        f"trials by state: {_e(states_text(cost.trials_by_state))}</p>",
         "<h2>Search cost (the whole study)</h2>",
         f"<p class=total>The search emitted <b>{_kg(cost.kgco2e)}</b> "
         f"({cost.energy_kwh:.3e} kWh) over all {sum(cost.trials_by_state.values())} trials, "
@@ -119,7 +144,7 @@ def build_report(study: optuna.Study, *, cap_kgco2e: float | None = None) -> Rep
         "<h3>Where it went</h3><div class=cols>",
         f"<div><h4>by trial state</h4>{_table(bd.get('by_state', {}))}</div>",
         f"<div><h4>by family</h4>{_table(bd.get('by_family', {}))}</div>",
-        f"<div><h4>by phase</h4>{_table(bd.get('by_phase', {}))}</div></div>",
+        f"<div><h4>by phase</h4>{_table(by_phase, phase_order(by_phase))}</div></div>",
     ]
     if budget is not None:
         parts.append(
@@ -137,6 +162,7 @@ def build_report(study: optuna.Study, *, cap_kgco2e: float | None = None) -> Rep
             "no trial under the cap" if cap_kgco2e else "none given (--carbon-cap KGCO2E)",
         ),
         "</ul>",
+        _chance_warning(chance),
         figs["eco_curve"].to_html(full_html=False, include_plotlyjs=True, div_id="eco-curve"),
         "<h2>What would cut the most carbon next</h2>",
         "<ul>" + "".join(f"<li>{_e(x.removeprefix('- '))}</li>" for x in lines[1:]) + "</ul>"
@@ -150,11 +176,12 @@ def build_report(study: optuna.Study, *, cap_kgco2e: float | None = None) -> Rep
         "<h2>Energy by phase</h2>",
         figs["energy_by_phase"].to_html(full_html=False, include_plotlyjs=False, div_id="phases"),
         "<h2>Front</h2>",
-        "<table><tr><th>trial</th><th>arch / compression</th><th>accuracy</th>"
+        "<table><tr><th>trial</th><th>arch / compression</th><th>validation accuracy</th>"
         "<th>test accuracy</th><th>kgCO2e</th><th>energy (kWh)</th><th>kind</th></tr>"
         + "".join(
             f"<tr><td>{p.trial}</td><td><code>{_e(p.label.split(' | ', 1)[-1])}</code></td>"
-            f"<td>{p.accuracy:.4f}</td><td>{_num(p.attrs.get(Trial.test_accuracy), '.4f')}</td>"
+            f"<td>{p.accuracy:.4f}{' (at or below chance)' if p.at_or_below_chance else ''}</td>"
+            f"<td>{_num(p.attrs.get(Trial.test_accuracy), '.4f')}</td>"
             f"<td>{p.kgco2e:.3e}</td><td>{_num(p.attrs.get(Trial.energy_kwh), '.3e')}</td>"
             f"<td>{_e(p.attrs.get(Trial.energy_kind, '?'))}</td></tr>"
             for p in front
@@ -175,6 +202,7 @@ def build_report(study: optuna.Study, *, cap_kgco2e: float | None = None) -> Rep
         search_kgco2e=cost.kgco2e,
         feedback=lines,
         fidelity=fid,
+        search_kinds=frozenset(cost.kinds),
     )
 
 

@@ -11,13 +11,29 @@
   saving against run-now (``econas schedule simulate``).
 - Live decisions for a study: :class:`GreenWindowScheduler` with a :class:`SimulatedClock`
   (tests, replays) or :class:`WallClock`.
-- Live sources: :class:`ElectricityMapsIntensity`, :class:`WattTimeIntensity`,
-  :class:`UKCarbonIntensity`; :class:`CarbonSourceUnavailableError` when they cannot answer.
+- Plans: :class:`LivePlanner` plans a job on a live source's forecast (the provider's,
+  else a causal one) (``econas schedule plan``; ``schedule.trace = "live"``);
+  :class:`TracePlanner` plans on a historical trace as of a stated time (``--at``).
+- Forecast archives: :func:`load_archive` (issued forecasts replayed by :func:`simulate`),
+  :func:`synthetic_archive` and :func:`write_archive` (``econas schedule archive``).
+- Live sources live in :mod:`nas.carbon` (:class:`ElectricityMapsIntensity`,
+  :class:`WattTimeIntensity`, :class:`UKCarbonIntensity`, :class:`CarbonSourceUnavailableError`)
+  and are re-exported here.
 """
 
 from __future__ import annotations
 
-from nas.carbon import SHIPPED_TRACES, Trace, TraceIntensity, load_trace  # re-exported
+from nas.carbon import (  # re-exported
+    SHIPPED_TRACES,
+    CarbonSourceUnavailableError,
+    ElectricityMapsIntensity,
+    Trace,
+    TraceIntensity,
+    UKCarbonIntensity,
+    WattTimeIntensity,
+    load_trace,
+)
+from nas.scheduling._archive import ForecastArchive, load_archive, synthetic_archive, write_archive
 from nas.scheduling._budget import (
     BudgetUsage,
     CarbonBudgetCallback,
@@ -26,15 +42,11 @@ from nas.scheduling._budget import (
     record_usage,
 )
 from nas.scheduling._forecast import FORECASTERS, Forecaster, create_forecaster
-from nas.scheduling._live import CarbonSourceUnavailableError
-from nas.scheduling._live_sources import (
-    ElectricityMapsIntensity,
-    UKCarbonIntensity,
-    WattTimeIntensity,
-)
+from nas.scheduling._live_plan import LivePlan, LivePlanner, PlanForecast, span
 from nas.scheduling._policies import POLICIES, Policy, ScheduledInterval, create_policy
 from nas.scheduling._scheduler import Clock, GreenWindowScheduler, SimulatedClock, WallClock
 from nas.scheduling._simulate import MonthSummary, SimulationResult, simulate
+from nas.scheduling._trace_plan import TracePlanner
 
 __all__ = [
     "BudgetUsage",
@@ -48,12 +60,18 @@ __all__ = [
     "CarbonSourceUnavailableError",
     "Clock",
     "ElectricityMapsIntensity",
+    "ForecastArchive",
     "Forecaster",
     "GreenWindowScheduler",
+    "LivePlan",
+    "LivePlanner",
     "MonthSummary",
+    "PlanForecast",
     "Policy",
     "ScheduledInterval",
     "SimulatedClock",
+    "TracePlanner",
+    "span",
     "SimulationResult",
     "Trace",
     "TraceIntensity",
@@ -62,6 +80,9 @@ __all__ = [
     "WattTimeIntensity",
     "create_forecaster",
     "create_policy",
+    "load_archive",
     "load_trace",
     "simulate",
+    "synthetic_archive",
+    "write_archive",
 ]

@@ -150,7 +150,7 @@ class CarbonBudgetCallback:
         if reason is not None:
             if study.user_attrs.get(Study.budget_stop_reason) is None:
                 study.set_user_attr(Study.budget_stop_reason, reason)
-            log.warning("econas: %s; stopping the study", reason)
+            log.warning("%s; stopping the study", reason)
             study.stop()
 
 

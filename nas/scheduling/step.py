@@ -71,7 +71,7 @@ class SimulatedTimeIntensity(IntensitySource):
 def _stop(study: optuna.Study, attr: str, reason: str) -> None:
     if study.user_attrs.get(attr) is None:
         study.set_user_attr(attr, reason)
-    log.warning("econas: %s; stopping the study", reason)
+    log.warning("%s; stopping the study", reason)
     study.stop()
     raise optuna.TrialPruned(reason)
 
@@ -103,8 +103,8 @@ class GreenWindow(Step):
         self.window_s = section.window_hours * 3600.0
         self.trial_s = None if section.trial_hours is None else section.trial_hours * 3600.0
         if self.live:  # the [carbon] live source: its forecast, else a causal one
+            from nas.carbon import FallbackIntensity
             from nas.scheduling._live_plan import LivePlanner
-            from nas.scheduling._resolve import FallbackIntensity
 
             if not isinstance(env.intensity, FallbackIntensity):
                 raise ConfigError("schedule.trace = 'live' needs carbon.source = 'live:...'")
@@ -243,7 +243,7 @@ class GreenWindow(Step):
             try:
                 fc = self.planner.forecast(now)
             except BadInputError as exc:  # no forecast, no history: the plan starts now
-                log.warning("econas: %s; trial %d starts now", exc, t.number)
+                log.warning("%s; trial %d starts now", exc, t.number)
             plan = self.planner.plan(now, duration_s=expected_s, deadline=deadline, forecast=fc)
             wait_s = 0.0 if fc is None else max(0.0, (plan.start - now).total_seconds())
             return plan, (wait_s if wait_s >= 1e-3 else 0.0), (fc.trace.step_s if fc else 0)
@@ -318,12 +318,8 @@ class RegionPicker(Step):
     name = "spatial"
 
     def __init__(self, env: TrialEnv) -> None:
+        from nas.carbon import FallbackIntensity, create_live_source, region_specs
         from nas.scheduling._live_plan import LivePlanner
-        from nas.scheduling._resolve import (
-            FallbackIntensity,
-            create_live_source,
-            region_specs,
-        )
 
         c = env.config.carbon
         cache = env.config.run_dir / "carbon-cache"
@@ -355,7 +351,7 @@ class RegionPicker(Step):
                 a = max(now.timestamp(), held.start_s)
                 means[text] = float(held.mean_over(a, a + span))
             except BadInputError as exc:
-                log.warning("econas: spatial: %s skipped (%s)", text, exc)
+                log.warning("spatial: %s skipped (%s)", text, exc)
         chosen = min(means, key=means.__getitem__) if means else self.regions[0][0]
         t.record(
             {

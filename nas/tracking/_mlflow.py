@@ -19,9 +19,10 @@ from urllib.parse import urlparse
 import optuna
 
 from nas.carbon import kgco2e
+from nas.credentials import remember
 from nas.errors import BadInputError
 from nas.record import Inference, Provenance, Trial, TrialRecord, fields, finite, phase_key
-from nas.study import redact_url, strip_password
+from nas.study import redact_text, redact_url, strip_password
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlflow import MlflowClient
@@ -77,7 +78,8 @@ def _import_mlflow() -> Any:
 
 
 def _unreachable(uri: str, exc: BaseException) -> BadInputError:
-    reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+    # MLflow's text quotes the request URL, credentials and all: masked before it is cut
+    reason = redact_text(" ".join(str(exc).split()), uri)[:200] or type(exc).__name__
     return BadInputError(f"cannot reach MLflow tracking URI {redact_url(uri)}: {reason}")
 
 
@@ -110,6 +112,7 @@ class MlflowTracker:
 
     def __init__(self, *, uri: str, experiment: str, storage_url: str) -> None:
         mlflow = _import_mlflow()
+        remember(uri)
         self.uri = uri
         self.experiment = experiment
         self.storage = strip_password(storage_url)

@@ -40,8 +40,18 @@ def test_studies_lists_every_bundled_config(capsys: pytest.CaptureFixture[str]) 
     assert Path(quick["path"]).is_file() and quick["description"].startswith("The quickstart")
     assert main(["studies"]) == 0
     text = capsys.readouterr().out
-    assert all(line.split()[0] in list_studies() for line in text.splitlines())
-    assert len(text.splitlines()) == len(list_studies())
+    blocks: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if line.startswith(" "):  # a wrapped description continues
+            blocks[list(blocks)[-1]].append(line.strip())
+        else:
+            name, first = line.split(None, 1)
+            blocks[name] = [first.strip()]
+    assert list(blocks) == list_studies()
+    for row in rows:  # whole, never cut with "...": the wrapped lines join back to it
+        assert row["description"].endswith(".") and not row["description"].endswith("...")
+        assert " ".join(blocks[row["name"]]) == row["description"]
+    assert "minutes on 2 CPU cores." in quick["description"]
 
 
 def test_init_writes_quickstart_and_refuses_to_overwrite(
@@ -69,8 +79,30 @@ def test_init_other_study_and_out(
     monkeypatch.chdir(tmp_path)
     assert main(["init", "green", "--out", "my.toml", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out == {"study": "green", "written": "my.toml"}
-    assert (tmp_path / "my.toml").read_text() == (studies_dir() / "green.toml").read_text()
+    assert out == {"study": "green", "name": "my", "written": "my.toml"}
+    written = (tmp_path / "my.toml").read_text()
+    bundled = (studies_dir() / "green.toml").read_text()
+    assert written.replace('name = "my"', 'name = "green"', 1) == bundled  # only the name
+    assert load_config("my.toml").study.name == "my"
+
+
+def test_init_out_names_the_study_after_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`init --out synth.toml` must not silently open the quickstart's database."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["init", "--out", "synth.toml"]) == 0
+    config = load_config("synth.toml")
+    assert config.study.name == "synth"
+    assert config.storage_url == "sqlite:///runs/synth/study.db"
+    text = (tmp_path / "synth.toml").read_text()
+    assert "runs/quickstart/" not in text and "runs/synth/study.db" in text  # comments too
+    bundled = load_config("quickstart")
+    assert config.replace("study", name="quickstart").fingerprint() == bundled.fingerprint()
+    capsys.readouterr()
+    assert main(["init", "--out", " odd.toml"]) == 2  # a file name that is no study name
+    assert "surrounding spaces" in _one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / " odd.toml").exists()
 
 
 @pytest.mark.parametrize(

@@ -102,3 +102,25 @@ def test_default_meter_never_shows_the_estimate_as_measured(capsys: pytest.Captu
     out = json.loads(capsys.readouterr().out)
     assert out["energy_kind"] == "estimated" and "estimate" in out["energy_source"]
     assert out["energy_j"] > 0 and out["energy_j_cpu"] > 0
+
+
+def test_without_a_region_the_output_says_world_average_and_logs_read_plainly(
+    tmp_path: Path,
+) -> None:
+    """No --country: the 475 g world average was only in a log line named after a module."""
+    import os
+    import subprocess
+
+    env = {**os.environ, "ECONAS_POWERCAP_ROOT": str(tmp_path / "none")}
+    cli = [sys.executable, "-m", "nas.cli"]
+    cmd = [*cli, "measure", "--meter", "estimate", "--", "true"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
+    assert "carbon intensity: the WORLD AVERAGE (no --country" in proc.stdout
+    assert "econas: warning: no carbon region or intensity given" in proc.stderr
+    assert "nas.carbon" not in proc.stderr and "WARNING" not in proc.stderr
+    fr = subprocess.run(
+        [*cli, "measure", "--country", "FR", "--", "true"], capture_output=True, text=True, env=env
+    )
+    assert fr.returncode == 0 and "WORLD AVERAGE" not in fr.stdout and not fr.stderr.strip()
+    debug = subprocess.run([*cli, "-vv", *cmd[3:]], capture_output=True, text=True, env=env)
+    assert "econas: warning: nas.carbon." in debug.stderr  # module names only with -vv

@@ -48,3 +48,13 @@ def test_pareto_prints_feedback_and_json_stays_a_list(
 
     rows = json.loads(capsys.readouterr().out)
     assert isinstance(rows, list) and all("trial" in r for r in rows)
+
+
+def test_window_and_region_say_which_intensity_they_compare(study: optuna.Study) -> None:
+    """ "56 here" next to "against 56.7" read as a contradiction: each figure is named."""
+    point = choose_point(study.trials)
+    got = {s.kind: s.text for s in feedback(study)}
+    charged = f"{point.attrs['intensity_g_per_kwh']:.1f}"
+    assert f"trial {point.trial} was charged {charged}" in got["window"]
+    assert "the trace's mean of" in got["window"]
+    assert f"trial {point.trial} was charged {charged} from codecarbon" in got["region"]

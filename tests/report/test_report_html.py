@@ -116,3 +116,14 @@ def test_no_chromium_means_html_only(config_and_study, tmp_path, capsys, monkeyp
     res = _report(config_and_study, tmp_path, capsys, "--png", str(tmp_path / "c.png"))
     assert "static" not in res["written"] and "no Chromium" in res["static_error"]
     assert Path(res["written"]["html"]).is_file() and not (tmp_path / "c.png").exists()
+
+
+def test_report_stdout_labels_its_figures(config_and_study, tmp_path, capsys) -> None:  # noqa: ANN001
+    """ "knee: trial 3 (0.2300, ...)" named neither the accuracy nor what the kgCO2e is."""
+    config, _ = config_and_study
+    argv = ["report", "--storage", config.storage_url, "--study", config.study.name]
+    assert main([*argv, "--out", str(tmp_path / "r.html")]) == 0
+    out = capsys.readouterr().out
+    knee = next(line for line in out.splitlines() if line.startswith("knee: "))
+    assert "(validation accuracy 0." in knee and " model " in knee and "kgCO2e)" in knee
+    assert "kgCO2e (all trials, every phase, estimated)" in out

@@ -3,11 +3,11 @@ from __future__ import annotations
 import pytest
 from torch import nn
 
+import search_spaces.spec as registry
 from nas.errors import BadInputError, InvalidArchError
 from search_spaces import (
     ArchSpec,
     SearchSpace,
-    _registry,
     build_model,
     create_search_space,
     list_search_spaces,
@@ -35,7 +35,7 @@ def test_create_passes_options_to_the_constructor() -> None:
 
 
 def test_register_and_build_a_custom_space(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_registry, "_REGISTRY", dict(_registry._REGISTRY))
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
 
     @register_search_space("linear")
     class LinearSpace(SearchSpace):

@@ -12,15 +12,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from nas.carbon import RegionIntensity
-from nas.errors import BadInputError
-from nas.scheduling._live import CarbonSourceUnavailableError, public_url
-from nas.scheduling._resolve import (
+from nas.carbon import (
+    CarbonSourceUnavailableError,
     FallbackIntensity,
+    RegionIntensity,
     create_live_source,
     parse_source,
+    public_url,
     resolve_carbon_source,
 )
+from nas.errors import BadInputError
 from tests.scheduling.loopback import (
     TOKEN,
     WT_BEARER,

@@ -25,8 +25,9 @@ is kept on disk (the newest 256), keyed by its URL (never by a header: tokens tr
 only), and reused while younger than the request's ``max_age_s`` (history that is final: for
 good). When a source cannot answer it raises :class:`CarbonSourceUnavailableError` (a
 ``BadInputError``: one line, exit 2); studies wrap sources in a fallback that charges the
-country's yearly average instead (``_fallback.py``). Messages never hold a token or password:
-they name the host only (credentials and query stripped from ``base_url``).
+country's yearly average instead (:class:`FallbackIntensity`, ``_resolve.py``). Messages
+never hold a token or password: they name the host only (credentials and query stripped from
+``base_url``).
 """
 
 from __future__ import annotations
@@ -47,9 +48,9 @@ from urllib import request as _request
 
 import numpy as np
 
-from nas.carbon import Trace, to_epoch_s
-from nas.carbon import parse_time as parse_trace_time
 from nas.carbon._base import CarbonIntensity, IntensitySource
+from nas.carbon._trace import Trace, to_epoch_s
+from nas.carbon._trace_io import parse_time as parse_trace_time
 from nas.errors import BadInputError
 
 __all__ = ["CarbonSourceUnavailableError", "LiveIntensitySource", "Points", "public_url"]
@@ -113,6 +114,10 @@ class Points:
 
     def end_s(self) -> float:
         return self.times_s[-1] + self.step_s if self.times_s else float("-inf")
+
+    def trace(self, name: str) -> Trace:
+        """The points as a :class:`Trace` ending where the last point's step ends."""
+        return _trace(self, name, hold_to=None)
 
 
 class LiveIntensitySource(IntensitySource):

@@ -14,19 +14,19 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from nas.carbon import IntensitySource
-from nas.errors import BadInputError
-from nas.scheduling import (
+from nas.carbon import (
     CarbonSourceUnavailableError,
     ElectricityMapsIntensity,
+    IntensitySource,
     UKCarbonIntensity,
     WattTimeIntensity,
 )
-from nas.scheduling._live_sources import (
+from nas.carbon._live_sources import (
     parse_electricitymaps,
     parse_uk_carbon_intensity,
     parse_watttime,
 )
+from nas.errors import BadInputError
 
 T = datetime(2024, 5, 1, 10, tzinfo=UTC)
 

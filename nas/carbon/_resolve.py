@@ -25,14 +25,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from nas.carbon import IntensitySource, resolve_intensity_source
-from nas.carbon._base import CarbonIntensity
+from nas.carbon._base import CarbonIntensity, IntensitySource
+from nas.carbon._live import CarbonSourceUnavailableError, LiveIntensitySource
+from nas.carbon._static import WorldAverageIntensity, resolve_intensity_source
 from nas.errors import BadInputError
-from nas.scheduling._live import CarbonSourceUnavailableError, LiveIntensitySource
 
 __all__ = [
     "PROVIDERS",
-    "config_intensity",
     "region_specs",
     "FallbackIntensity",
     "LiveSpec",
@@ -159,7 +158,7 @@ def create_live_source(
     cache_dir: str | Path | None = None,
 ) -> LiveIntensitySource:
     """The client for ``spec`` (credentials from the environment; missing: bad input)."""
-    from nas.scheduling._live_sources import (
+    from nas.carbon._live_sources import (
         ElectricityMapsIntensity,
         UKCarbonIntensity,
         WattTimeIntensity,
@@ -195,14 +194,12 @@ class FallbackIntensity(IntensitySource):
     def fallback(self, reason: str) -> CarbonIntensity:
         static = resolve_intensity_source(region=self.country) if self.country else None
         if static is None:
-            from nas.carbon import WorldAverageIntensity
-
             static = WorldAverageIntensity()
         value = static.intensity_over(datetime.now(), datetime.now())  # constant
         if reason not in self._warned:
             self._warned.add(reason)
             log.warning(
-                "econas: %s; charging %s (%.0f gCO2e/kWh) instead",
+                "%s; charging %s (%.0f gCO2e/kWh) instead",
                 reason,
                 value.source,
                 value.intensity_g_per_kwh,
@@ -249,18 +246,3 @@ def resolve_carbon_source(
         spec, base_url=base_url, timeout_s=timeout_s, retries=retries, cache_dir=cache_dir
     )
     return FallbackIntensity(live=live, country=spec.fallback_country)
-
-
-def config_intensity(config: Any) -> IntensitySource:
-    """The intensity source of a :class:`nas.config.Config`'s ``[carbon]`` section; a live
-    source caches replies under the study's run directory (``runs/<name>/carbon-cache``)."""
-    c = config.carbon
-    return resolve_carbon_source(
-        source=c.source,
-        region=c.region,
-        intensity_g_per_kwh=c.intensity_g_per_kwh,
-        base_url=c.base_url,
-        timeout_s=c.timeout_s,
-        retries=c.retries,
-        cache_dir=Path(config.run_dir) / "carbon-cache",
-    )

@@ -31,8 +31,7 @@ import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from nas.errors import BadInputError
-from nas.scheduling._live import (
+from nas.carbon._live import (
     CarbonSourceUnavailableError,
     LiveIntensitySource,
     Points,
@@ -42,6 +41,7 @@ from nas.scheduling._live import (
     parse_time,
     recent,
 )
+from nas.errors import BadInputError
 
 __all__ = [
     "ElectricityMapsIntensity",
