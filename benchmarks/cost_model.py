@@ -40,6 +40,7 @@ from nas.efficiency.cost_model import (  # noqa: E402
     J_PER_KWH,
     TrainingCostModel,
     TrainingWork,
+    activation_elements,
     fit_prices,
 )
 from nas.energy import create_meter  # noqa: E402
@@ -51,6 +52,7 @@ from search_spaces.baselines import baseline_specs  # noqa: E402
 OUT = ROOT / "benchmarks" / "results" / "cost_model.json"
 TRAIN, EPOCHS, BATCH, LR = 2000, 2, 64, 3e-3
 TARGET_ERROR, TARGET_SHARE = 0.30, 0.80
+PRICE_NAMES = ("per_gflop", "per_mactivation", "per_ksample", "per_mparam_step")
 
 
 def specs(n_cnn: int, n_vit: int, seed: int) -> list[tuple[str, ArchSpec]]:
@@ -97,6 +99,7 @@ def main() -> None:
         net = build_model(spec)
         cost = analyze_cost(net, (1, 1, 28, 28))
         work = TrainingWork.of(
+            activations_per_sample=activation_elements(net, (1, 28, 28)),
             flops_per_sample=cost.flops,
             params=cost.params,
             train_size=TRAIN,
@@ -105,13 +108,13 @@ def main() -> None:
             family=spec.family,
         )
         pred = model.predict(work)
-        start = time.process_time()
+        start, wall = time.process_time(), time.perf_counter()
         with meter.window("train") as w:
             train_model(
                 net, data.train, epochs=EPOCHS, batch_size=BATCH, lr=LR, weight_decay=0.01,
                 device=torch.device("cpu"), seed=i, loss_fn=cross_entropy_loss(0.0),
             )  # fmt: skip
-        cpu_s = time.process_time() - start
+        cpu_s, wall_s = time.process_time() - start, time.perf_counter() - wall
         m = w.measurement
         kwh = m.total_energy_j / J_PER_KWH
         model.observe(work, kwh)
@@ -122,6 +125,8 @@ def main() -> None:
                 "arch": spec.encode(),
                 "flops": cost.flops,
                 "params": cost.params,
+                "activations": work.activations_per_sample,
+                "wall_s": wall_s,
                 "measured_energy_j": m.total_energy_j,
                 "predicted_energy_j": pred.energy_j,
                 "relative_error": pred.energy_kwh / kwh - 1.0,
@@ -140,16 +145,8 @@ def main() -> None:
         "target": {"relative_error": TARGET_ERROR, "share": TARGET_SHARE},
         "all_trials": errors(rows, 0),
         "after_min_fit": errors(rows, model.min_fit),
-        "fitted_prices_j": {
-            "per_gflop": prices[0],
-            "per_ksample": prices[1],
-            "per_mparam_step": prices[2],
-        },
-        "prior_used": {
-            "per_gflop": DEFAULT_PRIOR.j_per_gflop,
-            "per_ksample": DEFAULT_PRIOR.j_per_ksample,
-            "per_mparam_step": DEFAULT_PRIOR.j_per_mparam_step,
-        },
+        "fitted_prices_j": dict(zip(PRICE_NAMES, prices, strict=True)),
+        "prior_used": dict(zip(PRICE_NAMES, DEFAULT_PRIOR.prices(), strict=True)),
         "trials": rows,
         "provenance": {"before": before, "after": _harness.provenance()},
     }

@@ -154,7 +154,7 @@ class CNNSpace(SearchSpace):
     def __init__(
         self,
         *,
-        min_stages: int | None = None,
+        min_stages: int = 2,
         max_stages: int = 4,
         stem_width_choices: tuple[int, ...] = (0, 8, 16, 24),
         stem_stride_choices: tuple[int, ...] = (1, 2),
@@ -169,10 +169,8 @@ class CNNSpace(SearchSpace):
         activation_choices: tuple[str, ...] = ("relu", "silu", "hardswish"),
         head_choices: tuple[str, ...] = HEADS,
     ) -> None:
-        check_choices("max_stages", [max_stages], integer=True)
-        if min_stages is None:  # two stages (a textbook CNN's), or fewer if max_stages says so
-            min_stages = min(2, max_stages)
         check_choices("min_stages", [min_stages], integer=True)
+        check_choices("max_stages", [max_stages], integer=True)
         if min_stages > max_stages:
             raise ConfigError(f"search option min_stages {min_stages} > max_stages {max_stages}")
         self.min_stages, self.max_stages = min_stages, max_stages

@@ -201,7 +201,7 @@ def patch_range(
 class ViTSpace(SearchSpace):
     """Small vision transformers whose sequence length suits the image size.
 
-    ``patch_choices`` None (the default): :func:`patch_range` of the sampled image size
+    ``patch_choices`` empty (the default): :func:`patch_range` of the sampled image size
     (16-64 tokens), so attention's cost stays bounded next to the CNN family at the same
     resolution (``benchmarks/space_diagnosis.py``, section ``vit``). The default head counts
     divide every default width, so no default sample is invalid.
@@ -210,7 +210,7 @@ class ViTSpace(SearchSpace):
     def __init__(
         self,
         *,
-        patch_choices: tuple[int, ...] | None = None,
+        patch_choices: tuple[int, ...] = (),
         min_tokens: int = MIN_TOKENS,
         max_tokens: int = MAX_TOKENS,
         dim_choices: tuple[int, ...] = (32, 48, 64, 96),
@@ -220,9 +220,9 @@ class ViTSpace(SearchSpace):
         pool_choices: tuple[str, ...] = POOLS,
     ) -> None:
         self.patch_choices = (
-            None
-            if patch_choices is None
-            else check_choices("patch_choices", patch_choices, integer=True)
+            check_choices("patch_choices", patch_choices, integer=True)
+            if tuple(patch_choices)
+            else ()
         )
         check_choices("min_tokens", [min_tokens], integer=True)
         check_choices("max_tokens", [max_tokens], integer=True)
@@ -237,7 +237,7 @@ class ViTSpace(SearchSpace):
 
     def patches_for(self, image_size: int) -> tuple[int, ...]:
         """The patch sizes this space samples at ``image_size``."""
-        if self.patch_choices is not None:
+        if self.patch_choices:
             return self.patch_choices
         return patch_range(image_size, min_tokens=self.min_tokens, max_tokens=self.max_tokens)
 

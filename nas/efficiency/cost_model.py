@@ -33,13 +33,15 @@ import itertools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from nas.stats import median
 
 J_PER_KWH = 3.6e6
-FEATURES = ("compute", "samples", "updates")
-# feature units: GFLOP, thousand samples, million parameter-steps
-_SCALE = (1e9, 1e3, 1e6)
+FEATURES = ("compute", "activations", "samples", "updates")
+# feature units: GFLOP, million activation elements, thousand samples, million param-steps
+_SCALE = (1e9, 1e6, 1e3, 1e6)
+Prices = tuple[float, float, float, float]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,10 +52,11 @@ class TrainingWork:
     params: int
     samples: int  # training samples seen: train size x epochs
     steps: int  # optimiser steps: epochs x ceil(train size / batch size)
+    activations_per_sample: float = 0.0  # elements the layers output for one sample
     family: str = ""
 
     def __post_init__(self) -> None:
-        for name in ("flops_per_sample", "params", "samples", "steps"):
+        for name in ("flops_per_sample", "params", "samples", "steps", "activations_per_sample"):
             value = getattr(self, name)
             if isinstance(value, bool) or not (value >= 0 and math.isfinite(value)):
                 raise ValueError(f"TrainingWork.{name} must be a finite number >= 0, got {value!r}")
@@ -67,6 +70,7 @@ class TrainingWork:
         train_size: int,
         epochs: int,
         batch_size: int,
+        activations_per_sample: float = 0.0,
         family: str = "",
     ) -> TrainingWork:
         """The work of ``epochs`` passes over ``train_size`` samples in ``batch_size`` batches."""
@@ -76,12 +80,20 @@ class TrainingWork:
             params=params,
             samples=train_size * epochs,
             steps=steps,
+            activations_per_sample=activations_per_sample,
             family=family,
         )
 
-    def features(self) -> tuple[float, float, float]:
-        """(GFLOP, thousand samples, million parameter-steps): the priced quantities."""
-        raw = (3.0 * self.flops_per_sample * self.samples, self.samples, self.params * self.steps)
+    def features(self) -> Prices:
+        """(GFLOP, million activation elements, thousand samples, million parameter-steps),
+        forward and backward: the priced quantities."""
+        n = self.samples
+        raw = (
+            3.0 * self.flops_per_sample * n,
+            3.0 * self.activations_per_sample * n,
+            n,
+            self.params * self.steps,
+        )
         return tuple(v / s for v, s in zip(raw, _SCALE, strict=True))  # type: ignore[return-value]
 
 
@@ -90,12 +102,18 @@ class CostPrior:
     """Prices (joules per unit of each feature) assumed before the study has measured any."""
 
     j_per_gflop: float
+    j_per_mactivation: float
     j_per_ksample: float
     j_per_mparam_step: float
     source: str
 
-    def prices(self) -> tuple[float, float, float]:
-        return (self.j_per_gflop, self.j_per_ksample, self.j_per_mparam_step)
+    def prices(self) -> Prices:
+        return (
+            self.j_per_gflop,
+            self.j_per_mactivation,
+            self.j_per_ksample,
+            self.j_per_mparam_step,
+        )
 
 
 # Fitted to training energy measured on this project's CPU machines (one thread, the estimate
@@ -103,6 +121,7 @@ class CostPrior:
 # from its first trial on.
 DEFAULT_PRIOR = CostPrior(
     j_per_gflop=0.25,
+    j_per_mactivation=0.1,
     j_per_ksample=0.5,
     j_per_mparam_step=0.2,
     source="econas default: fitted on a 2-core x86 CPU, 1 thread, estimate meter "
@@ -117,7 +136,7 @@ class CostPrediction:
     energy_kwh: float
     basis: str  # "prior" | "prior x study (n=3)" | "study fit (n=8)" ...
     observations: int
-    prices_j: tuple[float, float, float]  # per GFLOP, per 1k samples, per 1M param-steps
+    prices_j: Prices  # per GFLOP, 1M activations, 1k samples, 1M param-steps
 
     @property
     def energy_j(self) -> float:
@@ -173,7 +192,7 @@ class TrainingCostModel:
             energy_kwh=kwh,
             basis=basis,
             observations=n,
-            prices_j=(prices[0], prices[1], prices[2]),
+            prices_j=(prices[0], prices[1], prices[2], prices[3]),
         )
 
 
@@ -183,7 +202,7 @@ def _energy(work: TrainingWork, prices: Sequence[float]) -> float:
     return max(joules, 1e-3) / J_PER_KWH
 
 
-def fit_prices(seen: Sequence[tuple[TrainingWork, float]]) -> tuple[float, float, float]:
+def fit_prices(seen: Sequence[tuple[TrainingWork, float]]) -> Prices:
     """Non-negative least squares on relative error: every subset of the features solved by
     weighted least squares, the best fit whose prices are all >= 0 kept."""
     import numpy as np
@@ -191,18 +210,18 @@ def fit_prices(seen: Sequence[tuple[TrainingWork, float]]) -> tuple[float, float
     x = np.array([w.features() for w, _ in seen], dtype=float)
     y = np.array([kwh * J_PER_KWH for _, kwh in seen], dtype=float)
     xw, yw = x / y[:, None], np.ones_like(y)  # rows scaled by 1/y: relative residuals
-    best: tuple[float, tuple[float, float, float]] | None = None
+    best: tuple[float, Prices] | None = None
     for k in range(1, len(FEATURES) + 1):
         for cols in itertools.combinations(range(len(FEATURES)), k):
             coef, *_ = np.linalg.lstsq(xw[:, cols], yw, rcond=None)
             if (coef < 0).any():
                 continue
-            prices = [0.0, 0.0, 0.0]
+            prices = [0.0] * len(FEATURES)
             for c, v in zip(cols, coef, strict=True):
                 prices[c] = float(v)
             sse = float(((xw @ np.array(prices) - 1.0) ** 2).sum())
             if best is None or sse < best[0]:
-                best = (sse, (prices[0], prices[1], prices[2]))
+                best = (sse, (prices[0], prices[1], prices[2], prices[3]))
     assert best is not None  # a single non-negative feature always fits (x, y > 0)
     return best[1]
 
@@ -225,3 +244,33 @@ def refusal(
         f"study's median trial ({typical * J_PER_KWH:.3g} J over {len(done)} trials), above "
         f"the {max_ratio:g}x limit"
     )
+
+
+def activation_elements(model: Any, input_shape: tuple[int, ...]) -> int:
+    """Elements output by the leaf modules of ``model`` for one input of ``input_shape``
+    (``(C, H, W)``): the memory traffic that costs time on a CPU beyond the FLOPs
+    (depthwise convolutions, BatchNorm, activations, wide expanded maps). One forward pass of
+    one sample in eval mode; the model's mode is restored."""
+    import torch
+
+    total = 0
+
+    def hook(_module: Any, _inputs: Any, out: Any) -> None:
+        nonlocal total
+        if isinstance(out, torch.Tensor):
+            total += out.numel()
+
+    leaves = [m for m in model.modules() if not any(True for _ in m.children())]
+    handles = [m.register_forward_hook(hook) for m in leaves]
+    was_training = model.training
+    try:
+        param = next(model.parameters(), None)
+        device = param.device if param is not None else torch.device("cpu")
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros(1, *input_shape, device=device))
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    return total
