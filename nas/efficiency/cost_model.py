@@ -1,30 +1,32 @@
 """Training energy known before training: predict a trial's training kWh from static features.
 
-A trial's training work is described by :class:`TrainingWork` (its forward FLOPs per sample
-and parameter count, from :func:`nas.cost.analyze_cost`, and the samples and optimiser steps
-its plan trains for). Training energy is modelled as a sum of three kinds of work, each with
-a non-negative price:
+A trial's training work is described by :class:`TrainingWork`: its forward FLOPs per sample
+and parameter count (:func:`nas.cost.analyze_cost`), the elements its forward pass creates
+(:func:`activation_elements`), and the samples and optimiser steps its plan trains for.
+Training energy is modelled as a sum of four kinds of work, each with a non-negative price:
 
 - ``compute``: ``3 x flops_per_sample x samples`` (forward plus a backward pass of about
   twice the forward's FLOPs), priced per GFLOP;
-- ``samples``: per-sample overhead that does not scale with FLOPs (data movement, element-wise
-  layers, BatchNorm, activations), priced per thousand samples;
-- ``updates``: ``params x steps`` (the optimiser's per-parameter update and gradient
-  zeroing), priced per million parameter-steps.
+- ``activations``: ``3 x activations_per_sample x samples``, the memory traffic a CPU pays
+  for beyond FLOPs (depthwise convolutions, BatchNorm, wide expanded maps, element-wise
+  products), priced per million elements;
+- ``samples``: per-sample overhead (batching, the loss, Python per step), per 1,000 samples;
+- ``updates``: ``params x steps`` (the optimiser's update), per million parameter-steps.
 
-:class:`TrainingCostModel` starts from a :class:`CostPrior` (a stated default measured on a
-CPU here, or the caller's) and learns the study's own prices from the trials it is told
-about (:meth:`~TrainingCostModel.observe`): with fewer than ``min_fit`` observations it
-scales the prior by the median ratio measured/prior; from ``min_fit`` on it fits the three
-prices by non-negative least squares on relative error, then scales each family's
-predictions by that family's median residual ratio once it has two observations. So the
-energy per FLOP-sample that matters is always the study's, measured on its hardware, meter
-and load.
+:class:`TrainingCostModel` starts from a :class:`CostPrior` (a stated default fitted on this
+project's CPU machines, or the caller's) and learns from the study's own trials
+(:meth:`~TrainingCostModel.observe`, in the order they ran): every prediction is scaled by
+the median measured/predicted ratio of the latest ``recent`` trials (the same work draws
+more energy on a busier machine, and the load drifts), and from ``min_fit`` trials on the
+four prices are refitted to the study's trials by non-negative least squares on relative
+error. So the energy per FLOP-sample that matters is the study's, on its hardware and meter.
+``benchmarks/cost_model.py`` measures the error.
 
-Plain data and numbers only: no Optuna, no pipeline. :func:`refusal` is the 10x guard: the
-reason to refuse a trial whose prediction exceeds ``max_ratio`` times the median measured
-training energy of the study's trials so far. Other parts (a sampler that avoids candidates
-dominated at their predicted cost) use :meth:`TrainingCostModel.predict` the same way.
+Plain data and numbers only: no Optuna, no pipeline, torch imported only by
+:func:`activation_elements`. :func:`refusal` is the 10x guard: the reason to refuse a trial
+whose prediction exceeds ``max_ratio`` times the median measured training energy of the
+study's trials so far. A sampler that avoids candidates dominated at their predicted cost
+uses :meth:`TrainingCostModel.predict` the same way.
 """
 
 from __future__ import annotations
@@ -120,12 +122,12 @@ class CostPrior:
 # meter's 3.5 W per core + DRAM) by benchmarks/cost_model.py; any other hardware corrects it
 # from its first trial on.
 DEFAULT_PRIOR = CostPrior(
-    j_per_gflop=0.25,
-    j_per_mactivation=0.1,
-    j_per_ksample=0.5,
-    j_per_mparam_step=0.2,
-    source="econas default: fitted on a 2-core x86 CPU, 1 thread, estimate meter "
-    "(benchmarks/cost_model.py)",
+    j_per_gflop=0.0171,
+    j_per_mactivation=0.00685,
+    j_per_ksample=0.293,
+    j_per_mparam_step=0.0853,
+    source="econas default: fitted to 31 architectures trained on a shared 2-core x86 CPU "
+    "(1 thread, load ~11, estimate meter: 3.5 W per core + DRAM) by benchmarks/cost_model.py",
 )
 
 
@@ -145,10 +147,16 @@ class CostPrediction:
 
 @dataclass
 class TrainingCostModel:
-    """Predicts training kWh from :class:`TrainingWork`, learning the study's prices."""
+    """Predicts training kWh from :class:`TrainingWork`, learning the study's prices.
+
+    ``recent``: how many of the latest observations set the scale (the load of a shared
+    machine drifts, and with it the energy of the same work); ``min_fit``: observations from
+    which the prices are refitted to the study's own trials instead of the prior's.
+    """
 
     prior: CostPrior = DEFAULT_PRIOR
-    min_fit: int = 6
+    min_fit: int = 10
+    recent: int = 5
     _seen: list[tuple[TrainingWork, float]] = field(default_factory=list, repr=False)
 
     @classmethod
@@ -157,9 +165,10 @@ class TrainingCostModel:
         observations: Iterable[tuple[TrainingWork, float]],
         *,
         prior: CostPrior = DEFAULT_PRIOR,
-        min_fit: int = 6,
+        min_fit: int = 10,
+        recent: int = 5,
     ) -> TrainingCostModel:
-        model = cls(prior=prior, min_fit=min_fit)
+        model = cls(prior=prior, min_fit=min_fit, recent=recent)
         for work, kwh in observations:
             model.observe(work, kwh)
         return model
@@ -169,30 +178,24 @@ class TrainingCostModel:
         return len(self._seen)
 
     def observe(self, work: TrainingWork, energy_kwh: float) -> None:
-        """A trial's measured training energy (ignored unless finite and > 0)."""
+        """A trial's measured training energy (ignored unless finite and > 0), in the order
+        the trials ran."""
         if energy_kwh > 0 and math.isfinite(energy_kwh):
             self._seen.append((work, float(energy_kwh)))
 
     def predict(self, work: TrainingWork) -> CostPrediction:
         n = len(self._seen)
-        if n == 0:
-            prices, basis = self.prior.prices(), "prior"
-        elif n < self.min_fit:
-            scale = median([kwh / _energy(w, self.prior.prices()) for w, kwh in self._seen])
-            prices = tuple(p * scale for p in self.prior.prices())
-            basis = f"prior x study (n={n})"
-        else:
+        if n >= self.min_fit:
             prices, basis = fit_prices(self._seen), f"study fit (n={n})"
-        kwh = _energy(work, prices)
-        same = [(w, e) for w, e in self._seen if w.family == work.family and work.family]
-        if n >= self.min_fit and len(same) >= 2:
-            kwh *= median([e / _energy(w, prices) for w, e in same])
-            basis += f", {work.family} x{len(same)}"
+        else:
+            prices, basis = self.prior.prices(), "prior"
+        if n:
+            latest = self._seen[-self.recent :]
+            scale = median([kwh / _energy(w, prices) for w, kwh in latest])
+            prices = (prices[0] * scale, prices[1] * scale, prices[2] * scale, prices[3] * scale)
+            basis += f" x the last {len(latest)} trials' ratio" if n < self.min_fit else ""
         return CostPrediction(
-            energy_kwh=kwh,
-            basis=basis,
-            observations=n,
-            prices_j=(prices[0], prices[1], prices[2], prices[3]),
+            energy_kwh=_energy(work, prices), basis=basis, observations=n, prices_j=prices
         )
 
 
@@ -247,30 +250,34 @@ def refusal(
 
 
 def activation_elements(model: Any, input_shape: tuple[int, ...]) -> int:
-    """Elements output by the leaf modules of ``model`` for one input of ``input_shape``
-    (``(C, H, W)``): the memory traffic that costs time on a CPU beyond the FLOPs
-    (depthwise convolutions, BatchNorm, activations, wide expanded maps). One forward pass of
-    one sample in eval mode; the model's mode is restored."""
+    """Elements of every tensor the forward pass of one ``input_shape`` (``(C, H, W)``)
+    sample creates, counted at the torch-function level (convolutions, BatchNorm,
+    activations, residual additions, squeeze-excitation products, attention...): the memory
+    traffic that costs a CPU time beyond the FLOPs. Eval mode, no grad; the mode is restored.
+    """
     import torch
+    from torch.overrides import TorchFunctionMode
 
-    total = 0
+    class _Count(TorchFunctionMode):
+        total = 0
 
-    def hook(_module: Any, _inputs: Any, out: Any) -> None:
-        nonlocal total
-        if isinstance(out, torch.Tensor):
-            total += out.numel()
+        def __torch_function__(
+            self, func: Any, types: Any, args: Any = (), kwargs: Any = None
+        ) -> Any:
+            out = func(*args, **(kwargs or {}))
+            if isinstance(out, torch.Tensor):
+                self.total += out.numel()
+            return out
 
-    leaves = [m for m in model.modules() if not any(True for _ in m.children())]
-    handles = [m.register_forward_hook(hook) for m in leaves]
     was_training = model.training
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+    x = torch.zeros(1, *input_shape, device=device)
+    counter = _Count()
     try:
-        param = next(model.parameters(), None)
-        device = param.device if param is not None else torch.device("cpu")
         model.eval()
-        with torch.no_grad():
-            model(torch.zeros(1, *input_shape, device=device))
+        with torch.no_grad(), counter:
+            model(x)
     finally:
-        for h in handles:
-            h.remove()
         model.train(was_training)
-    return total
+    return counter.total

@@ -10,7 +10,6 @@ from torch import nn
 from nas.efficiency.cost_model import (
     DEFAULT_PRIOR,
     J_PER_KWH,
-    CostPrior,
     TrainingCostModel,
     TrainingWork,
     activation_elements,
@@ -60,7 +59,7 @@ def test_few_trials_scale_the_prior_by_the_measured_ratio() -> None:
     for w in WORKS[:3]:  # this machine draws 2.5x what the prior says
         model.observe(w, 2.5 * _joules(w, DEFAULT_PRIOR.prices()) / J_PER_KWH)
     pred = model.predict(WORKS[5])
-    assert pred.basis == "prior x study (n=3)"
+    assert pred.basis == "prior x the last 3 trials' ratio"
     assert pred.energy_j == pytest.approx(2.5 * _joules(WORKS[5], DEFAULT_PRIOR.prices()))
 
 
@@ -77,19 +76,12 @@ def test_enough_trials_fit_the_study_s_own_prices() -> None:
     assert model.observations == 8
 
 
-def test_a_family_that_draws_more_per_feature_is_scaled_by_its_own_residual() -> None:
-    prior = CostPrior(
-        j_per_gflop=1.0, j_per_mactivation=0.0, j_per_ksample=0.0, j_per_mparam_step=0.0,
-        source="test",
-    )  # fmt: skip
-    cnn = [_work(f, 1000) for f in (1e6, 2e6, 3e6, 4e6, 5e6, 6e6)]
-    vit = [_work(f, 1000, family="vit") for f in (1e6, 3e6)]
-    obs = [(w, _joules(w, prior.prices()) / J_PER_KWH) for w in cnn]
-    obs += [(w, 2 * _joules(w, prior.prices()) / J_PER_KWH) for w in vit]  # 2x per FLOP
-    model = TrainingCostModel.from_observations(obs, prior=prior, min_fit=6)
-    new_vit = _work(2e6, 1000, family="vit")
-    ratio = model.predict(new_vit).energy_j / _joules(new_vit, prior.prices())
-    assert "vit x2" in model.predict(new_vit).basis and 1.6 < ratio < 2.2
+def test_the_scale_follows_the_latest_trials_when_the_machine_gets_busier() -> None:
+    model = TrainingCostModel(recent=3)
+    prices = DEFAULT_PRIOR.prices()
+    for i, w in enumerate(WORKS[:6]):  # the same work draws 2x from the fourth trial on
+        model.observe(w, (1 if i < 3 else 2) * _joules(w, prices) / J_PER_KWH)
+    assert model.predict(WORKS[7]).energy_j == pytest.approx(2 * _joules(WORKS[7], prices))
 
 
 def test_the_guard_refuses_more_than_10x_the_median_trial() -> None:
