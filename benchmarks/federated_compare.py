@@ -39,7 +39,7 @@ from nas.federated import DEFAULT_NETWORK_KWH_PER_GB, DEFAULT_NETWORK_SOURCE, Fe
 from nas.federated.comm import network_energy_kwh  # noqa: E402
 from nas.federated.compare import TargetRun, centralised_to_target, federated_to_target  # noqa: E402
 from nas.federated.split import label_skew, split_indices  # noqa: E402
-from nas.train import cross_entropy_loss, evaluate, train_model  # noqa: E402
+from nas.train import TrainingPlan, cross_entropy_loss, evaluate, train_model  # noqa: E402
 from search_spaces import ArchSpec, build_model  # noqa: E402
 
 ARCH = {
@@ -170,7 +170,8 @@ def main() -> int:
     meter = create_meter(cfg.hardware.meter, device="cpu")
     intensity = resolve_intensity_source(region=cfg.carbon.region)
     spec = ArchSpec("cnn", data.in_channels, data.num_classes, data.image_size, ARCH)
-    kwargs = dict(
+    plan = TrainingPlan(
+        epochs=1,
         batch_size=args.batch_size,
         lr=cfg.train.lr,
         weight_decay=cfg.train.weight_decay,
@@ -185,13 +186,13 @@ def main() -> int:
     runs: list[tuple[TargetRun, torch.nn.Module, dict[str, Any]]] = []
     try:
         # Warm-up (not measured): allocator, kernels and caches as later runs will find them.
-        train_model(build_model(spec), data.train, epochs=1, **kwargs)
+        train_model(build_model(spec), data.train, plan)
         torch.manual_seed(0)
         model = build_model(spec)
         central = centralised_to_target(
             model,
             data,
-            train_kwargs=kwargs,
+            plan=plan,
             meter=meter,
             target_accuracy=None,
             max_epochs=args.epochs,
@@ -220,7 +221,7 @@ def main() -> int:
                 data,
                 parts,
                 spec=fspec,
-                train_kwargs=kwargs,
+                plan=plan,
                 meter=meter,
                 target_accuracy=target,
                 max_epochs=args.epochs,  # the same one-cycle horizon as centralised

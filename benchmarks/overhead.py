@@ -145,7 +145,7 @@ def main() -> int:
         cfg = make_config(root, args)
         study = open_study(cfg)
         objective = build_objective(cfg, study=study)
-        data = objective.env.data
+        data = objective.context.data
         params = fixed_params(cfg, data.in_channels, data.num_classes, data.image_size)
         device = resolve_device(args.device)
         spec = create_search_space("cnn", **cfg.search.options.get("cnn", {})).sample(

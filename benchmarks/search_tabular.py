@@ -146,6 +146,16 @@ def target(methods: dict[str, Any], accounting: str) -> dict[str, Any]:
     }
 
 
+def _trial_cap(arm: str, args: argparse.Namespace) -> int:
+    """GPSampler takes ~1 s a proposal; econas without dedupe keeps re-proposing (its trials
+    are cut at half the econas cap)."""
+    if arm == "gp":
+        return args.gp_trials
+    if arm == "econas-no-dedupe":
+        return args.econas_trials // 2
+    return args.econas_trials if arm.startswith("econas") else args.max_trials
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=20)
@@ -155,6 +165,7 @@ def main() -> None:
     p.add_argument("--max-evals", type=float, default=300.0, help="stop a run at this many")
     p.add_argument("--max-trials", type=int, default=800)
     p.add_argument("--gp-trials", type=int, default=100, help="GPSampler: ~1 s a proposal")
+    p.add_argument("--econas-trials", type=int, default=300)
     p.add_argument("--quick", action="store_true", help="3 seeds, smaller caps (a smoke run)")
     p.add_argument("--out", type=Path, default=OUT)
     args = p.parse_args()
@@ -168,11 +179,8 @@ def main() -> None:
             d,
             arm,
             seed,
-            {
-                "max_evals": args.max_evals,
-                "max_trials": args.gp_trials if arm == "gp" else args.max_trials,
-            },
-        )  # noqa: E501
+            {"max_evals": args.max_evals, "max_trials": _trial_cap(arm, args)},
+        )
         for d in tables
         for arm in args.arms
         for seed in range(args.seeds)
@@ -246,6 +254,7 @@ def main() -> None:
             "max_evals": args.max_evals,
             "max_trials": args.max_trials,
             "gp_trials": args.gp_trials,
+            "econas_trials": args.econas_trials,
         },  # noqa: E501
         "arms": {a: ARMS[a] for a in args.arms},
         "definitions": __doc__.split("**Accounting**")[1].split("    .venv")[0].strip(),

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from nas.compression.calibrate import Calibration, calibrate, native_support
+from nas.compression.combined import select_combined
 from nas.compression.precision import precision_dtype
 from nas.compression.techniques import (
     BUILTIN_TECHNIQUES,
@@ -32,6 +33,7 @@ from nas.compression.techniques import (
     total_train,
 )
 from nas.config import Config
+from nas.context import RunContext
 from nas.errors import BadInputError
 from nas.federated.ablation import federated_technique
 from nas.hardware import hardware_provenance
@@ -95,6 +97,7 @@ def list_techniques() -> list[str]:
 
 for _name, _fn in BUILTIN_TECHNIQUES:
     register_technique(_name, _fn)
+register_technique("combined", select_combined)  # chosen by a small metered search
 register_technique("federated", federated_technique)
 
 
@@ -203,7 +206,7 @@ def run_ablation(
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run every registered technique ``repeats`` times; return the table with its spread."""
-    from nas.search import load_resources
+    from nas.context import build_context
 
     s = config.ablate
     repeats = repeats or s.repeats
@@ -211,30 +214,19 @@ def run_ablation(
     threads = torch.get_num_threads()
     if s.threads:
         torch.set_num_threads(s.threads)
-    res = load_resources(config, seed=seed)
-    device, meter, intensity, data = res.device, res.meter, res.intensity, res.data
+    run = build_context(config, seed=seed)  # the data are drawn with the first seed
+    device, meter, intensity, data = run.device, run.meter, run.intensity, run.data
+    assert meter is not None  # build_context meters unless told not to
     spec = baseline_spec(config, data)
     target = deployment_target(config, device)
-    cal = (
-        ablation_calibration(config, data, device, target, meter, spec.config)
-        if s.calibrate
-        else None
-    )
+    cal = ablation_calibration(run, target, spec.config) if s.calibrate else None
     started = datetime.now(UTC)
     runs: list[list[dict[str, Any]]] = []
     details: dict[str, list[dict[str, Any]]] = {}
     try:
         for r in range(repeats):
             ctx = AblationContext(
-                config=config,
-                section=s,
-                data=data,
-                device=device,
-                meter=meter,
-                spec=spec,
-                seed=seed + r,
-                calibration=cal,
-                target=target,
+                run=run.replace(seed=seed + r), spec=spec, calibration=cal, target=target
             )
             rows, deployed = [], []
             for name, fn in _TECHNIQUES.items():
@@ -331,17 +323,13 @@ def deployment_target(config: Config, device: torch.device) -> torch.device:
 
 
 def ablation_calibration(
-    config: Config,
-    data: Any,
-    device: torch.device,
-    target: torch.device,
-    meter: Any,
-    arch: dict[str, Any] | None = None,
+    run: RunContext, target: torch.device, arch: dict[str, Any] | None = None
 ) -> Calibration:
     """The study's calibration (:func:`nas.compression.calibrate.calibrate`) for the ablation's
     precision and target quantizations, on the baseline architecture itself (``arch``)."""
     from nas.compression.techniques import target_quantizations
 
+    config, data, device = run.config, run.data, run.device
     s = config.ablate
     quants = target_quantizations(target, s.family)
     if s.quantization != "auto" and s.quantization not in quants:
@@ -353,7 +341,7 @@ def ablation_calibration(
         batch_size=config.data.batch_size,
         inference_batch_size=s.inference_batch_size,
         device=device if target.type == "cuda" else torch.device("cpu"),
-        meter=meter,
+        meter=run.meter,
         precisions=[s.precision],
         quantizations=quants,
         force=s.force,

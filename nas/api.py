@@ -7,10 +7,6 @@ at module level: torch and optuna load when a function that needs them is called
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import io
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -122,12 +118,14 @@ def export_trial(
     study_name: str | None = None,
 ) -> dict[str, Any]:
     """``econas export``: the trial's model (``onnx``, ``pt2`` or ``state_dict``) with its
-    ArchSpec, preprocessing, figures and carbon label in ``out``; returns what was written."""
-    argv = ["export", *_source(config, storage, study_name), "--trial", str(trial)]
-    argv += ["--format", fmt, "--out", str(out)]
-    if weights is not None:
-        argv += ["--weights", weights]
-    return _verb(argv)
+    ArchSpec, preprocessing, figures and carbon label in ``out``; returns what was written
+    (:func:`nas.export.export_trial`)."""
+    from nas.export import check_export
+    from nas.export import export_trial as _export
+
+    check_export(Path(out), fmt=fmt, weights=weights)  # before the study is opened
+    study = load_study(config, storage=storage, study_name=study_name)
+    return _export(study, trial, out=out, fmt=fmt, weights=weights).to_dict()
 
 
 def train_trial(
@@ -144,52 +142,26 @@ def train_trial(
     study_name: str | None = None,
 ) -> dict[str, Any]:
     """``econas train``: the trial at full budget (projected first, metered, checkpointed,
-    resumable); ``dry_run`` stops after the projection. Returns the verb's JSON summary."""
-    argv = ["train", *_source(config, storage, study_name), "--trial", str(trial)]
-    for flag, value in (
-        ("--epochs", epochs),
-        ("--train-size", train_size),
-        ("--max-kgco2e", max_kgco2e),
-        ("--device", device),
-        ("--meter", meter),
+    resumable); ``dry_run`` stops after the projection. Returns the verb's JSON summary
+    (:func:`nas.final.train_trials`). Its ``[final]`` section is ``config``'s, else the
+    study's."""
+    from nas.final import FinalOptions, train_trials
+    from nas.study import study_config
+
+    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int)):
+        raise BadInputError(f"epochs must be a whole number, not {epochs!r}")
+    if isinstance(train_size, bool) or not (
+        isinstance(train_size, int) or train_size in (None, "all")
     ):
-        if value is not None:
-            argv += [flag, str(value)]
-    if dry_run:
-        argv.append("--dry-run")
-    return _verb(argv)
-
-
-def _source(config: ConfigLike | None, storage: str | None, study_name: str | None) -> list[str]:
-    if isinstance(config, Config):
-        return [
-            "--storage",
-            storage or config.storage_url,
-            "--study",
-            study_name or config.study.name,
-        ]
-    out = [str(config)] if config is not None else []
-    if storage is not None:
-        out += ["--storage", storage]
-    if study_name is not None:
-        out += ["--study", study_name]
-    if not out:
-        raise BadInputError("give a study config or storage= (with study_name=)")
-    return out
-
-
-def _verb(argv: list[str]) -> Any:
-    """Run a CLI verb in this process and return its ``--json`` output."""
-    from nas.cli import build_parser
-
-    parser = build_parser()
-    err = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(err):
-            args: argparse.Namespace = parser.parse_args([*argv, "--json"])
-    except SystemExit:
-        raise BadInputError(err.getvalue().strip().splitlines()[-1]) from None
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        args.func(args)
-    return json.loads(out.getvalue())
+        raise BadInputError(f"train_size must be 'all' or a number, not {train_size!r}")
+    study = load_study(config, storage=storage, study_name=study_name)
+    cfg = _config(config) if config is not None else study_config(study)
+    opts = FinalOptions.of(
+        cfg,
+        epochs=epochs,
+        train_size=train_size,
+        device=device,
+        meter=meter,
+        max_kgco2e=max_kgco2e,
+    )
+    return train_trials(study, [trial], cfg, opts, dry_run=dry_run)[0]

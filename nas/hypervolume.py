@@ -55,10 +55,17 @@ def improvement_segments(
     ``points``: over each energy interval to the right of ``energy``, ``level`` is the accuracy
     the front already reaches there (the reference accuracy where it reaches nothing). Empty
     when ``energy`` is at or beyond the reference energy."""
+    return segments_on(staircase(points, reference), reference, energy)
+
+
+def segments_on(
+    steps: Sequence[Point], reference: Point, energy: float
+) -> list[tuple[float, float]]:  # noqa: E501
+    """:func:`improvement_segments` on a precomputed :func:`staircase` (many candidates, one
+    front)."""
     acc_ref, energy_ref = reference
     if energy >= energy_ref:
         return []
-    steps = staircase(points, reference)
     out: list[tuple[float, float]] = []
     cursor = energy
     level = acc_ref

@@ -30,7 +30,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 
@@ -38,7 +38,10 @@ from nas.config import Config
 from nas.errors import ConfigError
 from nas.record import Compression, Final, Inference, Lifecycle, Trial, TrialRecord
 from nas.sections.lifecycle import LIFECYCLE_OBJECTIVE, LifecycleSection
-from nas.trial import Step, TrialEnv, TrialState
+from nas.trial import Step, TrialState
+
+if TYPE_CHECKING:  # pragma: no cover
+    from nas.context import RunContext
 
 log = logging.getLogger(__name__)
 
@@ -200,8 +203,8 @@ def search_share_kgco2e(
 class LifecycleStep(Step):
     name = "lifecycle"
 
-    def __init__(self, env: TrialEnv) -> None:
-        self.section = section = env.config.lifecycle
+    def __init__(self, context: RunContext) -> None:
+        self.section = section = context.config.lifecycle
         if section.target_device == "cuda":
             import torch
 

@@ -19,6 +19,8 @@ energy is the sum of its phases::
     store      the trial record                                                  "store"
 
 Which features take part, and in which order their hooks run, is :func:`assemble_steps`.
+Everything the trials of a run share is its run context (:class:`nas.context.RunContext`);
+building, training and evaluating the model go through its workload (:mod:`nas.workload`).
 """
 
 from __future__ import annotations
@@ -33,19 +35,18 @@ import optuna
 import torch
 
 from nas.carbon import kgco2e
-from nas.cost import analyze_cost
+from nas.context import RunContext
 from nas.errors import InvalidArchError, TrialFailure
 from nas.memory import warm_up
 from nas.record import RECORD_VERSION, PhaseLog, Provenance, Trial, fields, store_attrs
 from nas.record import Inference as InferenceAttr
-from nas.train import cross_entropy_loss, evaluate, train_model
-from nas.trial import Deployed, Step, TrainingPlan, TrialEnv, TrialState
+from nas.trial import Deployed, Step, TrialState
 from nas.trial_memory import check_trial
 from search_spaces import SearchSpace, create_search_space
 
 log = logging.getLogger(__name__)
 
-StepFactory = Callable[[TrialEnv], Step | None]
+StepFactory = Callable[[RunContext], Step | None]
 # A reused trial keeps these from its source: what producing the model cost, and on what.
 _REUSED_KEEPS = frozenset(
     {
@@ -64,13 +65,14 @@ _REGISTERED: list[StepFactory] = []
 def register_step(factory: StepFactory) -> StepFactory:
     """Add a step of your own to every trial (after the built-in ones); returns ``factory``.
 
-    ``factory(env)`` returns a :class:`~nas.trial.Step` (or None to stay out of this run).
+    ``factory(context)`` (the run's :class:`~nas.context.RunContext`) returns a
+    :class:`~nas.trial.Step` (or None to stay out of this run).
     """
     _REGISTERED.append(factory)
     return factory
 
 
-def assemble_steps(env: TrialEnv) -> list[Step]:
+def assemble_steps(context: RunContext) -> list[Step]:
     """The steps of every trial of this run, in the order their hooks are called."""
     from nas.compression.step import CompressionStep
     from nas.efficiency.step import EfficiencyStep
@@ -79,23 +81,23 @@ def assemble_steps(env: TrialEnv) -> list[Step]:
     from nas.scheduling.step import BudgetGuard, GreenWindow, RegionPicker
     from nas.trial_model import best_trial_model
 
-    cfg = env.config
+    cfg = context.config
     steps: list[Step] = []
     if cfg.schedule.max_kgco2e is not None:  # first: refuse before anything is spent
         steps.append(BudgetGuard(max_kgco2e=cfg.schedule.max_kgco2e))
     if cfg.compression.enabled:  # samples choices; plans precision and distillation; deploys
-        steps.append(CompressionStep(env, best_teacher=best_trial_model))
+        steps.append(CompressionStep(context, best_teacher=best_trial_model))
     if cfg.federated.enabled:  # trains by federated rounds instead of the central loop
-        steps.append(FederatedStep(env))
+        steps.append(FederatedStep(context))
     steps.append(EfficiencyStep(cfg.efficiency))  # reuse, screening, early stopping
     if cfg.carbon.regions:  # spatial: the trial runs in the region forecast greenest
-        steps.append(RegionPicker(env))
+        steps.append(RegionPicker(context))
     if cfg.schedule.active:  # waits for a green slot; the trial's intensity is the slot's
-        steps.append(GreenWindow(env))
+        steps.append(GreenWindow(context))
     if cfg.lifecycle.active:  # lifecycle carbon objective, measured on the target
-        steps.append(LifecycleStep(env))
+        steps.append(LifecycleStep(context))
     for factory in _REGISTERED:
-        step = factory(env)
+        step = factory(context)
         if step is not None:
             steps.append(step)
     return steps
@@ -139,25 +141,25 @@ class _EpochLedger:
 class Objective:
     """The callable ``study.optimize`` runs: one trial of the pipeline per call."""
 
-    def __init__(self, env: TrialEnv, steps: list[Step] | None = None) -> None:
-        self.env = env
-        cfg = env.config
+    def __init__(self, context: RunContext, steps: list[Step] | None = None) -> None:
+        self.context = context
+        cfg = context.config
         self.spaces: dict[str, SearchSpace] = {
             name: create_search_space(name, **cfg.search.options.get(name, {}))
             for name in cfg.search.spaces
         }
-        self.steps = assemble_steps(env) if steps is None else steps
+        self.steps = assemble_steps(context) if steps is None else steps
         self._provenance: dict[str, Any] | None = None
         warm_up()  # the memory guard's first meta-device run: here, not in trial 0's build
 
     @property
     def config(self):  # noqa: ANN201 - nas.config.Config
-        return self.env.config
+        return self.context.config
 
     def __call__(self, trial: optuna.Trial) -> list[float]:
-        t = TrialState(
-            trial=trial, env=self.env, log=PhaseLog(self.env.meter), intensity=self.env.intensity
-        )
+        ctx = self.context
+        assert ctx.meter is not None  # a search's context is always metered
+        t = TrialState(trial=trial, context=ctx, log=PhaseLog(ctx.meter), intensity=ctx.intensity)
         try:
             return self.run(t)
         except optuna.TrialPruned as exc:
@@ -176,7 +178,7 @@ class Objective:
 
     # -- the trial --------------------------------------------------------------------------
     def run(self, t: TrialState) -> list[float]:
-        cfg, steps = self.config, self.steps
+        cfg, steps, work = self.config, self.steps, self.context.workload
         with t.phase("sample"):
             for step in steps:
                 step.admit(t)
@@ -196,8 +198,8 @@ class Objective:
         with t.phase("build"):
             check_trial(t)  # on the meta device: a model that would not fit fails here
             torch.manual_seed(t.seed)
-            t.model = t.space.build(t.spec)
-            cost = analyze_cost(t.model, (1, *t.input_shape))
+            t.model = work.build(t.space, t.spec)
+            cost = work.cost(t.model, (1, *t.input_shape))
             t.record(
                 {Trial.params: cost.params, Trial.flops: cost.flops, Trial.cost_of: "trained_model"}
             )
@@ -209,7 +211,7 @@ class Objective:
 
         with t.phase("train"):
             epochs = _EpochLedger(t)  # each epoch's training energy, first in, last out
-            plan = self.base_plan(t).replace(
+            plan = self.context.plan(seed=t.seed).replace(
                 on_start=(epochs.begin,), epoch_callbacks=(epochs.end,)
             )
             for step in steps:
@@ -220,9 +222,7 @@ class Objective:
                 plan.started()
                 result = next((r for s in steps if (r := s.train(t, plan)) is not None), None)
                 if result is None:
-                    result = train_model(
-                        t.model, t.data.train, on_epoch_end=plan.on_epoch_end, **plan.train_kwargs()
-                    )
+                    result = work.train(t.model, t.data.train, plan)
             finally:
                 epochs.close()
         t.train_result = result
@@ -244,9 +244,9 @@ class Objective:
             )
         model, device = t.deployed.model, t.deployed.device
         with t.phase("eval"):
-            accuracy = evaluate(model, t.data.val, device=device)
+            accuracy = work.evaluate(model, t.data.val, device=device)
         with t.phase("test"):  # for reporting only; never an objective
-            test_accuracy = evaluate(model, t.data.test, device=device)
+            test_accuracy = work.evaluate(model, t.data.test, device=device)
         t.record({Trial.accuracy: accuracy, Trial.test_accuracy: test_accuracy})
         latency_ms = float("nan")
         if cfg.eval.measure_inference:
@@ -258,7 +258,7 @@ class Objective:
         for step in steps:
             metrics.update(step.evaluated(t, metrics))
         t.metrics = metrics
-        if self.env.artifact_store is not None:
+        if self.context.artifact_store is not None:
             with t.phase("upload"):
                 t.record({Trial.weights_artifact_id: self.upload(t, model)})
         values = [float(metrics[o]) for o in cfg.study.objectives]
@@ -295,19 +295,6 @@ class Objective:
             t.space.validate(t.spec)
         except InvalidArchError as exc:
             raise TrialFailure("invalid_arch", f"rejected before training: {exc}") from exc
-
-    def base_plan(self, t: TrialState) -> TrainingPlan:
-        c = self.config
-        return TrainingPlan(
-            epochs=c.train.epochs,
-            batch_size=c.data.batch_size,
-            lr=c.train.lr,
-            weight_decay=c.train.weight_decay,
-            optimizer=c.train.optimizer,
-            loss_fn=cross_entropy_loss(c.train.label_smoothing),
-            device=t.device,
-            seed=t.seed,
-        )
 
     def measure_inference(
         self, t: TrialState, model: torch.nn.Module, device: torch.device
@@ -358,7 +345,7 @@ class Objective:
         from nas.trial_model import upload_weights
 
         name = f"trial-{t.number}-state_dict"
-        return upload_weights(self.env.artifact_store, model, name, t.trial)
+        return upload_weights(self.context.artifact_store, model, name, t.trial)
 
     # -- the record -------------------------------------------------------------------------
     def store(self, t: TrialState) -> None:

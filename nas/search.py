@@ -1,4 +1,4 @@
-"""Run a search: set up data, device, meter and carbon source, then optimise with progress."""
+"""Run a search: build its run context (data, device, meter, carbon source), then optimise with progress."""
 
 from __future__ import annotations
 
@@ -18,11 +18,8 @@ from nas.study import StudyCounts, fail_stale, open_study
 from nas.text import human_duration, one_line
 
 if TYPE_CHECKING:  # pragma: no cover
-    import torch
-
     from nas.carbon import IntensitySource
-    from nas.data import DataSplits
-    from nas.energy import Meter
+    from nas.context import RunContext
 
 log = logging.getLogger(__name__)
 
@@ -141,72 +138,25 @@ def _fail_if_running(study: optuna.Study, trial_id: int | None) -> None:
         log.debug("could not fail interrupted trial %s", trial_id, exc_info=True)
 
 
-@dataclass
-class Resources:
-    """What a run measures with and trains on: device, meter, carbon source, data splits."""
-
-    device: torch.device
-    meter: Meter
-    intensity: IntensitySource
-    data: DataSplits
-
-
-def load_resources(
-    config: Config, *, seed: int | None = None, intensity: IntensitySource | None = None
-) -> Resources:
-    """Resolve the config's device, meter, intensity source and data (bad input: exit 2)."""
-    from nas.config import config_intensity
-    from nas.data import DataBudget, load_data
-    from nas.energy import create_meter
-    from nas.train import resolve_device
-
-    device = resolve_device(config.hardware.device)
-    meter = create_meter(config.hardware.meter, device=str(device))
-    if intensity is None:
-        intensity = config_intensity(config)
-    d = config.data
-    budget = DataBudget(
-        train_size=d.train_size,
-        val_size=d.val_size,
-        test_size=d.test_size,
-        resolution=d.resolution,
-        batch_size=d.batch_size,
-    )
-    data = load_data(
-        d.dataset,
-        budget=budget,
-        seed=config.study.seed if seed is None else seed,
-        memory_budget_gb=config.hardware.memory_budget_gb,
-    )
-    return Resources(device=device, meter=meter, intensity=intensity, data=data)
-
-
 def build_objective(  # noqa: ANN201 - nas.pipeline.Objective
     config: Config,
     *,
     study: optuna.Study | None = None,
-    resources: Resources | None = None,
+    context: RunContext | None = None,
     intensity: IntensitySource | None = None,
 ):
-    """Load data, pick device/meter/intensity source and return the trial objective
-    (:class:`nas.pipeline.Objective`, whose steps come from the config's sections)."""
+    """The trial objective (:class:`nas.pipeline.Objective`, whose steps come from the config's
+    sections) on ``context`` (default: :func:`nas.context.build_context` of ``config``), with
+    the study's artifact store for the trials' weights."""
+    from nas.context import build_context
     from nas.pipeline import Objective
-    from nas.trial import TrialEnv
 
-    res = resources or load_resources(config, intensity=intensity)
-    store = None
-    if config.artifact_dir is not None:
-        config.artifact_dir.mkdir(parents=True, exist_ok=True)
-        store = optuna.artifacts.FileSystemArtifactStore(str(config.artifact_dir))
-    env = TrialEnv(
-        config=config,
-        data=res.data,
-        device=res.device,
-        meter=res.meter,
-        intensity=res.intensity,
-        artifact_store=store,
-    )
-    return Objective(env)
+    ctx = context or build_context(config, intensity=intensity)
+    if ctx.artifact_store is None:
+        ctx.config.artifact_dir.mkdir(parents=True, exist_ok=True)
+        store = optuna.artifacts.FileSystemArtifactStore(str(ctx.config.artifact_dir))
+        ctx = ctx.replace(artifact_store=store)
+    return Objective(ctx)
 
 
 class _TargetReached:
@@ -235,6 +185,7 @@ def run_search(
     With ``n_trials`` (workers), run exactly that many more trials instead.
     """
     from nas.config import config_intensity
+    from nas.context import build_context
     from nas.tracking import TrackingCallback, finish_tracking, open_tracker
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -242,7 +193,7 @@ def run_search(
     tracker = open_tracker(config)  # unreachable or not installed: bad input, before any work
     intensity = config_intensity(config)  # bad source or missing token: before any work
     # device, meter, data: checked before any study exists
-    resources = load_resources(config, intensity=intensity)
+    context = build_context(config, intensity=intensity)
     study = open_study(config)
     fail_stale(study)
     counts = StudyCounts.of(study)
@@ -265,8 +216,10 @@ def run_search(
     from nas.compression.study_calibration import calibrate_study
 
     # what pays on this hardware: measured once per study, its energy in the search cost
-    config = calibrate_study(study, config, resources)
-    objective = _Interruptible(build_objective(config, study=study, resources=resources))
+    config = calibrate_study(study, context)
+    objective = _Interruptible(
+        build_objective(config, study=study, context=context.replace(config=config))
+    )
     target = counts.finished + remaining if n_trials is not None else config.study.trials
     callbacks: list[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = []
     if progress:

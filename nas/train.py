@@ -8,10 +8,11 @@ memory) so that bookkeeping costs little next to the work it measures; see
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -20,7 +21,11 @@ from torch.utils.data import TensorDataset
 
 from nas.errors import TrialFailure
 
+if TYPE_CHECKING:  # pragma: no cover
+    from nas.config import Config
+
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+LR_SCHEDULES = ("one_cycle", "constant")
 _CHECK_EVERY = 25  # steps between divergence checks (a host sync on GPU)
 
 
@@ -71,6 +76,64 @@ def cross_entropy_loss(label_smoothing: float = 0.0) -> LossFn:
     return loss
 
 
+@dataclass(frozen=True, kw_only=True)
+class TrainingPlan:
+    """The training recipe as one value: everything :func:`train_model`, :class:`Trainer` and
+    federated local training (:func:`nas.federated.local_train`) need, passed whole.
+
+    Built from the config by :meth:`from_config` (the one constructor a run uses; ``econas
+    train`` overrides epochs, lr, schedule and batch size). Steps and runners change a copy
+    (``plan.replace(...)``): precision (``autocast_dtype(epoch)``: a dtype or None for FP32),
+    distillation (``loss_fn``), early stopping (``epoch_callbacks``, which may raise
+    ``optuna.TrialPruned``). ``lr_schedule``: one-cycle over ``epochs``, or ``"constant"``
+    (plain steps at ``lr``, as a federated client does within a round). ``on_start`` runs when
+    a trial's training starts (:mod:`nas.pipeline` calls :meth:`started`).
+    """
+
+    epochs: int
+    batch_size: int
+    lr: float
+    device: torch.device
+    seed: int = 0
+    weight_decay: float = 0.0
+    optimizer: str = "adamw"
+    loss_fn: LossFn = field(default_factory=cross_entropy_loss)
+    autocast_dtype: Callable[[int], torch.dtype | None] | None = None
+    lr_schedule: str = "one_cycle"
+    on_start: tuple[Callable[[], None], ...] = ()
+    epoch_callbacks: tuple[Callable[[int, float], None], ...] = ()
+
+    @classmethod
+    def from_config(
+        cls, config: Config, *, device: torch.device, seed: int, **overrides: Any
+    ) -> TrainingPlan:
+        """The config's recipe (``[train]`` and ``data.batch_size``) on ``device``; ``overrides``
+        replace fields (e.g. ``econas train``'s epochs, lr, lr_schedule, batch_size)."""
+        t = config.train
+        plan = cls(
+            epochs=t.epochs,
+            batch_size=config.data.batch_size,
+            lr=t.lr,
+            weight_decay=t.weight_decay,
+            optimizer=t.optimizer,
+            loss_fn=cross_entropy_loss(t.label_smoothing),
+            device=device,
+            seed=seed,
+        )
+        return plan.replace(**overrides) if overrides else plan
+
+    def replace(self, **changes: Any) -> TrainingPlan:
+        return dataclasses.replace(self, **changes)
+
+    def on_epoch_end(self, epoch: int, loss: float) -> None:
+        for cb in self.epoch_callbacks:
+            cb(epoch, loss)
+
+    def started(self) -> None:
+        for cb in self.on_start:
+            cb()
+
+
 def make_optimizer(
     model: nn.Module, *, name: str, lr: float, weight_decay: float
 ) -> torch.optim.Optimizer:
@@ -87,47 +150,34 @@ def _is_oom(exc: BaseException) -> bool:
 
 
 class Trainer:
-    """One training run, an epoch at a time, whose whole state can be saved and restored.
+    """One training run of ``plan``, an epoch at a time, whose whole state can be saved and
+    restored.
 
-    Optimizer, learning-rate schedule (one-cycle over ``epochs``; ``"constant"``: plain steps
-    at ``lr``), the shuffling generator, the grad scaler and torch's RNG are part of
+    Optimizer, learning-rate schedule (``plan.lr_schedule``), the shuffling generator, the grad scaler and torch's RNG are part of
     :meth:`state_dict`, so a run restored from it continues exactly where it was saved at an
     epoch boundary (``nas.final`` checkpoints; everything in it loads with
     ``torch.load(weights_only=True)``).
     """
 
-    def __init__(
-        self,
-        model: nn.Module,
-        data: TensorDataset,
-        *,
-        epochs: int,
-        batch_size: int,
-        lr: float,
-        device: torch.device,
-        seed: int = 0,
-        weight_decay: float = 0.0,
-        optimizer: str = "adamw",
-        loss_fn: LossFn | None = None,
-        autocast_dtype: Callable[[int], torch.dtype | None] | None = None,
-        lr_schedule: str = "one_cycle",
-    ) -> None:
-        self.model, self.data, self.epochs = model, data, epochs
-        self.batch_size, self.device = batch_size, device
-        self.loss_fn = loss_fn or cross_entropy_loss()
-        self.autocast_dtype = autocast_dtype
-        model.to(device).train()
-        self.opt = make_optimizer(model, name=optimizer, lr=lr, weight_decay=weight_decay)
-        steps_per_epoch = max(1, math.ceil(len(data) / batch_size))
+    def __init__(self, model: nn.Module, data: TensorDataset, plan: TrainingPlan) -> None:
+        self.model, self.data, self.plan, self.epochs = model, data, plan, plan.epochs
+        self.batch_size, self.device = plan.batch_size, plan.device
+        self.loss_fn = plan.loss_fn
+        self.autocast_dtype = plan.autocast_dtype
+        model.to(plan.device).train()
+        self.opt = make_optimizer(
+            model, name=plan.optimizer, lr=plan.lr, weight_decay=plan.weight_decay
+        )
+        steps_per_epoch = max(1, math.ceil(len(data) / plan.batch_size))
         self.sched: torch.optim.lr_scheduler.LRScheduler | None = None
-        if lr_schedule == "one_cycle":
+        if plan.lr_schedule == "one_cycle":
             self.sched = torch.optim.lr_scheduler.OneCycleLR(
-                self.opt, max_lr=lr, total_steps=epochs * steps_per_epoch, pct_start=0.15
+                self.opt, max_lr=plan.lr, total_steps=plan.epochs * steps_per_epoch, pct_start=0.15
             )
-        elif lr_schedule != "constant":
-            raise ValueError(f"lr_schedule {lr_schedule!r}: use 'one_cycle' or 'constant'")
-        self.gen = torch.Generator().manual_seed(seed)
-        self.scaler = torch.amp.GradScaler(device.type, enabled=False)
+        elif plan.lr_schedule != "constant":
+            raise ValueError(f"lr_schedule {plan.lr_schedule!r}: use one of {list(LR_SCHEDULES)}")
+        self.gen = torch.Generator().manual_seed(plan.seed)
+        self.scaler = torch.amp.GradScaler(plan.device.type, enabled=False)
         self.result = TrainResult(epochs=0, steps=0, samples=0, final_loss=float("nan"))
 
     @property
@@ -225,46 +275,14 @@ class Trainer:
         )
 
 
-def train_model(
-    model: nn.Module,
-    data: TensorDataset,
-    *,
-    epochs: int,
-    batch_size: int,
-    lr: float,
-    device: torch.device,
-    seed: int = 0,
-    weight_decay: float = 0.0,
-    optimizer: str = "adamw",
-    loss_fn: LossFn | None = None,
-    autocast_dtype: Callable[[int], torch.dtype | None] | None = None,
-    on_epoch_end: Callable[[int, float], None] | None = None,
-    lr_schedule: str = "one_cycle",
-) -> TrainResult:
-    """Train ``model`` in place with a one-cycle learning-rate schedule (``lr_schedule=
-    "constant"``: plain steps at ``lr``, as a federated client does within a round).
-
-    ``autocast_dtype(epoch)`` returns the autocast dtype for that epoch, or None for FP32.
-    ``on_epoch_end(epoch, mean_loss)`` may raise (e.g. ``optuna.TrialPruned``) to stop early.
-    """
-    trainer = Trainer(
-        model,
-        data,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        device=device,
-        seed=seed,
-        weight_decay=weight_decay,
-        optimizer=optimizer,
-        loss_fn=loss_fn,
-        autocast_dtype=autocast_dtype,
-        lr_schedule=lr_schedule,
-    )
-    for epoch in range(epochs):
+def train_model(model: nn.Module, data: TensorDataset, plan: TrainingPlan) -> TrainResult:
+    """Train ``model`` in place by ``plan`` (its schedule, precision and loss); after each
+    epoch ``plan.on_epoch_end(epoch, mean_loss)``, whose callbacks may raise (e.g.
+    ``optuna.TrialPruned``) to stop early."""
+    trainer = Trainer(model, data, plan)
+    for epoch in range(plan.epochs):
         loss = trainer.run_epoch()
-        if on_epoch_end is not None:
-            on_epoch_end(epoch, loss)
+        plan.on_epoch_end(epoch, loss)
     return trainer.result
 
 

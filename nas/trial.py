@@ -1,17 +1,19 @@
-"""What a trial's steps see and hand back: the trial's state, its training plan, the step hooks.
+"""What a trial's steps see and hand back: the trial's state, its deployed model, the step hooks.
 
 :mod:`nas.pipeline` runs a trial as a fixed sequence of hook points; a feature (compression,
 federated training, reuse and screening, green windows, lifecycle carbon, or your own) is a
 :class:`Step` that implements some hooks. A hook reads the :class:`TrialState` and returns
-what it produces (settings, a training plan, a deployed model, metrics); it never changes the
-objective or another step's settings. Attrs go to the trial record through ``t.record``
-(names from :mod:`nas.record`), energy through phases (``t.phase(name)``).
+what it produces (settings, a :class:`~nas.train.TrainingPlan`, a :class:`Deployed` model,
+metrics); it never changes the objective or another step's settings. Attrs go to the trial
+record through ``t.record`` (names from :mod:`nas.record`), energy through phases
+(``t.phase(name)``). What the whole run shares (config, data, device, meter, carbon source,
+artifact store, seed, and the workload that builds, trains and evaluates models) is the run
+context, ``t.context`` (:class:`nas.context.RunContext`); a step's factory gets it too.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -24,78 +26,36 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from nas.carbon import CarbonIntensity, IntensitySource
     from nas.config import Config
+    from nas.context import RunContext
     from nas.data import DataSplits
-    from nas.energy import Meter
-    from nas.train import LossFn, TrainResult
+    from nas.energy import Measurement, Meter
+    from nas.train import TrainingPlan, TrainResult
     from search_spaces import ArchSpec, SearchSpace
 
 
-@dataclass(frozen=True)
-class TrialEnv:
-    """What every trial of a run shares: config, data, device, meter, carbon source, store."""
-
-    config: Config
-    data: DataSplits
-    device: torch.device
-    meter: Meter
-    intensity: IntensitySource
-    artifact_store: Any = None  # optuna.artifacts.FileSystemArtifactStore | None
-
-    @property
-    def input_shape(self) -> tuple[int, int, int]:
-        return (self.data.in_channels, self.data.image_size, self.data.image_size)
-
-
-@dataclass(frozen=True)
-class TrainingPlan:
-    """How the trial trains. Steps return a changed copy (``plan.replace(...)``)."""
-
-    epochs: int
-    batch_size: int
-    lr: float
-    weight_decay: float
-    optimizer: str
-    loss_fn: LossFn
-    device: torch.device
-    seed: int
-    autocast_dtype: Callable[[int], Any] | None = None  # epoch -> dtype | None
-    on_start: tuple[Callable[[], None], ...] = ()  # when the first epoch starts
-    epoch_callbacks: tuple[Callable[[int, float], None], ...] = ()  # may raise TrialPruned
-
-    def replace(self, **changes: Any) -> TrainingPlan:
-        return dataclasses.replace(self, **changes)
-
-    def train_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of :func:`nas.train.train_model` (callbacks not included)."""
-        return {
-            "epochs": self.epochs,
-            "batch_size": self.batch_size,
-            "lr": self.lr,
-            "weight_decay": self.weight_decay,
-            "optimizer": self.optimizer,
-            "loss_fn": self.loss_fn,
-            "device": self.device,
-            "seed": self.seed,
-            "autocast_dtype": self.autocast_dtype,
-        }
-
-    def on_epoch_end(self, epoch: int, loss: float) -> None:
-        for cb in self.epoch_callbacks:
-            cb(epoch, loss)
-
-    def started(self) -> None:
-        for cb in self.on_start:
-            cb()
-
-
-@dataclass(frozen=True)
+@dataclass(kw_only=True)
 class Deployed:
-    """The model a trial evaluates, measures and saves, and where it runs."""
+    """A deployed model: what is evaluated, measured and saved, and where it runs. The one
+    result of the deploy recipe (:mod:`nas.compression.recipe`) for a search trial, ``econas
+    train`` and a row of ``econas ablate``.
+
+    ``float_model`` is the model before quantization (the model itself when not quantized):
+    params and FLOPs are counted on it. ``params``/``flops``: counted when deploying (a
+    pruned trial's), else None. ``train``: the measured windows that produced it, where the
+    runner keeps them with the model (``econas ablate``'s rows); ``details``: what it did.
+    """
 
     model: torch.nn.Module
     device: torch.device
-    params: int | None = None  # of the deployed model, when it differs from the trained one
+    float_model: torch.nn.Module | None = None
+    params: int | None = None
     flops: int | None = None
+    train: list[Measurement] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.float_model is None:
+            self.float_model = self.model
 
 
 @dataclass
@@ -103,7 +63,7 @@ class TrialState:
     """One trial while it runs. Steps read it; only :mod:`nas.pipeline` assigns its fields."""
 
     trial: optuna.Trial
-    env: TrialEnv
+    context: RunContext
     log: PhaseLog
     intensity: IntensitySource
     space: SearchSpace | None = None
@@ -122,23 +82,25 @@ class TrialState:
 
     @property
     def config(self) -> Config:
-        return self.env.config
+        return self.context.config
 
     @property
     def data(self) -> DataSplits:
-        return self.env.data
+        return self.context.data
 
     @property
     def device(self) -> torch.device:
-        return self.env.device
+        return self.context.device
 
     @property
     def meter(self) -> Meter:
-        return self.env.meter
+        meter = self.context.meter
+        assert meter is not None  # a search's context is always metered (nas.search)
+        return meter
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
-        return self.env.input_shape
+        return self.context.input_shape
 
     @property
     def number(self) -> int:
@@ -146,7 +108,7 @@ class TrialState:
 
     @property
     def seed(self) -> int:
-        return self.config.study.seed + self.trial.number
+        return self.context.seed + self.trial.number
 
     def record(self, attrs: Mapping[str, Any]) -> None:
         """Add attrs to the trial record (stored when the trial ends, failed or not)."""
@@ -215,3 +177,13 @@ class Step:
 
     def complete(self, t: TrialState, values: list[float]) -> None:
         return None
+
+
+def __getattr__(name: str) -> Any:
+    """``nas.trial.TrainingPlan``: the training recipe lives in :mod:`nas.train` (loaded on
+    first use, so that importing the step interface loads no torch)."""
+    if name == "TrainingPlan":
+        from nas.train import TrainingPlan
+
+        return TrainingPlan
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

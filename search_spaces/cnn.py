@@ -154,7 +154,7 @@ class CNNSpace(SearchSpace):
     def __init__(
         self,
         *,
-        min_stages: int = 2,
+        min_stages: int = 1,
         max_stages: int = 4,
         stem_width_choices: tuple[int, ...] = (0, 8, 16, 24),
         stem_stride_choices: tuple[int, ...] = (1, 2),

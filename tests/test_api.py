@@ -87,3 +87,16 @@ def test_train_projection_and_export(
     assert written["weights"] == "proxy" and Path(written["model"]).is_file()
     assert json.loads(Path(written["figures"]).read_text())["trial"] == number
     assert "estimated" in json.dumps(label)  # no measured figure on this machine
+
+
+def test_the_front_door_calls_the_library_not_the_cli() -> None:
+    """nas.api builds no argv: it imports neither argparse nor the CLI and its verbs."""
+    import ast
+
+    import nas.api
+
+    tree = ast.parse(Path(nas.api.__file__).read_text())
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert "argparse" not in imported
+    assert not any(m == "nas.cli" or m.startswith("nas.commands") for m in imported)

@@ -14,61 +14,27 @@ import pytest
 import sqlalchemy
 import torch
 
-import nas.pipeline
+import nas.workload
 from nas.cli import main
 from nas.config import load_config
 from nas.errors import BadInputError
 from nas.search import run_search
 from nas.study import open_storage
+from tests.configs import tiny_toml
 
 ROOT = Path(__file__).resolve().parents[1]
 S = optuna.trial.TrialState
 
-TINY = """
-[study]
-name = "{name}"
-sampler = "random"
-trials = 4
-seed = 5
-
-[search]
-spaces = ["cnn"]
-
-[search.cnn]
-max_stages = 1
-stem_width_choices = [8]
-width_choices = [8, 16]
-depth_choices = [1]
-kernel_choices = [3]
-
-[data]
-train_size = {train}
-val_size = 100
-test_size = 100
-batch_size = 50
-
-[train]
-epochs = {epochs}
-
-[hardware]
-device = "cpu"
-meter = "estimate"
-
-[carbon]
-intensity_g_per_kwh = 50.0
-
-[eval]
-measure_inference = false
-
-[efficiency]
-reuse = false
-"""
-
 
 def _config(tmp_path: Path, name: str, *, train: int = 200, epochs: int = 1) -> Path:
-    path = tmp_path / f"{name}.toml"
-    path.write_text(TINY.format(name=name, train=train, epochs=epochs), encoding="utf-8")
-    return path
+    return tiny_toml(
+        tmp_path,
+        name,
+        study={"seed": 5},
+        data={"train_size": train},
+        train={"epochs": epochs},
+        efficiency={"reuse": False},
+    )
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -161,12 +127,12 @@ def test_sigkilled_worker_trial_is_failed_retried_and_nothing_is_lost(tmp_path: 
 
 def _faulty_train(plan: list[str]):  # noqa: ANN202
     """train_model that makes trial k fail as ``plan[k]`` says (nan, oom, error, ok)."""
-    real = nas.pipeline.train_model
+    real = nas.workload.train_model
     calls = iter(plan)
 
-    def train_model(model, data, **kw):  # noqa: ANN001, ANN202
+    def train_model(model, data, recipe):  # noqa: ANN001, ANN202
         what = next(calls, "ok")
-        inner = kw["loss_fn"]
+        inner = recipe.loss_fn
 
         def loss_fn(m, x, y):  # noqa: ANN001, ANN202
             if what == "nan":
@@ -179,7 +145,7 @@ def _faulty_train(plan: list[str]):  # noqa: ANN202
                 raise KeyboardInterrupt
             return inner(m, x, y)
 
-        return real(model, data, **{**kw, "loss_fn": loss_fn})
+        return real(model, data, recipe.replace(loss_fn=loss_fn))
 
     return train_model
 
@@ -189,7 +155,7 @@ def test_nan_oom_and_exceptions_fail_their_trial_and_the_study_goes_on(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     torch.set_num_threads(1)
-    monkeypatch.setattr(nas.pipeline, "train_model", _faulty_train(["nan", "oom", "error"]))
+    monkeypatch.setattr(nas.workload, "train_model", _faulty_train(["nan", "oom", "error"]))
     cfg = load_config(_config(tmp_path, "faulty"))
     result = run_search(cfg, n_trials=4, progress=False)
     trials = sorted(result.study.trials, key=lambda t: t.number)
@@ -205,7 +171,7 @@ def test_ctrl_c_keeps_finished_trials_and_fails_the_interrupted_one(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     torch.set_num_threads(1)
-    monkeypatch.setattr(nas.pipeline, "train_model", _faulty_train(["ok", "ok", "interrupt"]))
+    monkeypatch.setattr(nas.workload, "train_model", _faulty_train(["ok", "ok", "interrupt"]))
     config = _config(tmp_path, "ctrlc")
     rc = main(["search", str(config), "--trials", "6"])
     err = capsys.readouterr().err

@@ -334,19 +334,19 @@ def test_econas_train_refuses_a_model_that_would_not_fit(tmp_path: Path) -> None
     """`econas train` checks before building (FinalRun.check_memory, called by the command
     and by FinalRun.run): a budget that holds the data but not the training is bad input."""
     from nas.errors import BadInputError
-    from nas.final import FinalOptions, FinalRun
+    from nas.final import FinalOptions, FinalRun, final_context
     from tests.report.tiny_study import tiny_study
 
     config, study = tiny_study("final", trials=4, seed=3)  # shared with tests/test_final.py
     trial = next(t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE)
-    opts = FinalOptions.of(config, train_size=200)
-    final = FinalRun(study, trial, config, opts, run_dir=tmp_path)
-    final.check_memory(torch.device("cpu"))  # the default budget: fits
+    opts = FinalOptions.of(config, train_size=200, device="cpu")
+    context = final_context(config, opts, metered=False)
+    final = FinalRun(study, trial, context, opts, run_dir=tmp_path)
+    final.check_memory()  # the default budget: fits
     held = final.data.resident_bytes
     tight = config.replace("hardware", memory_budget_gb=(held + 2 * 2**20) / GIB)
-    loaded = final.data
-    final = FinalRun(study, trial, tight, opts, run_dir=tmp_path)
-    final._data = loaded  # the data is held already; only the training is left to check
+    # the data is held already (the same context's); only the training is left to check
+    final = FinalRun(study, trial, context.replace(config=tight), opts, run_dir=tmp_path)
     with pytest.raises(BadInputError, match=r"model needs about .* to train beside the .* data"):
-        final.check_memory(torch.device("cpu"))
+        final.check_memory()
     assert not any(tmp_path.iterdir())  # nothing written

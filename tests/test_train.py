@@ -6,7 +6,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from nas.errors import TrialFailure
-from nas.train import evaluate, train_model
+from nas.train import TrainingPlan, evaluate, train_model
 
 
 def _toy(n: int = 256) -> TensorDataset:
@@ -25,7 +25,8 @@ def test_training_learns_a_separable_task() -> None:
     data = _toy()
     model = _model()
     before = evaluate(model, data, device=torch.device("cpu"))
-    result = train_model(model, data, epochs=5, batch_size=32, lr=1e-2, device=torch.device("cpu"))
+    plan = TrainingPlan(epochs=5, batch_size=32, lr=1e-2, device=torch.device("cpu"))
+    result = train_model(model, data, plan)
     after = evaluate(model, data, device=torch.device("cpu"))
     assert result.epochs == 5 and result.samples == 5 * 256
     assert result.epoch_losses[-1] < result.epoch_losses[0]
@@ -41,10 +42,7 @@ def test_nan_loss_fails_the_trial_with_reason() -> None:
         train_model(
             _model(),
             TensorDataset(x, y),
-            epochs=1,
-            batch_size=32,
-            lr=1e-2,
-            device=torch.device("cpu"),
+            TrainingPlan(epochs=1, batch_size=32, lr=1e-2, device=torch.device("cpu")),
         )
     assert info.value.reason == "nan_loss"
 
@@ -58,27 +56,21 @@ def test_on_epoch_end_can_stop_training() -> None:
             raise StopIteration
 
     with pytest.raises(StopIteration):
-        train_model(
-            _model(),
-            _toy(),
-            epochs=5,
-            batch_size=64,
-            lr=1e-2,
-            device=torch.device("cpu"),
-            on_epoch_end=stop,
+        plan = TrainingPlan(
+            epochs=5, batch_size=64, lr=1e-2, device=torch.device("cpu"), epoch_callbacks=(stop,)
         )
+        train_model(_model(), _toy(), plan)
     assert seen == [0, 1]
 
 
 def test_autocast_bf16_runs_on_cpu() -> None:
     model = _model()
-    result = train_model(
-        model,
-        _toy(),
+    plan = TrainingPlan(
         epochs=2,
         batch_size=32,
         lr=1e-2,
         device=torch.device("cpu"),
         autocast_dtype=lambda epoch: torch.bfloat16 if epoch >= 1 else None,
     )
+    result = train_model(model, _toy(), plan)
     assert result.epochs == 2

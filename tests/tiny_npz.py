@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from tests.configs import tiny_config_dict, to_toml
+
 
 def write_npz(path: Path, *, n_train: int = 300, n_test: int = 100, side: int = 8) -> Path:
     """A small learnable data set: the class is which quarter of the image is bright."""
@@ -31,60 +33,25 @@ def write_npz(path: Path, *, n_train: int = 300, n_test: int = 100, side: int = 
 def tiny_toml(
     root: Path, *, name: str = "t", trials: int = 1, extra: str = "", **study: Any
 ) -> Path:
-    """A config for the tiny search under ``root`` (its npz written beside it)."""
+    """A config for the tiny search under ``root`` (its npz written beside it); ``study``
+    keys change ``[study]`` (None: left out), ``extra`` is raw TOML appended."""
     root.mkdir(parents=True, exist_ok=True)
     npz = root / "tiny.npz"
     if not npz.exists():
         write_npz(npz)
-    keys = {
-        "name": name,
-        "storage": f"sqlite:///{root / 'runs' / name / 'study.db'}",
-        "artifacts": str(root / "runs" / name / "artifacts"),
-        "trials": trials,
-        "sampler": "random",
-        **study,
-    }
-    head = "\n".join(f"{k} = {_toml(v)}" for k, v in keys.items() if v is not None)
-    text = f"""[study]
-{head}
-
-[search]
-spaces = ["cnn"]
-
-[search.cnn]
-max_stages = 1
-stem_width_choices = [8]
-width_choices = [8]
-depth_choices = [1]
-kernel_choices = [3]
-expand_choices = [1]
-
-[data]
-dataset = "npz:{npz}"
-train_size = 200
-val_size = 100
-test_size = 100
-batch_size = 50
-
-[train]
-epochs = 1
-
-[hardware]
-device = "cpu"
-meter = "estimate"
-
-[carbon]
-region = "FRA"
-
-[eval]
-measure_inference = false
-{extra}"""
+    doc = tiny_config_dict(
+        name,
+        study={
+            "seed": None,
+            "storage": f"sqlite:///{root / 'runs' / name / 'study.db'}",
+            "artifacts": str(root / "runs" / name / "artifacts"),
+            "trials": trials,
+            **study,
+        },
+        search={"cnn": {"width_choices": [8], "expand_choices": [1]}},
+        data={"dataset": f"npz:{npz}"},
+        carbon={"intensity_g_per_kwh": None, "region": "FRA"},
+    )
     path = root / "tiny.toml"
-    path.write_text(text, encoding="utf-8")
+    path.write_text(to_toml(doc) + extra, encoding="utf-8")
     return path
-
-
-def _toml(value: Any) -> str:
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return str(value).lower() if isinstance(value, bool) else str(value)

@@ -29,7 +29,6 @@ from nas.compression import TEACHER_WINDOW
 from nas.compression.techniques import (
     AblationContext,
     Deployed,
-    distill_loss,
     prune_window,
     quantize_window,
     scaled,
@@ -68,31 +67,28 @@ def select_combined(ctx: AblationContext) -> Deployed:
     built: dict[tuple[Any, ...], tuple[torch.nn.Module, torch.nn.Module]] = {}
     where: list[torch.device] = []
     for precision, distill in itertools.product(precisions, s.select_distillation):
-        loss = None
+        passes = WindowAccumulator(ctx.meter, TEACHER_WINDOW) if distill else None
+        plan = ctx.plan(precision=precision, distill=bool(distill), passes=passes)
         if precision == "fp32" and not distill:
             trained = copy.deepcopy(base.float_model)  # the baseline's weights: no training
         else:
             torch.manual_seed(ctx.seed)
             trained = build_model(ctx.spec)
-            passes = WindowAccumulator(ctx.meter, TEACHER_WINDOW)
-            loss = distill_loss(ctx, passes) if distill else None
-            cost.append(train_window(ctx, trained, "train", precision=precision, loss_fn=loss))
+            cost.append(train_window(ctx, trained, "train", plan))
         for ratio in s.select_prune_ratios:
             for ft in s.select_finetune_epochs if ratio > 0 else (0,):
                 model = copy.deepcopy(trained)
-                if ratio > 0:
-                    m, _ = prune_window(
-                        ctx, model, ratio, loss_fn=loss, precision=precision, epochs=ft
-                    )
+                if ratio > 0:  # the fine-tune keeps the training's precision and teacher
+                    m, _ = prune_window(ctx, model, ratio, ctx.finetune_plan(plan, ft))
                     cost.append(m)
                 model.eval()
                 for q in quants:
                     if q == "fp32":
                         deployed, dev = model, ctx.target
                     else:
-                        deployed, m = quantize_window(ctx, model, q)
+                        dep, m = quantize_window(ctx, model, q)
                         cost.append(m)
-                        dev = ctx.deploy_device(q)
+                        deployed, dev = dep.model, dep.device
                     acc, m = _evaluate(ctx, deployed, dev)
                     cost.append(m)
                     settings = {
@@ -187,5 +183,10 @@ def select_combined(ctx: AblationContext) -> Deployed:
         ),
         "starts_from_baseline_weights": from_base,
     }
-    dev = ctx.deploy_device(best["quantization"])
-    return Deployed(deployed, dev, float_model, [*teacher, *cost], details)
+    return Deployed(
+        model=deployed,
+        device=ctx.deploy_device(best["quantization"]),
+        float_model=float_model,
+        train=[*teacher, *cost],
+        details=details,
+    )

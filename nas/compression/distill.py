@@ -55,9 +55,11 @@ def distillation_loss(
     in one of its windows: their energy, time and count are its totals (they stay inside the
     enclosing training window too).
     """
+    from nas.compression.quantize import is_int8
+
     teacher.eval()
     # INT8 kernels take float32 only: an INT8 teacher runs outside the student's autocast
-    int8 = any(type(m).__module__.startswith("torch.ao.nn.quantized") for m in teacher.modules())
+    int8 = is_int8(teacher)
 
     def teacher_logits(x: Tensor) -> Tensor:
         with torch.no_grad():

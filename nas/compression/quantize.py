@@ -34,6 +34,11 @@ class CastInput(nn.Module):
         return self.model(x.to(self.dtype)).float()  # (B, num_classes)
 
 
+def is_int8(model: nn.Module) -> bool:
+    """Whether ``model`` holds INT8 (``torch.ao`` quantized) modules, which run on the CPU."""
+    return any(type(m).__module__.startswith("torch.ao.nn.quantized") for m in model.modules())
+
+
 def deploy_device(quantization: str, train_device: torch.device) -> torch.device:
     """Where the deployed model runs: INT8 on the CPU, the rest where it was trained."""
     return torch.device("cpu") if quantization in INT8 else train_device

@@ -8,84 +8,68 @@ temperature and weight). Hooks:
 * ``plan``: the autocast schedule and, when distilling, the KD loss; the teacher's forward
   passes run inside the ``train`` phase, each in a ``teacher`` window whose totals are
   reported (``teacher_energy_kwh``), never added again.
-* ``deploy``: structured pruning + a short fine-tune in phase ``finetune``, then the
-  quantization in phase ``quantize``; the quantized model is what is evaluated, measured
-  and saved (on the CPU for INT8), and its params/FLOPs are those of the pruned model
-  (quantization keeps the multiply-adds; fvcore cannot count INT8 kernels).
+* ``deploy`` (the deploy recipe, :mod:`nas.compression.recipe`): structured pruning + a
+  short fine-tune in phase ``finetune``, then the quantization in phase ``quantize``; the
+  quantized model is what is evaluated, measured and saved (on the CPU for INT8), and its
+  params/FLOPs are those of the pruned model (quantization keeps the multiply-adds; fvcore
+  cannot count INT8 kernels).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from nas.compression.distill import TEACHER_WINDOW, distillation_loss, load_teacher_dir
-from nas.compression.precision import autocast_schedule, check_precision_supported
-from nas.compression.prune import prune_model
-from nas.compression.quantize import deploy_device, quantize
-from nas.cost import analyze_cost
+from nas.compression.distill import TEACHER_WINDOW, load_teacher_dir
+from nas.compression.precision import check_precision_supported
+from nas.compression.quantize import is_int8
+from nas.compression.recipe import (
+    FINETUNE_LR_FACTOR,
+    CompressionChoice,
+    deploy,
+    finetune_plan,
+    training_plan,
+)
 from nas.energy import WindowAccumulator
 from nas.errors import ConfigError
 from nas.record import Compression, Trial, TrialRecord, phase_key
-from nas.train import train_model
-from nas.trial import Deployed, Step, TrainingPlan, TrialEnv, TrialState
+from nas.train import TrainingPlan
+from nas.trial import Deployed, Step, TrialState
 
-FINETUNE_LR_FACTOR = 0.3  # fine-tuning after pruning restarts the one-cycle schedule lower
+if TYPE_CHECKING:  # pragma: no cover
+    from nas.context import RunContext
 
 # study -> (number, loader of its deployed model) of the most accurate finished trial, or None
 TeacherLoader = Callable[[Any], "tuple[int, Callable[[], torch.nn.Module]] | None"]
 
-
-@dataclass(frozen=True)
-class CompressionChoice:
-    """What one trial sampled."""
-
-    prune_ratio: float = 0.0
-    prune_criterion: str = ""
-    quantization: str = "fp32"
-    precision: str = "fp32"
-    precision_switch_epoch: int = 0
-    distill: bool = False
-    kd_temperature: float = 0.0
-    kd_alpha: float = 0.0
-
-    def attrs(self) -> dict[str, Any]:
-        return {
-            Compression.prune_ratio: self.prune_ratio,
-            Compression.prune_criterion: self.prune_criterion,
-            Compression.quantization: self.quantization,
-            Compression.precision: self.precision,
-            Compression.precision_switch_epoch: self.precision_switch_epoch,
-            Compression.distill: self.distill,
-            Compression.kd_temperature: self.kd_temperature,
-            Compression.kd_alpha: self.kd_alpha,
-        }
+__all__ = ["FINETUNE_LR_FACTOR", "CompressionChoice", "CompressionStep", "TeacherLoader"]
 
 
 class CompressionStep(Step):
     name = "compression"
 
-    def __init__(self, env: TrialEnv, *, best_teacher: TeacherLoader | None = None) -> None:
-        self.section = section = env.config.compression
+    def __init__(self, context: RunContext, *, best_teacher: TeacherLoader | None = None) -> None:
+        self.section = section = context.config.compression
         self.best_teacher = best_teacher
         self.fixed_teacher: torch.nn.Module | None = None
         self._teacher_cache: tuple[int, torch.nn.Module] | None = None
         self._passes: dict[int, WindowAccumulator] = {}
-        epochs = env.config.train.epochs
+        epochs = context.config.train.epochs
         if any(p.startswith("dynamic_") for p in section.precision):
             if not [e for e in section.dynamic_switch_epochs if e < epochs]:
                 raise ConfigError(
                     f"compression.dynamic_switch_epochs must hold an epoch < train.epochs ({epochs})"
                 )
         for precision in section.precision:
-            check_precision_supported(precision, env.device)
+            check_precision_supported(precision, context.device)
         if True in section.distillation and section.teacher != "best":
             self.fixed_teacher = load_teacher_dir(
-                section.teacher, num_classes=env.data.num_classes, input_shape=env.input_shape
+                section.teacher,
+                num_classes=context.data.num_classes,
+                input_shape=context.input_shape,
             )
 
     def sample(self, t: TrialState) -> CompressionChoice:
@@ -118,32 +102,21 @@ class CompressionStep(Step):
         return choice
 
     def plan(self, t: TrialState, plan: TrainingPlan) -> TrainingPlan:
+        """The trial's precision and, when it distils, the KD loss (the deploy recipe's)."""
         choice: CompressionChoice = t.settings[self.name]
-        schedule = autocast_schedule(choice.precision, switch_epoch=choice.precision_switch_epoch)
-        if schedule is not None:
-            plan = plan.replace(autocast_dtype=schedule)
-        if not choice.distill:
-            return plan
-        teacher = self._teacher(t)
-        if teacher is None:
+        teacher = self._teacher(t) if choice.distill else None
+        passes = None
+        if teacher is not None:
+            passes = WindowAccumulator(t.meter, TEACHER_WINDOW)
+            self._passes = {t.number: passes}  # one trial at a time: drop a failed trial's
+        elif choice.distill:
             t.record(
                 {
                     Compression.distill: False,
                     Compression.distill_skipped: "no finished trial to teach yet",
                 }
             )
-            return plan
-        passes = WindowAccumulator(t.meter, TEACHER_WINDOW)
-        self._passes = {t.number: passes}  # one trial at a time: drop a failed trial's
-        params = next(teacher.parameters(), None)
-        loss = distillation_loss(
-            teacher,
-            temperature=choice.kd_temperature,
-            alpha=choice.kd_alpha,
-            passes=passes,
-            teacher_device=params.device if params is not None else torch.device("cpu"),
-        )
-        return plan.replace(loss_fn=loss)
+        return training_plan(plan, choice, teacher=teacher, passes=passes)
 
     def after_train(self, t: TrialState) -> None:
         self._record_teacher(t)
@@ -167,47 +140,35 @@ class CompressionStep(Step):
             self._record_teacher(t, done=True)
 
     def _deploy(self, t: TrialState, model: torch.nn.Module) -> Deployed | None:
+        """Pruning and the fine-tune that recovers from it (phase ``finetune``), then the
+        quantization (phase ``quantize``): the deploy recipe, params and FLOPs counted."""
         choice: CompressionChoice = t.settings[self.name]
-        if choice.prune_ratio == 0 and choice.quantization == "fp32":
+        if not choice.compresses:
             return None
-        shape = (1, *t.input_shape)
         if choice.prune_ratio > 0:
-            with t.phase("finetune"):  # pruning and the fine-tune that recovers from it
-                t.record(
-                    {
-                        Compression.params_unpruned: t.attrs.get(Trial.params),
-                        Compression.flops_unpruned: t.attrs.get(Trial.flops),
-                    }
-                )
-                structure = prune_model(
-                    model,
-                    ratio=choice.prune_ratio,
-                    criterion=choice.prune_criterion,
-                    example_input=t.data.train.tensors[0][:2].to(t.device),
-                    seed=t.seed,
-                )
-                t.record({Compression.pruned_structure: json.dumps(structure, sort_keys=True)})
-                if self.section.finetune_epochs > 0 and t.plan is not None:
-                    plan = t.plan.replace(
-                        epochs=self.section.finetune_epochs,
-                        lr=t.plan.lr * FINETUNE_LR_FACTOR,
-                    )
-                    train_model(model, t.data.train, **plan.train_kwargs())
-        with t.phase("quantize"):
-            cost = analyze_cost(model, shape)  # before quantization: fvcore can't count INT8
-            n = self.section.calibration_samples
-            x = t.data.train.tensors[0][:n]
-            deployed = quantize(
-                model,
-                quantization=choice.quantization,
-                device=t.device,
-                calibration=[x[i : i + 64] for i in range(0, len(x), 64)],
+            t.record(
+                {
+                    Compression.params_unpruned: t.attrs.get(Trial.params),
+                    Compression.flops_unpruned: t.attrs.get(Trial.flops),
+                }
             )
-        return Deployed(
-            model=deployed,
-            device=deploy_device(choice.quantization, t.device),
-            params=cost.params,
-            flops=cost.flops,
+        epochs = self.section.finetune_epochs
+        finetune = finetune_plan(t.plan, epochs) if epochs > 0 and t.plan is not None else None
+
+        def pruned(structure: dict[str, Any]) -> None:
+            t.record({Compression.pruned_structure: json.dumps(structure, sort_keys=True)})
+
+        return deploy(
+            model,
+            choice,
+            data=t.data.train,
+            device=t.device,
+            seed=t.seed,
+            phase=t.phase,
+            finetune=finetune,
+            calibration_samples=self.section.calibration_samples,
+            cost_input_shape=(1, *t.input_shape),
+            on_pruned=pruned,
         )
 
     # -- the teacher ------------------------------------------------------------------------
@@ -245,7 +206,7 @@ class CompressionStep(Step):
         number, load = found
         if self._teacher_cache is None or self._teacher_cache[0] != number:
             model = load()
-            if not _is_int8(model):
+            if not is_int8(model):
                 model = model.to(t.device)
             self._teacher_cache = (number, model)
         t.record({Compression.teacher: f"trial:{number}"})
@@ -271,7 +232,3 @@ def teacher_dir_training_kwh(path: str) -> float | None:
     shipped = shipped or label.get("proxy_training") or {}
     kwh = shipped.get("energy_kwh")
     return float(kwh) if isinstance(kwh, int | float) else None
-
-
-def _is_int8(model: torch.nn.Module) -> bool:
-    return any(type(m).__module__.startswith("torch.ao.nn.quantized") for m in model.modules())

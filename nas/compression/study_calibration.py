@@ -20,7 +20,7 @@ from nas.record import Study
 if TYPE_CHECKING:
     import optuna
 
-    from nas.search import Resources
+    from nas.context import RunContext
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +45,12 @@ def calibrate_config(
     return config.replace(section, precision=precision, quantization=quantization), lines
 
 
-def calibrate_study(study: optuna.Study, config: Config, res: Resources) -> Config:
-    """The config trials of ``study`` run with: calibrated when ``[compression]`` is on."""
+def calibrate_study(study: optuna.Study, context: RunContext) -> Config:
+    """The config trials of ``study`` run with (``context.config``, calibrated when
+    ``[compression]`` is on), measured on the run's device and meter."""
     from nas.carbon import kgco2e
 
+    config = context.config
     s = config.compression
     if not s.enabled or not s.calibrate:
         return config
@@ -57,15 +59,15 @@ def calibrate_study(study: optuna.Study, config: Config, res: Resources) -> Conf
         cal = Calibration.from_dict(json.loads(stored))
     else:
         started = datetime.now(UTC)
-        d = res.data
+        d = context.data
         cal = calibrate(
             families=config.search.spaces,
             input_shape=(d.in_channels, d.image_size, d.image_size),
             num_classes=d.num_classes,
             batch_size=config.data.batch_size,
             inference_batch_size=config.eval.inference_batch_size,
-            device=res.device,
-            meter=res.meter,
+            device=context.device,
+            meter=context.meter,
             precisions=s.precision,
             quantizations=s.quantization,
             force=s.force,
@@ -77,7 +79,7 @@ def calibrate_study(study: optuna.Study, config: Config, res: Resources) -> Conf
             cal = Calibration.from_dict(json.loads(study.user_attrs[Study.calibration]))
         else:
             energy = 0.0 if cal.reused else cal.energy_kwh
-            g = res.intensity.intensity_over(started, datetime.now(UTC)).intensity_g_per_kwh
+            g = context.intensity.intensity_over(started, datetime.now(UTC)).intensity_g_per_kwh
             attrs: dict[str, Any] = {
                 Study.calibration: json.dumps(cal.to_dict()),
                 Study.calibration_energy_kwh: energy,

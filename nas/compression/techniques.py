@@ -1,11 +1,14 @@
-"""The rows of ``econas ablate``: baseline, pruning, quantization, distillation, mixed precision,
-combined. Registered in :mod:`nas.ablation`, which runs and compares them.
+"""The rows of ``econas ablate``: baseline, pruning, quantization, distillation, mixed precision
+(and, in :mod:`nas.compression.combined`, combined). Registered in :mod:`nas.ablation`, which
+runs and compares them.
 
 Each ``fn(ctx)`` returns the :class:`Deployed` model plus every measured training window the
-technique needs. The baseline runs first and its trained model is ``ctx.baseline``: pruning
-and quantization start from it (its training windows count in theirs), distillation uses it
-as the teacher (the teacher's forward passes count, in nested windows too; the teacher's
-own training is the baseline row's and is not counted again).
+technique needs. Rows train with the config's recipe (:meth:`AblationContext.plan`) and
+prune, fine-tune and quantize with the deploy recipe (:mod:`nas.compression.recipe`), each
+stage in a meter window of the row. The baseline runs first and its trained model is
+``ctx.baseline``: pruning and quantization start from it (its training windows count in
+theirs), distillation uses it as the teacher (the teacher's forward passes count, in nested
+windows too; the teacher's own training is the baseline row's and is not counted again).
 """
 
 from __future__ import annotations
@@ -19,22 +22,25 @@ from typing import Any
 import torch
 from torch import nn
 
-from nas.compression import (
-    TEACHER_WINDOW,
-    autocast_schedule,
-    distillation_loss,
-    prune_model,
-    quantize,
-)
 from nas.compression.calibrate import Calibration
-from nas.compression.quantize import INT8
-from nas.compression.step import FINETUNE_LR_FACTOR
+from nas.compression.distill import TEACHER_WINDOW
+from nas.compression.quantize import deploy_device
+from nas.compression.recipe import (
+    CompressionChoice,
+    MeterWindows,
+    finetune_plan,
+    prune_and_finetune,
+    quantize_and_calibrate,
+    training_plan,
+)
 from nas.config import Config
+from nas.context import RunContext
 from nas.data import DataSplits
 from nas.energy import Measurement, Meter, WindowAccumulator, combine
 from nas.errors import BadInputError, ConfigError, InvalidArchError
 from nas.sections.compression import AblateSection
-from nas.train import LossFn, train_model
+from nas.train import TrainingPlan, train_model
+from nas.trial import Deployed
 from search_spaces import ArchSpec, build_model
 
 DEFAULT_ARCH: dict[str, dict[str, Any]] = {
@@ -52,33 +58,72 @@ DEFAULT_ARCH: dict[str, dict[str, Any]] = {
 }
 
 
-@dataclass
-class Deployed:
-    """What a technique produced: the deployed model, where it runs, and its training windows."""
-
-    model: nn.Module
-    device: torch.device
-    float_model: nn.Module  # before quantization: params and FLOPs are counted on it
-    train: list[Measurement]
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
+@dataclass(kw_only=True)
 class AblationContext:
-    config: Config
-    section: AblateSection
-    data: DataSplits
-    device: torch.device
-    meter: Meter
+    """One repeat of the table: the run context (its ``seed`` is the repeat's), the baseline
+    architecture, the calibration and where the rows deploy; ``baseline`` once it has run."""
+
+    run: RunContext
     spec: ArchSpec
-    seed: int
     baseline: Deployed | None = None
     calibration: Calibration | None = None
     target: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
+    @property
+    def config(self) -> Config:
+        return self.run.config
+
+    @property
+    def section(self) -> AblateSection:
+        return self.run.config.ablate
+
+    @property
+    def data(self) -> DataSplits:
+        return self.run.data
+
+    @property
+    def device(self) -> torch.device:
+        return self.run.device
+
+    @property
+    def meter(self) -> Meter:
+        assert self.run.meter is not None  # an ablation's context is metered (nas.ablation)
+        return self.run.meter
+
+    @property
+    def seed(self) -> int:
+        return self.run.seed
+
+    def plan(
+        self,
+        *,
+        precision: str = "fp32",
+        distill: bool = False,
+        passes: WindowAccumulator | None = None,
+    ) -> TrainingPlan:
+        """The config's training recipe at this repeat's seed, in ``precision``; distilled
+        from the baseline row's model when ``distill`` (its passes in ``passes``' windows)."""
+        s = self.section
+        choice = CompressionChoice(
+            precision=precision,
+            precision_switch_epoch=1,
+            distill=distill,
+            kd_temperature=s.kd_temperature,
+            kd_alpha=s.kd_alpha,
+        )
+        teacher = None
+        if distill:
+            assert self.baseline is not None  # the baseline row runs first
+            teacher = self.baseline.float_model
+        return training_plan(self.run.plan(), choice, teacher=teacher, passes=passes)
+
+    def finetune_plan(self, plan: TrainingPlan, epochs: int) -> TrainingPlan:
+        """The deploy recipe's fine-tune after pruning, with a shuffle of its own (seed + 1)."""
+        return finetune_plan(plan, epochs).replace(seed=self.seed + 1)
+
     def deploy_device(self, quantization: str) -> torch.device:
         """Where a model deployed at ``quantization`` runs: INT8 on the CPU, else the target."""
-        return torch.device("cpu") if quantization in INT8 else self.target
+        return deploy_device(quantization, self.target)
 
     def allowed_precision(self, precision: str) -> bool:
         """False when the calibration measured ``precision`` dearer than fp32 here."""
@@ -143,100 +188,48 @@ def student_spec(spec: ArchSpec, width: float) -> ArchSpec:
 
 
 def train_window(
-    ctx: AblationContext,
-    model: nn.Module,
-    name: str,
-    *,
-    precision: str = "fp32",
-    loss_fn: LossFn | None = None,
-    epochs: int | None = None,
-    lr_factor: float = 1.0,
+    ctx: AblationContext, model: nn.Module, name: str, plan: TrainingPlan
 ) -> Measurement:
-    """Train ``model`` in place inside one meter window called ``name``."""
-    t = ctx.config.train
-    ctx.meter.begin_window(name)
-    try:
-        train_model(
-            model,
-            ctx.data.train,
-            epochs=epochs if epochs is not None else t.epochs,
-            batch_size=ctx.config.data.batch_size,
-            lr=t.lr * lr_factor,
-            weight_decay=t.weight_decay,
-            optimizer=t.optimizer,
-            loss_fn=loss_fn,
-            device=ctx.device,
-            seed=ctx.seed,
-            autocast_dtype=autocast_schedule(precision),
-        )
-    finally:
-        m = ctx.meter.end_window(name)
-    return m
+    """Train ``model`` in place by ``plan`` inside one meter window called ``name``."""
+    windows = MeterWindows(ctx.meter)
+    with windows(name):
+        train_model(model, ctx.data.train, plan)
+    return windows.measurements[-1]
 
 
 def prune_window(
-    ctx: AblationContext, model: nn.Module, ratio: float, **train: Any
+    ctx: AblationContext, model: nn.Module, ratio: float, finetune: TrainingPlan
 ) -> tuple[Measurement, dict[str, Any]]:
-    """Prune ``model`` in place and fine-tune it, both in one ``finetune`` window."""
-    model.to(ctx.device)
-    ctx.meter.begin_window("finetune")
-    try:
-        example = ctx.data.train.tensors[0][:2].to(ctx.device)
-        structure = prune_model(
-            model,
-            ratio=ratio,
-            criterion=ctx.section.prune_criterion,
-            example_input=example,
-            seed=ctx.seed,
-        )
-        epochs = train.get("epochs", ctx.section.finetune_epochs)
-        if epochs > 0:
-            train_model(
-                model,
-                ctx.data.train,
-                epochs=epochs,
-                batch_size=ctx.config.data.batch_size,
-                lr=ctx.config.train.lr * FINETUNE_LR_FACTOR,
-                weight_decay=ctx.config.train.weight_decay,
-                optimizer=ctx.config.train.optimizer,
-                device=ctx.device,
-                seed=ctx.seed + 1,
-                loss_fn=train.get("loss_fn"),
-                autocast_dtype=autocast_schedule(train.get("precision", "fp32")),
-            )
-    finally:
-        m = ctx.meter.end_window("finetune")
-    return m, structure
+    """Prune ``model`` in place and fine-tune it by ``finetune`` (the deploy recipe), both in
+    one ``finetune`` window; that window and the pruned structure."""
+    windows = MeterWindows(ctx.meter)
+    structure = prune_and_finetune(
+        model,
+        ratio=ratio,
+        criterion=ctx.section.prune_criterion,
+        data=ctx.data.train,
+        device=ctx.device,
+        seed=ctx.seed,
+        finetune=finetune,
+        phase=windows,
+    )
+    return windows.measurements[-1], structure
 
 
 def quantize_window(
     ctx: AblationContext, model: nn.Module, quantization: str | None = None
-) -> tuple[nn.Module, Measurement]:
-    """The deployed copy of ``model`` at ``quantization`` (default the row's), on
-    :meth:`AblationContext.deploy_device` (static INT8 calibrated on 256 training images)."""
-    x = ctx.data.train.tensors[0][:256]
-    ctx.meter.begin_window("quantize")
-    try:
-        q = quantize(
-            model,
-            quantization=quantization or ctx.quantization,
-            device=ctx.target,
-            calibration=[x[i : i + 64] for i in range(0, len(x), 64)],
-        )
-    finally:
-        m = ctx.meter.end_window("quantize")
-    return q, m
-
-
-def distill_loss(ctx: AblationContext, passes: WindowAccumulator) -> LossFn:
-    assert ctx.baseline is not None  # the baseline row runs first
-    teacher = ctx.baseline.float_model.to(ctx.device)
-    return distillation_loss(
-        teacher,
-        temperature=ctx.section.kd_temperature,
-        alpha=ctx.section.kd_alpha,
-        passes=passes,
+) -> tuple[Deployed, Measurement]:
+    """``model`` deployed at ``quantization`` (default the row's) on the target by the deploy
+    recipe (static INT8 calibrated on 256 training images), in one ``quantize`` window."""
+    windows = MeterWindows(ctx.meter)
+    deployed = quantize_and_calibrate(
+        model,
+        quantization or ctx.quantization,
+        data=ctx.data.train,
+        device=ctx.target,
+        phase=windows,
     )
+    return deployed, windows.measurements[-1]
 
 
 def scaled(m: Measurement, factor: float) -> Measurement:
@@ -276,24 +269,29 @@ def teacher_training(ctx: AblationContext) -> list[Measurement]:
 def _baseline(ctx: AblationContext) -> Deployed:
     torch.manual_seed(ctx.seed)
     model = build_model(ctx.spec)
-    m = train_window(ctx, model, "train")
-    return Deployed(model.eval(), ctx.target, model, [m], {"arch": ctx.spec.encode()})
+    m = train_window(ctx, model, "train", ctx.plan())
+    return Deployed(
+        model=model.eval(), device=ctx.target, train=[m], details={"arch": ctx.spec.encode()}
+    )
 
 
 def _pruning(ctx: AblationContext) -> Deployed:
     assert ctx.baseline is not None
     model = copy.deepcopy(ctx.baseline.float_model)
-    m, _ = prune_window(ctx, model, ctx.section.prune_ratio)
+    finetune = ctx.finetune_plan(ctx.plan(), ctx.section.finetune_epochs)
+    m, _ = prune_window(ctx, model, ctx.section.prune_ratio, finetune)
     details = {"prune_ratio": ctx.section.prune_ratio, "criterion": ctx.section.prune_criterion}
-    return Deployed(model.eval(), ctx.target, model, [*ctx.baseline.train, m], details)
+    return Deployed(
+        model=model.eval(), device=ctx.target, train=[*ctx.baseline.train, m], details=details
+    )
 
 
 def _quantization(ctx: AblationContext) -> Deployed:
     assert ctx.baseline is not None
-    model = ctx.baseline.float_model
-    q, m = quantize_window(ctx, model)
-    dev = ctx.deploy_device(ctx.quantization)
-    return Deployed(q, dev, model, [*ctx.baseline.train, m], {"quantization": ctx.quantization})
+    deployed, m = quantize_window(ctx, ctx.baseline.float_model)
+    deployed.train = [*ctx.baseline.train, m]
+    deployed.details = {"quantization": ctx.quantization}
+    return deployed
 
 
 def _distillation(ctx: AblationContext) -> Deployed:
@@ -301,27 +299,23 @@ def _distillation(ctx: AblationContext) -> Deployed:
     spec = student_spec(ctx.spec, ctx.section.student_width)
     student = build_model(spec)
     passes = WindowAccumulator(ctx.meter, TEACHER_WINDOW)
-    m = train_window(ctx, student, "train", loss_fn=distill_loss(ctx, passes))
+    m = train_window(ctx, student, "train", ctx.plan(distill=True, passes=passes))
     teacher_kwh = total_train(ctx.baseline).energy_kwh  # type: ignore[arg-type]
     details = {
         "student": spec.encode(),
         **teacher_details(passes, teacher_kwh, ctx.section.teacher_amortised_over),
     }
-    return Deployed(student.eval(), ctx.target, student, [*teacher_training(ctx), m], details)
+    return Deployed(
+        model=student.eval(), device=ctx.target, train=[*teacher_training(ctx), m], details=details
+    )
 
 
 def _mixed_precision(ctx: AblationContext) -> Deployed:
     torch.manual_seed(ctx.seed)
     model = build_model(ctx.spec)
-    m = train_window(ctx, model, "train", precision=ctx.section.precision)
-    return Deployed(model.eval(), ctx.target, model, [m], {"precision": ctx.section.precision})
-
-
-def _combined(ctx: AblationContext) -> Deployed:
-    """Chosen by a small metered search: :mod:`nas.compression.combined`."""
-    from nas.compression.combined import select_combined
-
-    return select_combined(ctx)
+    m = train_window(ctx, model, "train", ctx.plan(precision=ctx.section.precision))
+    details = {"precision": ctx.section.precision}
+    return Deployed(model=model.eval(), device=ctx.target, train=[m], details=details)
 
 
 def total_train(deployed: Deployed) -> Measurement:
@@ -334,5 +328,4 @@ BUILTIN_TECHNIQUES: tuple[tuple[str, Callable[[AblationContext], Deployed]], ...
     ("quantization", _quantization),
     ("distillation", _distillation),
     ("mixed_precision", _mixed_precision),
-    ("combined", _combined),
-)
+)  # then "combined" (nas.compression.combined, a metered search over these), "federated"

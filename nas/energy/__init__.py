@@ -25,7 +25,7 @@ from nas.energy._composite import CompositeMeter
 from nas.energy._cpu_power import CpuInfo, read_cpu_info
 from nas.energy._estimate import EstimateMeter
 from nas.energy._gpu import torch_cuda, torch_identity
-from nas.energy._measurement import add_measurements, sanitize_domain
+from nas.energy._measurement import add_measurements, energy_kind, sanitize_domain
 from nas.energy._nvml import NvmlMeter, nvml_is_available
 from nas.energy._rapl import RaplMeter, rapl_is_available
 from nas.energy._select import METER_NAMES, available_meters, create_meter
@@ -44,6 +44,7 @@ __all__ = [
     "WindowAccumulator",
     "WindowTotals",
     "add_measurements",
+    "energy_kind",
     "available_meters",
     "combine",
     "create_meter",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from nas.energy._base import Meter, merge_domain_kinds
+from nas.energy._measurement import energy_kind
 
 
 class CompositeMeter(Meter):
@@ -27,7 +28,7 @@ class CompositeMeter(Meter):
 
     @property
     def kind(self) -> str:
-        return "estimated" if any(p.kind == "estimated" for p in self.parts) else "measured"
+        return energy_kind(p.kind for p in self.parts)
 
     @property
     def hardware(self) -> str:

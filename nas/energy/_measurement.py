@@ -121,6 +121,12 @@ class Measurement:
         )
 
 
+def energy_kind(kinds: Iterable[str]) -> str:
+    """The kind of a total of figures of these ``kinds``: ``"measured"`` only if every one
+    was measured, else ``"estimated"`` (nothing estimated is shown as measured)."""
+    return "measured" if all(k == "measured" for k in kinds) else "estimated"
+
+
 def add_measurements(a: Measurement, b: Measurement, name: str) -> Measurement:
     """``a`` and ``b`` summed into one measurement called ``name`` (details merged, no
     per-window list: usable as a running total over any number of windows)."""
@@ -134,7 +140,7 @@ def add_measurements(a: Measurement, b: Measurement, name: str) -> Measurement:
         energy_j=energy_j,
         total_energy_j=a.total_energy_j + b.total_energy_j,
         source=a.source,
-        kind="estimated" if "estimated" in (a.kind, b.kind) else "measured",
+        kind=energy_kind((a.kind, b.kind)),
         hardware=" / ".join(hardware),
         details=merge_details(a.details, a.total_energy_j, b.details, b.total_energy_j),
     )

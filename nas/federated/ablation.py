@@ -22,17 +22,17 @@ from nas.federated.compare import federated_to_target
 from nas.federated.engine import FederatedSpec
 from nas.federated.split import label_skew, split_indices
 from nas.sections.federated import FederatedSection
-from nas.train import cross_entropy_loss, evaluate
+from nas.train import evaluate
+from nas.trial import Deployed
 
 if TYPE_CHECKING:  # pragma: no cover
-    from nas.compression.techniques import AblationContext, Deployed
+    from nas.compression.techniques import AblationContext
 
 MAX_COMPUTE_FACTOR = 2  # federated may spend up to 2x the baseline's epochs to reach its accuracy
 
 
 def federated_technique(ctx: AblationContext) -> Deployed:
     """Train ``ctx.spec`` federated to the baseline's validation accuracy; the row's Deployed."""
-    from nas.compression.techniques import Deployed
     from search_spaces import build_model
 
     sec: FederatedSection = ctx.config.federated
@@ -53,15 +53,7 @@ def federated_technique(ctx: AblationContext) -> Deployed:
         ctx.data,
         parts,
         spec=FederatedSpec.from_section(sec, strategy),
-        train_kwargs=dict(
-            batch_size=ctx.config.data.batch_size,
-            lr=t.lr,
-            weight_decay=t.weight_decay,
-            optimizer=t.optimizer,
-            loss_fn=cross_entropy_loss(t.label_smoothing),
-            device=ctx.device,
-            seed=ctx.seed,
-        ),
+        plan=ctx.run.plan(),  # the config's recipe: batch size, lr, optimizer, loss
         meter=ctx.meter,
         target_accuracy=target,
         max_epochs=MAX_COMPUTE_FACTOR * t.epochs,
@@ -87,4 +79,4 @@ def federated_technique(ctx: AblationContext) -> Deployed:
         **{k: v for k, v in run.to_dict().items() if k != "label"},
     }
     train = with_network(run.compute, comm, name="train")
-    return Deployed(model.eval(), ctx.target, model, [train], details)
+    return Deployed(model=model.eval(), device=ctx.target, train=[train], details=details)

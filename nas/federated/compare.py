@@ -21,7 +21,7 @@ from nas.data import DataSplits
 from nas.energy import Measurement, Meter, combine
 from nas.federated.comm import CommLedger
 from nas.federated.engine import FederatedSpec, train_federated
-from nas.train import evaluate, train_model
+from nas.train import TrainingPlan, evaluate, train_model
 
 
 @dataclass
@@ -126,15 +126,16 @@ def centralised_to_target(
     model: nn.Module,
     data: DataSplits,
     *,
-    train_kwargs: dict[str, Any],
+    plan: TrainingPlan,
     meter: Meter,
     target_accuracy: float | None,
     max_epochs: int,
     label: str = "centralised",
 ) -> TargetRun:
-    """Train ``model`` centrally (``nas.train.train_model``) until the target or ``max_epochs``."""
+    """Train ``model`` centrally by ``plan`` (``nas.train.train_model``; its one-cycle spans
+    ``max_epochs``) until the target or ``max_epochs``."""
     win = _Windows(meter, "train")
-    check = _Checker(meter, data, train_kwargs["device"], target_accuracy)
+    check = _Checker(meter, data, plan.device, target_accuracy)
     done = {"epochs": 0}
 
     def on_epoch_end(epoch: int, _loss: float) -> None:
@@ -146,10 +147,11 @@ def centralised_to_target(
         if epoch + 1 < max_epochs:
             win.start()
 
-    kwargs = {k: v for k, v in train_kwargs.items() if k != "epochs"}
     win.start()
     try:
-        train_model(model, data.train, epochs=max_epochs, on_epoch_end=on_epoch_end, **kwargs)
+        train_model(
+            model, data.train, plan.replace(epochs=max_epochs, epoch_callbacks=(on_epoch_end,))
+        )
     except _Reached:
         pass
     finally:
@@ -172,7 +174,7 @@ def federated_to_target(
     parts: list[np.ndarray],
     *,
     spec: FederatedSpec,
-    train_kwargs: dict[str, Any],
+    plan: TrainingPlan,
     meter: Meter,
     target_accuracy: float | None,
     max_epochs: int,
@@ -183,7 +185,7 @@ def federated_to_target(
     """Train ``model`` federated until the target or ``max_epochs`` epochs of compute."""
     capped = dataclasses.replace(spec, rounds=spec.rounds_for(max_epochs))
     win = _Windows(meter, "train")
-    check = _Checker(meter, data, train_kwargs["device"], target_accuracy)
+    check = _Checker(meter, data, plan.device, target_accuracy)
     n = len(data.train)
 
     def on_round_end(r: int, net: nn.Module, samples: int) -> bool:
@@ -202,9 +204,8 @@ def federated_to_target(
             data.train,
             parts,
             spec=capped,
-            train_kwargs={**train_kwargs, "epochs": max_epochs},
+            plan=plan.replace(epochs=max_epochs),
             meter=meter,
-            seed=int(train_kwargs.get("seed", 0)),
             on_round_end=on_round_end,
         )
     finally:

@@ -3,9 +3,9 @@
 Each selected client starts from the global weights in a working copy of the model (one
 copy, reloaded per client: equivalent to a copy per client when they run in turn), trains
 ``local_epochs`` over its own shard with a fresh optimizer at the round's learning rate
-(:mod:`nas.federated.local`; ``loss_fn``, ``autocast_dtype``, ``optimizer``, ``batch_size``,
-``weight_decay`` and ``seed`` of the trial's ``train_kwargs``), and returns its ``state_dict``;
-the server averages them (FedAvg). Each
+(:mod:`nas.federated.local`; the loss, precision, optimizer, batch size, weight decay and
+seed of the run's :class:`~nas.train.TrainingPlan`), and returns its ``state_dict``; the
+server averages them (FedAvg). Each
 client's local training and each server step run in their own meter windows
 (``federated_client``, ``federated_server``), which may nest inside the trial's ``train``
 window (meters measure concurrent windows independently).
@@ -20,11 +20,9 @@ epoch callbacks fire at those boundaries and ``autocast_dtype`` gets that epoch 
 from __future__ import annotations
 
 import copy
-import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import torch
@@ -36,13 +34,10 @@ from nas.federated.comm import CommLedger, state_bytes
 from nas.federated.fedavg import STRATEGIES, clone_state, distance_to, fedavg, proximal_loss
 from nas.federated.local import local_train, round_learning_rates
 from nas.sections.federated import FederatedSection
-from nas.train import TrainResult, cross_entropy_loss
-
-log = logging.getLogger(__name__)
+from nas.train import TrainingPlan, TrainResult
 
 CLIENT_WINDOW = "federated_client"
 SERVER_WINDOW = "federated_server"
-_PASSED = ("batch_size", "device", "weight_decay", "optimizer")  # to local_train as given
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -114,13 +109,13 @@ def train_federated(
     parts: list[np.ndarray],
     *,
     spec: FederatedSpec,
-    train_kwargs: dict[str, Any],
+    plan: TrainingPlan,
     meter: Meter | None,
-    seed: int = 0,
-    on_epoch_end: Callable[[int, float], None] | None = None,
     on_round_end: Callable[[int, nn.Module, int], bool | None] | None = None,
 ) -> FederatedResult:
-    """Train ``model`` in place by ``spec``'s strategy over the client shards ``parts``.
+    """Train ``model`` in place by ``spec``'s strategy over the client shards ``parts``, with
+    ``plan``'s recipe (its ``epochs`` map to rounds, its ``seed`` picks the clients, its
+    epoch callbacks run at the epoch boundaries the rounds cross).
 
     ``on_round_end(round, model, samples)`` runs after each aggregation (``samples``: client
     samples processed so far), outside every meter window (e.g. to evaluate); returning True
@@ -128,17 +123,12 @@ def train_federated(
     """
     if len(parts) != spec.clients:
         raise ValueError(f"{len(parts)} shards for {spec.clients} clients")
-    epochs = int(train_kwargs.get("epochs", 1))
+    epochs, seed = plan.epochs, plan.seed
     rounds = spec.rounds_for(epochs)
     m = spec.clients_per_round
-    inner_loss = train_kwargs.get("loss_fn") or cross_entropy_loss()
-    autocast = train_kwargs.get("autocast_dtype")
-    passed = {k: train_kwargs[k] for k in _PASSED if k in train_kwargs}
-    ignored = set(train_kwargs) - {*_PASSED, "epochs", "seed", "lr", "loss_fn", "autocast_dtype"}
-    if ignored:
-        log.warning("federated training ignores train_kwargs %s", sorted(ignored))
-    device: torch.device = passed["device"]
-    lrs = round_learning_rates(float(train_kwargs["lr"]), rounds)
+    autocast = plan.autocast_dtype
+    device = plan.device
+    lrs = round_learning_rates(float(plan.lr), rounds)
     clients = WindowAccumulator(meter, CLIENT_WINDOW)  # keyed by client index
     server = WindowAccumulator(meter, SERVER_WINDOW)
 
@@ -164,16 +154,14 @@ def train_federated(
             with clients.window(k):
                 worker.load_state_dict(global_state)
                 frozen = [p.detach().clone() for p in worker.parameters() if p.requires_grad]
-                res = local_train(
-                    worker,
-                    shards[k],
+                local = plan.replace(
                     epochs=spec.local_epochs,
                     lr=lrs[r],
                     seed=seed + 7919 * (r + 1) + k,
-                    loss_fn=proximal_loss(inner_loss, frozen, spec.mu),
-                    dtype=dtype,
-                    **passed,
+                    loss_fn=proximal_loss(plan.loss_fn, frozen, spec.mu),
+                    autocast_dtype=_constant(dtype),
                 )
+                res = local_train(worker, shards[k], local)
                 states.append(clone_state(worker))
             drifts.append(distance_to(worker, frozen))
             weights.append(len(shards[k]))
@@ -195,9 +183,8 @@ def train_federated(
             result.epochs = epoch + 1
             result.epoch_losses.append(round_loss)
         stop = bool(on_round_end(r, model, result.samples)) if on_round_end is not None else False
-        if on_epoch_end is not None:
-            for epoch in crossed:
-                on_epoch_end(epoch, round_loss)
+        for epoch in crossed:
+            plan.on_epoch_end(epoch, round_loss)
         if stop:
             break
     return FederatedResult(
@@ -216,6 +203,11 @@ def train_federated(
         energy_source=clients.source,
         energy_kind=clients.kind,
     )
+
+
+def _constant(dtype: torch.dtype | None) -> Callable[[int], torch.dtype | None] | None:
+    """The round's autocast dtype for every local epoch (None: FP32)."""
+    return None if dtype is None else (lambda _epoch: dtype)
 
 
 def _kwh(clients: WindowAccumulator, key: int) -> float:

@@ -4,7 +4,7 @@ FedAvg clients run plain local steps at the round's learning rate with a fresh o
 (McMahan et al. 2017); the rate itself follows, round by round, the same one-cycle shape the
 centralised loop (:func:`nas.train.train_model`) follows step by step, so a federated run and
 a centralised one of the same compute anneal alike. The local steps are the centralised loop's
-own (``train_model(lr_schedule="constant")``): mixed precision, the divergence check and the
+own (``train_model`` with ``lr_schedule="constant"``): mixed precision, the divergence check and the
 out-of-memory mapping included.
 """
 
@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from nas.train import LossFn, TrainResult, train_model
+from nas.train import TrainingPlan, TrainResult, train_model
 
 
 def round_learning_rates(lr: float, rounds: int) -> list[float]:
@@ -31,33 +31,8 @@ def round_learning_rates(lr: float, rounds: int) -> list[float]:
     return out
 
 
-def local_train(
-    model: nn.Module,
-    data: TensorDataset,
-    *,
-    epochs: int,
-    batch_size: int,
-    lr: float,
-    device: torch.device,
-    seed: int = 0,
-    weight_decay: float = 0.0,
-    optimizer: str = "adamw",
-    loss_fn: LossFn,
-    dtype: torch.dtype | None = None,
-) -> TrainResult:
-    """Train ``model`` in place at a constant ``lr`` for ``epochs`` over ``data``: the
-    centralised loop with a fresh optimizer and no schedule."""
-    return train_model(
-        model,
-        data,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        device=device,
-        seed=seed,
-        weight_decay=weight_decay,
-        optimizer=optimizer,
-        loss_fn=loss_fn,
-        autocast_dtype=(lambda _epoch: dtype) if dtype is not None else None,
-        lr_schedule="constant",
-    )
+def local_train(model: nn.Module, data: TensorDataset, plan: TrainingPlan) -> TrainResult:
+    """Train ``model`` in place by ``plan`` at its constant ``lr`` over ``data``: the
+    centralised loop with a fresh optimizer, no schedule and no epoch callbacks."""
+    local = plan.replace(lr_schedule="constant", on_start=(), epoch_callbacks=())
+    return train_model(model, data, local)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,8 +25,11 @@ from nas.federated.engine import FederatedSpec, train_federated
 from nas.federated.split import label_skew, split_indices
 from nas.record import Federated
 from nas.sections.federated import FederatedSection
-from nas.train import TrainResult
-from nas.trial import Step, TrainingPlan, TrialEnv, TrialState
+from nas.train import TrainingPlan, TrainResult
+from nas.trial import Step, TrialState
+
+if TYPE_CHECKING:  # pragma: no cover
+    from nas.context import RunContext
 
 log = logging.getLogger(__name__)
 
@@ -34,18 +37,18 @@ log = logging.getLogger(__name__)
 class FederatedStep(Step):
     name = "federated"
 
-    def __init__(self, env: TrialEnv) -> None:
-        sec: FederatedSection = env.config.federated
-        labels = env.data.train.tensors[1].numpy()
+    def __init__(self, context: RunContext) -> None:
+        sec: FederatedSection = context.config.federated
+        labels = context.data.train.tensors[1].numpy()
         self.section = sec
         self.parts: list[np.ndarray] = split_indices(
             labels,
             clients=sec.clients,
             split=sec.split,
             alpha=sec.dirichlet_alpha,
-            seed=env.config.study.seed,
+            seed=context.config.study.seed,
         )
-        self.skew = label_skew(labels, self.parts, env.data.num_classes)
+        self.skew = label_skew(labels, self.parts, context.data.num_classes)
         self._comm: Any = None  # the estimated comm phase of the trial being trained
         log.info(
             "federated: %d clients (%s split, label skew %.3f), sizes %s",
@@ -112,10 +115,8 @@ class FederatedStep(Step):
             t.data.train,
             self.parts,
             spec=spec,
-            train_kwargs=plan.train_kwargs(),
+            plan=plan,
             meter=t.meter,
-            seed=plan.seed,
-            on_epoch_end=plan.on_epoch_end,
             on_round_end=on_round_end,
         )
         self._comm = res.comm.measurement(kwh_per_gb=kwh_per_gb, source=source)

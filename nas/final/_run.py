@@ -15,7 +15,6 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -26,18 +25,13 @@ import torch._dynamo  # noqa: F401  (the first optimizer imports it: 1.6 s, proc
 
 # like every other import, so it is loaded here rather than inside the metered build phase)
 from nas.carbon import IntensitySource, kgco2e
-from nas.compression import (
-    apply_structure,
-    autocast_schedule,
-    deploy_device,
-    distillation_loss,
-    quantize,
-)
-from nas.config import Config
-from nas.data import DataBudget, DataSplits, load_data
-from nas.energy import Meter, add_measurements
-from nas.errors import BadInputError, TrialFailure
+from nas.compression import CompressionChoice, deploy, pruned_network, training_plan
+from nas.context import RunContext
+from nas.data import DataSplits
+from nas.energy import Meter, add_measurements, energy_kind
+from nas.errors import BadInputError, EconasError, TrialFailure
 from nas.final._checkpoint import Checkpoint, CheckpointDir, measurement_to_json
+from nas.final._options import BudgetStop, FinalOptions
 from nas.final._project import Projection, project_energy
 from nas.record import (
     RECORD_VERSION,
@@ -50,60 +44,10 @@ from nas.record import (
     final_key,
     finite,
 )
-from nas.train import Trainer, cross_entropy_loss, evaluate, resolve_device
-from search_spaces import ArchSpec, build_model
+from nas.train import Trainer, TrainingPlan, evaluate
+from search_spaces import ArchSpec
 
 CHUNK_S = 2.0  # how often an epoch's energy so far is written to progress.json
-
-
-@dataclass(frozen=True)
-class FinalOptions:
-    """The budget of a final training ([final] section, overridden by flags)."""
-
-    epochs: int
-    train_size: int | None  # None: the whole training split less validation
-    test_size: int | None  # None: the whole test split
-    batch_size: int
-    lr: float
-    schedule: str
-    device: str
-    meter: str
-    max_kgco2e: float | None
-
-    @classmethod
-    def of(cls, config: Config, **overrides: Any) -> FinalOptions:
-        f = config.final
-        given = {k: v for k, v in overrides.items() if v is not None}
-        if given.get("train_size") == "all":  # the flag's way of saying the whole split
-            given["train_size"] = None
-        opts = cls(
-            epochs=f.epochs,
-            train_size=f.train_size,
-            test_size=f.test_size,
-            batch_size=f.batch_size or config.data.batch_size,
-            lr=f.lr or config.train.lr,
-            schedule=f.schedule,
-            device=config.hardware.device,
-            meter=config.hardware.meter,
-            max_kgco2e=f.max_kgco2e,
-        )
-        opts = dataclasses.replace(opts, **given)
-        if opts.epochs < 1:
-            raise BadInputError(f"--epochs must be >= 1, got {opts.epochs}")
-        if opts.train_size is not None and opts.train_size < 1:
-            raise BadInputError(f"--train-size must be 'all' or >= 1, got {opts.train_size}")
-        if opts.max_kgco2e is not None and not opts.max_kgco2e > 0:
-            raise BadInputError(f"--max-kgco2e must be > 0, got {opts.max_kgco2e}")
-        return opts
-
-    def settings(self) -> dict[str, Any]:
-        """What a checkpoint must share with the run that resumes it."""
-        keys = ("epochs", "train_size", "test_size", "batch_size", "lr", "schedule", "meter")
-        return {k: getattr(self, k) for k in keys}
-
-
-class BudgetStop(BadInputError):
-    """The measured total reached ``--max-kgco2e``: stopped at a checkpoint (exit 2)."""
 
 
 class FinalRun:
@@ -113,7 +57,7 @@ class FinalRun:
         self,
         study: optuna.Study,
         trial: optuna.trial.FrozenTrial,
-        config: Config,
+        context: RunContext,
         options: FinalOptions,
         *,
         run_dir: Path | None = None,
@@ -123,7 +67,8 @@ class FinalRun:
             raise BadInputError(
                 f"trial {trial.number} is {trial.state.name}; only a COMPLETE trial can be trained"
             )
-        self.study, self.trial, self.config, self.opts = study, trial, config, options
+        self.study, self.trial, self.opts = study, trial, options
+        self.context, self.config = context, context.config
         self.rec = TrialRecord.of(trial)
         if not self.rec.get(Trial.arch_spec):
             raise BadInputError(f"trial {trial.number} has no stored architecture")
@@ -132,30 +77,24 @@ class FinalRun:
         self.ckpt = CheckpointDir(
             base / "final" / f"trial-{trial.number}", study=study.study_name, trial=trial.number
         )
-        self._data: DataSplits | None = None
         self._mark = 0  # log measurements up to here are in the checkpoint on disk
 
     # -- what it will cost ------------------------------------------------------------------
     @property
     def data(self) -> DataSplits:
-        if self._data is None:
-            c, o = self.config, self.opts
-            budget = DataBudget(
-                train_size=o.train_size,
-                val_size=c.data.val_size,
-                test_size=o.test_size,
-                resolution=c.data.resolution,
-                batch_size=o.batch_size,
-            )
-            self._data = load_data(
-                c.data.dataset,
-                budget=budget,
-                seed=c.study.seed,
-                memory_budget_gb=c.hardware.memory_budget_gb,
-            )
-        return self._data
+        return self.context.data
 
-    def project(self, intensity: IntensitySource) -> Projection:
+    @property
+    def seed(self) -> int:
+        """The trial's training seed, as in the search."""
+        return self.context.seed + self.trial.number
+
+    @property
+    def choice(self) -> CompressionChoice:
+        """How the trial was compressed (its precision, teacher, quantization)."""
+        return CompressionChoice.of_record(self.rec)
+
+    def project(self) -> Projection:
         """The full run's energy and kgCO2e from the proxy's measured energy per sample-epoch."""
         rec, c = self.rec, self.config
         phases = rec.phases
@@ -179,7 +118,7 @@ class FinalRun:
             test_size=len(d.test),
             epoch_kwh=rec.json(Trial.epoch_energy_kwh) or (),
             epoch_s=rec.json(Trial.epoch_duration_s) or (),
-        ).with_carbon(intensity)
+        ).with_carbon(self.context.intensity)
 
     def store_projection(self, projection: Projection) -> None:
         """Keep the projection with the trial until (unless) a full-budget run replaces it."""
@@ -201,10 +140,11 @@ class FinalRun:
         }
 
     # -- the run ------------------------------------------------------------------------------
-    def run(
-        self, meter: Meter, intensity: IntensitySource, projection: Projection
-    ) -> dict[str, Any]:
+    def run(self, projection: Projection) -> dict[str, Any]:
         """Train (or resume) to the end; store and return the final record."""
+        meter, intensity = self.context.meter, self.context.intensity
+        if meter is None:
+            raise EconasError("this run context measures nothing: it can project, not train")
         opts, settings = self.opts, self.opts.settings()
         ckpt = self.ckpt.load(settings) or Checkpoint(
             study=self.study.study_name, trial=self.trial.number, settings=settings
@@ -230,8 +170,8 @@ class FinalRun:
             self._line(
                 f"trial {self.trial.number}: resuming at epoch {resumed_from + 1}/{opts.epochs}"
             )
-        device = resolve_device(opts.device)
-        self.check_memory(device)
+        device = self.context.device
+        self.check_memory()
         proxy_threads = self.rec.get(Provenance.threads)
         if proxy_threads is not None and proxy_threads != torch.get_num_threads():
             self._line(
@@ -242,21 +182,8 @@ class FinalRun:
             data = self.data
             if device.type == "cuda":  # in-memory tensors: pinned pages copy to the GPU async
                 data.train.tensors = tuple(t.pin_memory() for t in data.train.tensors)
-            model, loss_fn, autocast = self._build(device)
-            trainer = Trainer(
-                model,
-                data.train,
-                epochs=opts.epochs,
-                batch_size=opts.batch_size,
-                lr=opts.lr,
-                device=device,
-                seed=self.config.study.seed + self.trial.number,
-                weight_decay=self.config.train.weight_decay,
-                optimizer=self.config.train.optimizer,
-                loss_fn=loss_fn,
-                autocast_dtype=autocast,
-                lr_schedule=opts.schedule,
-            )
+            model, plan = self._build()
+            trainer = Trainer(model, data.train, plan)
             if ckpt.trainer is not None:
                 trainer.load_state_dict(ckpt.trainer)
         self._mark = len(log.measurements)  # build is not redone after an interrupt
@@ -311,43 +238,31 @@ class FinalRun:
         return self._finish(log, ckpt, model, device, intensity, projection, val_acc, resumed_from)
 
     # -- the parts -----------------------------------------------------------------------------
-    def _build(
-        self, device: torch.device
-    ) -> tuple[torch.nn.Module, Any, Callable[[int], Any] | None]:
-        """The trial's (pruned) network, fresh; its loss (distilled or not) and precision."""
-
-        rec = self.rec
-        torch.manual_seed(self.config.study.seed + self.trial.number)
-        model = self._network()
-        model.to(device)
-        autocast = autocast_schedule(
-            str(rec.get(Compression.precision, "fp32")),
-            switch_epoch=int(rec.get(Compression.precision_switch_epoch) or 1),
+    def plan(self) -> TrainingPlan:
+        """The config's training recipe at the final budget (epochs, lr, schedule, batch size)."""
+        o = self.opts
+        return self.context.plan(
+            seed=self.seed,
+            epochs=o.epochs,
+            lr=o.lr,
+            lr_schedule=o.schedule,
+            batch_size=o.batch_size,
         )
-        loss = cross_entropy_loss(self.config.train.label_smoothing)
-        teacher = self._teacher()
-        if teacher is not None:
-            loss = distillation_loss(
-                teacher.to(device) if not _is_int8(teacher) else teacher,
-                temperature=float(rec.get(Compression.kd_temperature)),
-                alpha=float(rec.get(Compression.kd_alpha)),
-                teacher_device=device if not _is_int8(teacher) else torch.device("cpu"),
-            )
-        return model, loss, autocast
+
+    def _build(self) -> tuple[torch.nn.Module, TrainingPlan]:
+        """The trial's (pruned) network, fresh; its plan (its precision, distilled or not)."""
+        torch.manual_seed(self.seed)
+        model = self._network()
+        model.to(self.context.device)
+        plan = training_plan(self.plan(), self.choice, teacher=self._teacher())
+        return model, plan
 
     def _network(self) -> torch.nn.Module:
         """The trial's network as it deployed it (pruned structure applied), untrained."""
-        model = build_model(ArchSpec.from_json(self.rec.get(Trial.arch_spec)))
-        structure = self.rec.json(Compression.pruned_structure)
-        if structure:
-            apply_structure(model, structure)
-            for module in model.modules():  # placeholders of the pruned shapes: initialise
-                reset = getattr(module, "reset_parameters", None)
-                if callable(reset):
-                    reset()
-        return model
+        spec = ArchSpec.from_json(self.rec.get(Trial.arch_spec))
+        return pruned_network(spec, self.rec.json(Compression.pruned_structure))
 
-    def check_memory(self, device: torch.device) -> None:
+    def check_memory(self) -> None:
         """BadInputError (exit 2) when the data or training the network at the final batch
         size would not fit the memory budget (nas.memory), before anything is allocated."""
         from nas.memory import check_training, estimate_training
@@ -363,7 +278,7 @@ class FinalRun:
         try:
             check_training(
                 estimate,
-                device=device,
+                device=self.context.device,
                 memory_budget_gb=self.config.hardware.memory_budget_gb,
                 held_bytes=data.resident_bytes,
                 what=f"trial {self.trial.number}'s model",
@@ -444,22 +359,20 @@ class FinalRun:
         val_acc: float,
         resumed_from: int,
     ) -> dict[str, Any]:
-
-        q = str(self.rec.get(Compression.quantization, "fp32"))
         d = self.data
-        with log.phase("quantize"):
-            x = d.train.tensors[0][:256]
-            deployed = quantize(
-                model,
-                quantization=q,
-                device=device,
-                calibration=[x[i : i + 64] for i in range(0, len(x), 64)],
-            )
-        deploy_dev = deploy_device(q, device)
+        deployed = deploy(  # the pruned structure was trained from scratch: quantize only
+            model,
+            self.choice,
+            data=d.train,
+            device=device,
+            seed=self.seed,
+            phase=log.phase,
+            pruned_before_training=True,
+        )
         with log.phase("test"):
-            test_acc = evaluate(deployed, d.test, device=deploy_dev)
+            test_acc = evaluate(deployed.model, d.test, device=deployed.device)
         with log.phase("upload"):
-            artifact_id = self._upload(deployed)
+            artifact_id = self._upload(deployed.model)
         record: dict[str, Any] = {}
         with log.phase("store"):
             record = self._record(
@@ -490,7 +403,6 @@ class FinalRun:
         phases = log.merged()
         kwh = log.energy_kwh()
         ci = self._ci(intensity, log)
-        kind = "measured" if all(m.kind == "measured" for m in phases) else "estimated"
         measured = [m for m in phases if m.details.get("carried_over") is not True] or phases
         error = (kwh - projection.energy_kwh) / projection.energy_kwh * 100.0
         d = self.data
@@ -508,7 +420,7 @@ class FinalRun:
             Final.energy_kwh: kwh,
             Final.kgco2e: kgco2e(kwh, ci.intensity_g_per_kwh),
             Final.lost_energy_kwh: sum(m.energy_kwh for m in phases if m.name == "lost"),
-            Final.energy_kind: kind,
+            Final.energy_kind: energy_kind(m.kind for m in phases),
             Final.energy_source: measured[0].source,
             Final.hardware: measured[0].hardware,
             Final.intensity_g_per_kwh: ci.intensity_g_per_kwh,
@@ -544,7 +456,3 @@ class FinalRun:
 
     def _line(self, text: str) -> None:
         print(f"econas: {text}", file=self.stream, flush=True)
-
-
-def _is_int8(model: torch.nn.Module) -> bool:
-    return any(type(m).__module__.startswith("torch.ao.nn.quantized") for m in model.modules())

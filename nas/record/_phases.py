@@ -164,6 +164,7 @@ class PhaseLog:
         trials'. ``metered_fraction`` is the summed phase time over the trial's wall time.
         """
         from nas.carbon import kgco2e
+        from nas.energy import energy_kind
 
         phases = self.merged()
         model_kwh = self.energy_kwh(model_cost_only=True)
@@ -189,9 +190,7 @@ class PhaseLog:
             measured = [m for m in phases if m.source != "network-estimate"] or phases
             out[Trial.energy_source] = measured[0].source
             out[Trial.hardware] = measured[0].hardware
-            out[Trial.energy_kind] = (
-                "measured" if all(m.kind == "measured" for m in phases) else "estimated"
-            )
+            out[Trial.energy_kind] = energy_kind(m.kind for m in phases)
             out.update(_provenance_of(measured))
         return out
 

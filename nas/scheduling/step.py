@@ -36,7 +36,7 @@ from nas.sections.schedule import parse_utc
 from nas.trial import Step, TrialState
 
 if TYPE_CHECKING:  # pragma: no cover
-    from nas.trial import TrialEnv
+    from nas.context import RunContext
 
 __all__ = ["BudgetGuard", "GreenWindow", "RegionPicker", "SimulatedTimeIntensity", "parse_utc"]
 
@@ -96,8 +96,8 @@ class GreenWindow(Step):
 
     name = "schedule"
 
-    def __init__(self, env: TrialEnv, *, stream: TextIO | None = None) -> None:
-        self.section = section = env.config.schedule
+    def __init__(self, context: RunContext, *, stream: TextIO | None = None) -> None:
+        self.section = section = context.config.schedule
         self.stream = stream
         self.live = section.trace == "live"
         self.window_s = section.window_hours * 3600.0
@@ -106,12 +106,14 @@ class GreenWindow(Step):
             from nas.carbon import FallbackIntensity
             from nas.scheduling._live_plan import LivePlanner
 
-            if not isinstance(env.intensity, FallbackIntensity):
+            if not isinstance(context.intensity, FallbackIntensity):
                 raise ConfigError("schedule.trace = 'live' needs carbon.source = 'live:...'")
             self.simulated = False
-            self.intensity = env.intensity
+            self.intensity = context.intensity
             self.planner = LivePlanner(
-                source=env.intensity.live, policy=section.effective_policy, causal=section.forecast
+                source=context.intensity.live,
+                policy=section.effective_policy,
+                causal=section.forecast,
             )
             self.scheduler_clock: Clock = WallClock()
             return
@@ -317,12 +319,12 @@ class RegionPicker(Step):
 
     name = "spatial"
 
-    def __init__(self, env: TrialEnv) -> None:
+    def __init__(self, context: RunContext) -> None:
         from nas.carbon import FallbackIntensity, create_live_source, region_specs
         from nas.scheduling._live_plan import LivePlanner
 
-        c = env.config.carbon
-        cache = env.config.run_dir / "carbon-cache"
+        c = context.config.carbon
+        cache = context.config.run_dir / "carbon-cache"
         self.regions: list[tuple[str, FallbackIntensity, LivePlanner]] = []
         for spec in region_specs(c.source or "", c.regions):
             live = create_live_source(

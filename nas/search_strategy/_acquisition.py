@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from nas.hypervolume import Point, improvement_segments
+from nas.hypervolume import Point, improvement_segments, segments_on, staircase
 
 _SQRT2 = math.sqrt(2.0)
 _SQRT2PI = math.sqrt(2.0 * math.pi)
@@ -39,3 +39,23 @@ def can_improve(
 ) -> bool:
     """Whether a point with this (optimistic) accuracy at this energy would add anything."""
     return any(accuracy > lv for _, lv in improvement_segments(front, reference, energy))
+
+
+def score_candidates(
+    front: Sequence[Point],
+    reference: Point,
+    mu: Sequence[float],
+    sigma: Sequence[float],
+    energy: Sequence[float],
+    *,
+    optimism: float = 2.0,
+) -> tuple[list[float], list[bool]]:
+    """EHVI of every candidate, and whether its optimistic accuracy (``mu + optimism *
+    sigma``) could add anything: the front's staircase computed once."""
+    steps = staircase(front, reference)
+    scores, alive = [], []
+    for m, s, e in zip(mu, sigma, energy, strict=True):
+        segs = segments_on(steps, reference, float(e))
+        scores.append(sum(w * expected_improvement_above(float(m), float(s), lv) for w, lv in segs))
+        alive.append(any(float(m) + optimism * float(s) > lv for _, lv in segs))
+    return scores, alive

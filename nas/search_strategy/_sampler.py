@@ -38,7 +38,7 @@ from optuna.search_space import IntersectionSearchSpace
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from nas.search_strategy._acquisition import can_improve, ehvi
+from nas.search_strategy._acquisition import score_candidates
 from nas.search_strategy._candidates import candidates, categorical_mask, features, space_size
 from nas.search_strategy._surrogate import GaussianProcess
 
@@ -168,21 +168,12 @@ class EcoSampler(BaseSampler):
             sigma = np.full(len(pool), acc.std() or 1e-3)
         front = list(zip(acc.tolist(), energy.tolist(), strict=True))
         reference = (float(acc.min()), 1.05 * float(max(energy.max(), pred.max())))
-        score = np.array(
-            [
-                ehvi(front, reference, mu=float(m), sigma=float(s), energy=float(e))
-                for m, s, e in zip(mu, sigma, pred, strict=True)
-            ]
-        )
+        scores, alive_list = score_candidates(front, reference, mu, sigma, pred)
+        score = np.array(scores)
         if self.cost_aware:
             score = score / np.maximum(pred, 1e-300)
         if self.skip_dominated:
-            alive = np.array(
-                [
-                    can_improve(front, reference, accuracy=float(m + 2 * s), energy=float(e))
-                    for m, s, e in zip(mu, sigma, pred, strict=True)
-                ]
-            )
+            alive = np.array(alive_list)
             if alive.any():
                 score = np.where(alive, score, -np.inf)
         best = np.flatnonzero(score == score.max())

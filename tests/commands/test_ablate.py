@@ -141,7 +141,10 @@ def test_ablate_table_and_registry(
 
     def extra_row(ctx):  # noqa: ANN001, ANN202 - a registered technique reusing the baseline
         return Deployed(
-            ctx.baseline.model, ctx.device, ctx.baseline.float_model, list(ctx.baseline.train)
+            model=ctx.baseline.model,
+            device=ctx.device,
+            float_model=ctx.baseline.float_model,
+            train=list(ctx.baseline.train),
         )
 
     monkeypatch.setattr(ablation, "_TECHNIQUES", dict(ablation._TECHNIQUES))

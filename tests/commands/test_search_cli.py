@@ -13,58 +13,35 @@ import pytest
 import torch
 
 from nas.cli import main
-
-TINY = """
-[study]
-name = "{name}"
-sampler = "random"
-trials = {trials}
-seed = 2
-startup_trials = 2
-
-[search]
-spaces = ["cnn", "vit"]
-
-[search.cnn]
-max_stages = 2
-stem_width_choices = [8]
-width_choices = [8, 16]
-depth_choices = [1]
-kernel_choices = [3]
-
-[search.vit]
-patch_choices = [7]
-dim_choices = [16, 32]
-heads_choices = [2]
-depth_choices = [1]
-mlp_ratio_choices = [2]
-
-[data]
-dataset = "fashion-mnist"
-train_size = 256
-val_size = 128
-test_size = 128
-batch_size = 64
-
-[train]
-epochs = 1
-
-[hardware]
-device = "cpu"
-meter = "estimate"
-
-[carbon]
-region = "FRA"
-
-[eval]
-inference_min_duration_s = 0.02
-"""
+from tests.configs import TINY_VIT, tiny_toml
 
 
-def write_config(tmp_path: Path, name: str = "tiny", trials: int = 4, extra: str = "") -> Path:
-    path = tmp_path / f"{name}.toml"
-    path.write_text(TINY.format(name=name, trials=trials) + extra)
-    return path
+def write_config(
+    tmp_path: Path, name: str = "tiny", trials: int = 4, extra: str = "", *, epochs: int = 1
+) -> Path:
+    """``tmp_path / f"{name}.toml"``: a tiny CNN or ViT (two widths each), 256 training
+    images, charged France's average; ``extra`` is raw TOML appended (more sections)."""
+    return tiny_toml(
+        tmp_path,
+        name,
+        extra=extra,
+        study={"trials": trials, "seed": 2, "startup_trials": 2},
+        search={
+            "spaces": ["cnn", "vit"],
+            "cnn": {"max_stages": 2},
+            "vit": {**TINY_VIT, "dim_choices": [16, 32]},
+        },
+        data={
+            "dataset": "fashion-mnist",
+            "train_size": 256,
+            "val_size": 128,
+            "test_size": 128,
+            "batch_size": 64,
+        },
+        train={"epochs": epochs},
+        carbon={"intensity_g_per_kwh": None, "region": "FRA"},
+        eval={"measure_inference": None, "inference_min_duration_s": 0.02},
+    )
 
 
 def error_lines(stderr: str) -> list[str]:
@@ -198,9 +175,9 @@ def test_export_matches_pytorch(
 def test_nan_loss_trial_fails_with_reason_and_study_goes_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import nas.pipeline as objective
+    import nas.train as recipe
 
-    real = objective.cross_entropy_loss
+    real = recipe.cross_entropy_loss
     calls = {"n": 0}
 
     def sometimes_nan(smoothing: float = 0.0):  # noqa: ANN202
@@ -214,7 +191,7 @@ def test_nan_loss_trial_fails_with_reason_and_study_goes_on(
 
         return loss
 
-    monkeypatch.setattr(objective, "cross_entropy_loss", sometimes_nan)
+    monkeypatch.setattr(recipe, "cross_entropy_loss", sometimes_nan)
     monkeypatch.chdir(tmp_path)
     cfg = write_config(tmp_path, name="nan", trials=2)
     assert main(["search", str(cfg)]) == 0
@@ -296,7 +273,7 @@ def test_same_name_other_config_refused(
 ) -> None:
     root, _ = searched
     monkeypatch.chdir(root)
-    other = root / "other.toml"
-    other.write_text(TINY.format(name="tiny", trials=6).replace("epochs = 1", "epochs = 3"))
+    (root / "other").mkdir(exist_ok=True)
+    other = write_config(root / "other", trials=6, epochs=3)  # same name, other epochs
     assert main(["search", str(other)]) == 2
     assert "tiny" in capsys.readouterr().err

@@ -160,7 +160,9 @@ def test_a_study_calibrates_once_and_counts_it_in_the_search_cost(
         raise AssertionError("calibrated twice")
 
     monkeypatch.setattr(study_calibration, "calibrate", boom)
-    res = type("R", (), {})()
-    new = study_calibration.calibrate_study(study, cfg, res)  # type: ignore[arg-type]
+    from types import SimpleNamespace
+
+    context = SimpleNamespace(config=cfg)  # no device, meter or data: nothing is measured
+    new = study_calibration.calibrate_study(study, context)  # type: ignore[arg-type]
     assert new.compression.precision == ("fp32",)
     assert study.user_attrs[Study.calibration_energy_kwh] == energy

@@ -10,7 +10,7 @@ from nas.compression import autocast_schedule, distillation_loss, kd_loss
 from nas.compression.precision import check_precision_supported
 from nas.energy import EstimateMeter, WindowAccumulator
 from nas.errors import BadInputError
-from nas.train import train_model
+from nas.train import TrainingPlan, train_model
 
 
 def test_kd_loss_limits() -> None:
@@ -38,15 +38,8 @@ def test_student_learns_the_teacher_and_teacher_cost_is_metered() -> None:
     loss = distillation_loss(teacher, temperature=2.0, alpha=1.0, passes=passes)
     with torch.no_grad():
         before = float(loss(student, x, y))
-    train_model(
-        student,
-        TensorDataset(x, y),
-        epochs=5,
-        batch_size=32,
-        lr=0.05,
-        device=torch.device("cpu"),
-        loss_fn=loss,
-    )
+    plan = TrainingPlan(epochs=5, batch_size=32, lr=0.05, device=torch.device("cpu"), loss_fn=loss)
+    train_model(student, TensorDataset(x, y), plan)
     with torch.no_grad():
         assert float(loss(student, x, y)) < 0.5 * before
     assert passes.count == 5 * 8 + 2 and passes.energy_j > 0 and passes.duration_s > 0
@@ -68,15 +61,10 @@ def test_dynamic_precision_switches_at_the_sampled_epoch() -> None:
     data = TensorDataset(torch.randn(8, 4), torch.randint(0, 2, (8,)))
     schedule = autocast_schedule("dynamic_bf16", switch_epoch=2)
     assert [schedule(e) for e in range(4)] == [None, None, torch.bfloat16, torch.bfloat16]
-    train_model(
-        Probe(),
-        data,
-        epochs=3,
-        batch_size=8,
-        lr=0.01,
-        device=torch.device("cpu"),
-        autocast_dtype=schedule,
+    plan = TrainingPlan(
+        epochs=3, batch_size=8, lr=0.01, device=torch.device("cpu"), autocast_dtype=schedule
     )
+    train_model(Probe(), data, plan)
     assert seen == [torch.float32, torch.float32, torch.bfloat16]
     amp = autocast_schedule("amp_bf16")
     assert amp(0) == torch.bfloat16 and autocast_schedule("fp32") is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -17,55 +18,8 @@ from nas.cli import main
 from nas.cost import count_params
 from nas.train import evaluate
 from search_spaces import ArchSpec, build_model
+from tests.configs import TINY_VIT, tiny_toml
 
-BASE = """
-[study]
-name = "{name}"
-sampler = "random"
-trials = {trials}
-seed = 3
-
-[search]
-spaces = {spaces}
-
-[search.cnn]
-max_stages = 2
-stem_width_choices = [8]
-width_choices = [16]
-depth_choices = [1]
-kernel_choices = [3]
-
-[search.vit]
-patch_choices = [7]
-dim_choices = [32]
-heads_choices = [4]
-depth_choices = [1]
-mlp_ratio_choices = [2]
-
-[data]
-train_size = 128
-val_size = 64
-test_size = 64
-batch_size = 64
-
-[train]
-epochs = 2
-
-[hardware]
-device = "cpu"
-meter = "estimate"
-
-[carbon]
-region = "FRA"
-
-[eval]
-inference_min_duration_s = 0.01
-
-[compression]
-enabled = true
-calibrate = false  # these tests sample every choice; tests/compression/test_calibrate.py
-{compression}
-"""
 RANDOM = """prune_ratios = [0.0, 0.5]
 quantization = ["fp32", "int8_dynamic", "int8_static", "bf16"]
 precision = ["fp32", "dynamic_bf16"]
@@ -80,11 +34,29 @@ distillation = [false]
 
 
 def write(
-    root: Path, name: str, trials: int, compression: str, spaces: str = '["cnn", "vit"]'
+    root: Path, name: str, trials: int, compression: str, spaces: tuple[str, ...] = ("cnn", "vit")
 ) -> Path:
-    path = root / f"{name}.toml"
-    path.write_text(BASE.format(name=name, trials=trials, compression=compression, spaces=spaces))
-    return path
+    """``root / f"{name}.toml"``: a CNN and a ViT with one width each, two epochs, and the
+    ``[compression]`` lines given (TOML)."""
+    section = {
+        "enabled": True,
+        "calibrate": False,
+    }  # calibration: tests/compression/test_calibrate.py
+    return tiny_toml(
+        root,
+        name,
+        study={"trials": trials, "seed": 3},
+        search={
+            "spaces": list(spaces),
+            "cnn": {"max_stages": 2, "width_choices": [16]},
+            "vit": {**TINY_VIT, "dim_choices": [32], "heads_choices": [4]},
+        },
+        data={"train_size": 128, "val_size": 64, "test_size": 64, "batch_size": 64},
+        train={"epochs": 2},
+        carbon={"intensity_g_per_kwh": None, "region": "FRA"},
+        eval={"measure_inference": None, "inference_min_duration_s": 0.01},
+        compression={**section, **tomllib.loads(compression)},
+    )
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import tomllib
 from pathlib import Path
 
 import optuna
@@ -10,81 +11,44 @@ import pytest
 import torch
 
 import nas.efficiency.step as plugin_mod
-from nas.config import load_config
 from nas.errors import ConfigError
 from nas.search import run_search
+from tests.configs import load_tiny
 
 S = optuna.trial.TrialState
 
 # One CNN only (every choice single): every trial has the same fingerprint.
-ONE_ARCH = """
-[search.cnn]
-min_stages = 1
-max_stages = 1
-stem_width_choices = [8]
-stem_stride_choices = [2]
-width_choices = [8]
-depth_choices = [1]
-kernel_choices = [3]
-stride_choices = [2]
-block_choices = ["conv"]
-expand_choices = [1]
-se_choices = [false]
-activation_choices = ["relu"]
-head_choices = ["gap"]
-pool_choices = [false]
-"""
-
-SMALL = """
-[search.cnn]
-max_stages = 2
-stem_width_choices = [8]
-width_choices = [8, 16, 32]
-depth_choices = [1]
-kernel_choices = [3]
-"""
-
-BASE = """
-[study]
-name = "{name}"
-sampler = "random"
-trials = {trials}
-seed = 4
-
-[search]
-spaces = ["cnn"]
-{space}
-[data]
-train_size = 200
-val_size = 100
-test_size = 100
-batch_size = 50
-
-[train]
-epochs = {epochs}
-
-[hardware]
-device = "cpu"
-meter = "estimate"
-
-[carbon]
-intensity_g_per_kwh = 50.0
-
-[eval]
-measure_inference = false
-
-[efficiency]
-{efficiency}
-"""
+ONE_ARCH = {
+    "min_stages": 1,
+    "max_stages": 1,
+    "stem_width_choices": [8],
+    "stem_stride_choices": [2],
+    "width_choices": [8],
+    "depth_choices": [1],
+    "kernel_choices": [3],
+    "stride_choices": [2],
+    "block_choices": ["conv"],
+    "expand_choices": [1],
+    "se_choices": [False],
+    "activation_choices": ["relu"],
+    "head_choices": ["gap"],
+    "pool_choices": [False],
+}
+SMALL = {"max_stages": 2, "width_choices": [8, 16, 32]}
 
 
 def _cfg(
-    tmp_path: Path, name: str, *, space: str, efficiency: str, trials: int = 4, epochs: int = 1
+    tmp_path: Path, name: str, *, space: dict, efficiency: str, trials: int = 4, epochs: int = 1
 ):  # noqa: ANN202
-    text = BASE.format(name=name, trials=trials, space=space, epochs=epochs, efficiency=efficiency)
-    path = tmp_path / f"{name}.toml"
-    path.write_text(text, encoding="utf-8")
-    return load_config(path)
+    """``tmp_path / f"{name}.toml"`` read back; ``efficiency`` is the section's TOML lines."""
+    return load_tiny(
+        tmp_path,
+        name,
+        study={"trials": trials, "seed": 4},
+        search={"cnn": space},
+        train={"epochs": epochs},
+        efficiency=tomllib.loads(efficiency),
+    )
 
 
 @pytest.fixture(autouse=True)

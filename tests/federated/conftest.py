@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from nas.train import cross_entropy_loss
+from nas.train import TrainingPlan, cross_entropy_loss
 
 
 def tiny_model(seed: int = 0) -> nn.Module:
@@ -35,8 +35,9 @@ def blobs() -> TensorDataset:
     return TensorDataset(x, y)
 
 
-def train_kwargs(epochs: int = 1, **over: object) -> dict[str, object]:
-    kw: dict[str, object] = dict(
+def plan(epochs: int = 1, **over: object) -> TrainingPlan:
+    """The recipe the federated unit tests train with (fields in ``over`` replaced)."""
+    base = TrainingPlan(
         epochs=epochs,
         batch_size=16,
         lr=0.01,
@@ -46,5 +47,4 @@ def train_kwargs(epochs: int = 1, **over: object) -> dict[str, object]:
         device=torch.device("cpu"),
         seed=0,
     )
-    kw.update(over)
-    return kw
+    return base.replace(**over)

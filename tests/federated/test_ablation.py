@@ -10,7 +10,7 @@ from nas.data import DataBudget, load_data
 from nas.energy import EstimateMeter
 from nas.federated.ablation import MAX_COMPUTE_FACTOR, federated_technique
 from nas.federated.compare import centralised_to_target
-from nas.train import cross_entropy_loss
+from nas.train import TrainingPlan, cross_entropy_loss
 
 ARCH = {
     "stem_width": 8,
@@ -31,12 +31,14 @@ def test_centralised_to_target_stops_at_the_target(data) -> None:
 
     spec = ArchSpec("cnn", data.in_channels, data.num_classes, data.image_size, ARCH)
     meter = EstimateMeter(rss_interval_s=0.05)
-    kwargs = dict(batch_size=32, lr=0.01, loss_fn=cross_entropy_loss(), device=torch.device("cpu"))
+    plan = TrainingPlan(
+        epochs=1, batch_size=32, lr=0.01, loss_fn=cross_entropy_loss(), device=torch.device("cpu")
+    )
     try:
         easy = centralised_to_target(
             build_model(spec),
             data,
-            train_kwargs=kwargs,
+            plan=plan,
             meter=meter,
             target_accuracy=0.0,
             max_epochs=3,
@@ -44,7 +46,7 @@ def test_centralised_to_target_stops_at_the_target(data) -> None:
         full = centralised_to_target(
             build_model(spec),
             data,
-            train_kwargs=kwargs,
+            plan=plan,
             meter=meter,
             target_accuracy=None,
             max_epochs=2,
@@ -58,7 +60,9 @@ def test_centralised_to_target_stops_at_the_target(data) -> None:
 
 
 def test_federated_row_reaches_for_the_baseline_accuracy(data) -> None:
+    from nas.carbon import FixedIntensity
     from nas.compression.techniques import BUILTIN_TECHNIQUES, AblationContext, total_train
+    from nas.context import RunContext
     from search_spaces import ArchSpec
 
     cfg = config_from_dict(
@@ -70,15 +74,15 @@ def test_federated_row_reaches_for_the_baseline_accuracy(data) -> None:
     )
     spec = ArchSpec("cnn", data.in_channels, data.num_classes, data.image_size, ARCH)
     meter = EstimateMeter(rss_interval_s=0.05)
-    ctx = AblationContext(
+    run = RunContext(
         config=cfg,
-        section=cfg.ablate,
         data=data,
         device=torch.device("cpu"),
         meter=meter,
-        spec=spec,
+        intensity=FixedIntensity(intensity_g_per_kwh=100.0),
         seed=0,
     )
+    ctx = AblationContext(run=run, spec=spec)
     baseline_fn = dict(BUILTIN_TECHNIQUES)["baseline"]
     try:
         ctx.baseline = baseline_fn(ctx)

@@ -19,7 +19,7 @@ from nas.federated import (
 )
 from nas.train import cross_entropy_loss
 
-from .conftest import tiny_model, train_kwargs
+from .conftest import plan, tiny_model
 
 
 def test_fedavg_of_identical_updates_is_that_update() -> None:
@@ -59,9 +59,7 @@ def test_proximal_term_is_added_only_with_mu() -> None:
 def _run(data: TensorDataset, spec: FederatedSpec, **kw: object):
     parts = iid_split(len(data), clients=spec.clients, seed=0)
     model = tiny_model()
-    result = train_federated(
-        model, data, parts, spec=spec, train_kwargs=train_kwargs(**kw), meter=None, seed=0
-    )
+    result = train_federated(model, data, parts, spec=spec, plan=plan(**kw), meter=None)
     return model, result
 
 
@@ -100,9 +98,8 @@ def test_rounds_map_to_centralised_epochs(blobs: TensorDataset) -> None:
         blobs,
         parts,
         spec=spec,
-        train_kwargs=train_kwargs(epochs=2),
+        plan=plan(epochs=2, epoch_callbacks=(lambda e, _loss: calls.append(e),)),
         meter=None,
-        on_epoch_end=lambda e, _loss: calls.append(e),
     )
     assert calls == [0, 1] and res.train.epochs == 2 and res.rounds == 4
     assert res.train.samples == pytest.approx(2 * len(blobs), rel=0.05)  # same compute
@@ -115,9 +112,7 @@ def test_clients_and_server_have_their_own_meter_windows(blobs: TensorDataset) -
     model = tiny_model()
     try:
         with meter.window("train") as outer:
-            res = train_federated(
-                model, blobs, parts, spec=spec, train_kwargs=train_kwargs(), meter=meter
-            )
+            res = train_federated(model, blobs, parts, spec=spec, plan=plan(), meter=meter)
     finally:
         meter.close()
     assert outer.measurement is not None
@@ -147,7 +142,7 @@ def test_round_learning_rates_follow_one_cycle() -> None:
     assert all(a >= b for a, b in zip(lrs[peak:], lrs[peak + 1 :], strict=False))
 
 
-def test_train_kwargs_loss_fn_and_autocast_are_used(blobs: TensorDataset) -> None:
+def test_the_plans_loss_fn_and_autocast_are_used(blobs: TensorDataset) -> None:
     seen: list[torch.dtype] = []
     base = cross_entropy_loss()
 
@@ -162,9 +157,9 @@ def test_train_kwargs_loss_fn_and_autocast_are_used(blobs: TensorDataset) -> Non
         return torch.bfloat16 if epoch >= 1 else None
 
     spec = FederatedSpec(clients=4, rounds=4)
-    kw = train_kwargs(epochs=2, loss_fn=loss_fn, autocast_dtype=autocast_dtype)
+    recipe = plan(epochs=2, loss_fn=loss_fn, autocast_dtype=autocast_dtype)
     parts = iid_split(len(blobs), clients=4)
-    train_federated(tiny_model(), blobs, parts, spec=spec, train_kwargs=kw, meter=None)
+    train_federated(tiny_model(), blobs, parts, spec=spec, plan=recipe, meter=None)
     assert epochs_asked == [0, 0, 1, 1]  # round r of 4 is centralised epoch floor(r * 2 / 4)
     assert torch.float32 in seen and torch.bfloat16 in seen
     assert seen[0] == torch.float32 and seen[-1] == torch.bfloat16

@@ -16,57 +16,34 @@ from nas.errors import ConfigError
 from nas.federated import DEFAULT_NETWORK_KWH_PER_GB
 from nas.federated.step import FederatedStep
 from nas.pipeline import assemble_steps
+from tests.configs import tiny_config_dict, to_toml
 
-TINY = """
-[study]
-name = "fed"
-sampler = "random"
-trials = 1
-seed = 1
+FEDERATED = {
+    "enabled": True,
+    "strategies": ["fedprox"],
+    "clients": 4,
+    "rounds": 2,
+    "client_fraction": 0.5,
+    "split": "dirichlet",
+    "dirichlet_alpha": 0.5,
+    "prox_mu": 0.01,
+}
 
-[search]
-spaces = ["cnn"]
 
-[search.cnn]
-max_stages = 1
-stem_width_choices = [8]
-width_choices = [8]
-depth_choices = [1]
-kernel_choices = [3]
-
-[data]
-dataset = "fashion-mnist"
-train_size = 240
-val_size = 100
-test_size = 100
-batch_size = 32
-
-[train]
-epochs = 1
-lr = 0.01
-
-[hardware]
-device = "cpu"
-meter = "estimate"
-
-[carbon]
-region = "FRA"
-
-[eval]
-inference_min_duration_s = 0.02
-"""
-
-FEDERATED = """
-[federated]
-enabled = true
-strategies = ["fedprox"]
-clients = 4
-rounds = 2
-client_fraction = 0.5
-split = "dirichlet"
-dirichlet_alpha = 0.5
-prox_mu = 0.01
-"""
+def write_fed(path: Path, **federated: object) -> None:
+    """Study "fed": one trial of one CNN on 240 training images (batch 32, lr 0.01), charged
+    France's average, with the ``[federated]`` section above (``federated`` changes keys)."""
+    doc = tiny_config_dict(
+        "fed",
+        study={"trials": 1, "seed": 1},
+        search={"cnn": {"width_choices": [8]}},
+        data={"dataset": "fashion-mnist", "train_size": 240, "batch_size": 32},
+        train={"lr": 0.01},
+        carbon={"intensity_g_per_kwh": None, "region": "FRA"},
+        eval={"measure_inference": None, "inference_min_duration_s": 0.02},
+        federated={**FEDERATED, **federated},
+    )
+    path.write_text(to_toml(doc))
 
 
 @pytest.mark.parametrize(
@@ -98,7 +75,7 @@ def test_bad_config_exits_2_with_one_line(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     cfg = tmp_path / "bad.toml"
-    cfg.write_text(TINY + FEDERATED.replace("clients = 4", "clients = 0"))
+    write_fed(cfg, clients=0)
     assert main(["search", str(cfg)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["econas: error: federated.clients must be >= 1, got 0"]
@@ -110,7 +87,7 @@ def test_too_many_clients_for_the_data_exits_2(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     cfg = tmp_path / "big.toml"
-    cfg.write_text(TINY + FEDERATED.replace("clients = 4", "clients = 200"))
+    write_fed(cfg, clients=200)
     assert main(["search", str(cfg)]) == 2
     assert "cannot be split over 200 clients" in capsys.readouterr().err
 
@@ -128,7 +105,7 @@ def test_federated_trial_stores_accuracy_energy_and_carbon(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     cfg = tmp_path / "fed.toml"
-    cfg.write_text(TINY + FEDERATED)
+    write_fed(cfg)
     assert main(["search", str(cfg)]) == 0
     study = optuna.load_study(study_name="fed", storage="sqlite:///runs/fed/study.db")
     (trial,) = study.trials

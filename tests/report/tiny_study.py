@@ -17,6 +17,7 @@ from typing import Any
 import optuna
 
 from nas.config import Config, config_from_dict
+from tests import configs
 
 _CACHE: dict[str, tuple[Config, optuna.Study]] = {}
 
@@ -41,29 +42,22 @@ TINY_SEARCH: dict[str, Any] = {
 
 
 def tiny_config_dict(root: Path, name: str, *, trials: int = 5, seed: int = 0) -> dict[str, Any]:
-    return {
-        "study": {
-            "name": name,
+    """:func:`tests.configs.tiny_config_dict` with both families, inference measured, storage
+    and artifacts under ``root``."""
+    return configs.tiny_config_dict(
+        name,
+        study={
             "storage": f"sqlite:///{root / 'study.db'}",
             "artifacts": str(root / "artifacts"),
             "trials": trials,
             "seed": seed,
-            "sampler": "random",
             "objectives": ["accuracy", "kgco2e"],
         },
-        "search": TINY_SEARCH,
-        "data": {
-            "dataset": "fashion-mnist",
-            "train_size": 200,
-            "val_size": 100,
-            "test_size": 100,
-            "batch_size": 50,
-        },
-        "train": {"epochs": 1},
-        "hardware": {"device": "cpu", "meter": "estimate"},
-        "carbon": {"region": "FRA"},
-        "eval": {"measure_inference": True, "inference_min_duration_s": 0.05},
-    }
+        search=TINY_SEARCH,
+        data={"dataset": "fashion-mnist"},
+        carbon={"intensity_g_per_kwh": None, "region": "FRA"},
+        eval={"measure_inference": True, "inference_min_duration_s": 0.05},
+    )
 
 
 def run_tiny(data: dict[str, Any]) -> tuple[Config, optuna.Study]:

@@ -16,6 +16,7 @@ from nas.record import PHASE_NAMES
 from nas.scheduling._budget import CarbonBudgetCallback, budget_usage
 from nas.scheduling.step import BudgetGuard
 from nas.search import run_search
+from tests.configs import tiny_config_dict, to_toml
 
 S = optuna.trial.TrialState
 
@@ -105,44 +106,6 @@ def test_guard_stops_before_a_trial_once_spent() -> None:
     )
 
 
-TINY = """
-[study]
-name = "{name}"
-sampler = "random"
-seed = 3
-trials = {trials}
-
-[search]
-spaces = ["cnn"]
-
-[search.cnn]
-min_stages = 1
-max_stages = 1
-stem_width_choices = [8]
-stem_stride_choices = [2]
-width_choices = [8]
-depth_choices = [1]
-kernel_choices = [3]
-
-[data]
-train_size = 200
-val_size = 100
-test_size = 100
-batch_size = 100
-
-[hardware]
-device = "cpu"
-meter = "estimate"
-
-[carbon]
-region = "FRA"
-
-[eval]
-measure_inference = false
-{schedule}
-"""
-
-
 def test_study_stops_at_the_budget_and_says_so(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -152,7 +115,7 @@ def test_study_stops_at_the_budget_and_says_so(
     per_trial = sorted(t.user_attrs["search_kgco2e"] for t in cal.trials)[1]
     cap = 2.5 * per_trial
     path = tmp_path / "budget.toml"
-    path.write_text(TINY.format(name="b", trials=8, schedule=f"[schedule]\nmax_kgco2e = {cap!r}"))
+    path.write_text(to_toml(_doc("b", 8, max_kgco2e=cap)))
     assert main(["search", str(path)]) == 0
     study = optuna.load_study(study_name="b", storage="sqlite:///runs/b/study.db")
     costs = [t.user_attrs.get("search_kgco2e", 0.0) for t in study.trials]
@@ -186,9 +149,15 @@ def test_study_stops_at_the_budget_and_says_so(
 
 
 def _doc(name: str, trials: int, **schedule: object) -> dict:
-    import tomllib
-
-    doc = tomllib.loads(TINY.format(name=name, trials=trials, schedule=""))
+    """One fixed tiny CNN at batch 100, charged France's yearly average."""
+    doc = tiny_config_dict(
+        name,
+        study={"seed": 3, "trials": trials},
+        search={"cnn": {"min_stages": 1, "stem_stride_choices": [2], "width_choices": [8]}},
+        data={"batch_size": 100},
+        train=None,
+        carbon={"intensity_g_per_kwh": None, "region": "FRA"},
+    )
     if schedule:
         doc["schedule"] = schedule
     return doc

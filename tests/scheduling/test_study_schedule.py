@@ -21,29 +21,18 @@ from nas.scheduling import load_trace
 from nas.scheduling.step import GreenWindow, parse_utc
 from nas.search import run_search
 from nas.sections import ScheduleSection
+from tests.configs import tiny_config_dict
 
 START = "2020-06-10T06:00:00Z"
 
 # A nearly constant, tiny CNN: every trial costs about the same and trains in a second.
-TINY: dict = {
-    "study": {"sampler": "random", "seed": 1, "trials": 3},
-    "search": {
-        "spaces": ["cnn"],
-        "cnn": {
-            "min_stages": 1,
-            "max_stages": 1,
-            "stem_width_choices": [8],
-            "stem_stride_choices": [2],
-            "width_choices": [8, 12],
-            "depth_choices": [1],
-            "kernel_choices": [3],
-        },
-    },
-    "data": {"train_size": 200, "val_size": 100, "test_size": 100, "batch_size": 100},
-    "train": {"epochs": 1},
-    "hardware": {"device": "cpu", "meter": "estimate"},
-    "eval": {"measure_inference": False},
-}
+TINY: dict = tiny_config_dict(
+    "tiny",  # each test names its study
+    study={"seed": 1, "trials": 3},
+    search={"cnn": {"min_stages": 1, "stem_stride_choices": [2], "width_choices": [8, 12]}},
+    data={"batch_size": 100},
+    carbon=None,
+)
 
 
 def tiny_config(name: str, **schedule: object):

@@ -21,60 +21,21 @@ from pathlib import Path
 
 import pytest
 
+from tests.configs import TINY_VIT, tiny_toml
+
 PG_USER, PG_PASSWORD, PG_DB = "econas", "s3cret-Pw-42", "econas_test"
-
-TINY = """
-[study]
-name = "{name}"
-sampler = "random"
-trials = 4
-seed = 3
-
-[search]
-spaces = ["cnn", "vit"]
-
-[search.cnn]
-max_stages = 1
-stem_width_choices = [8]
-width_choices = [8, 16]
-depth_choices = [1]
-kernel_choices = [3]
-
-[search.vit]
-patch_choices = [7]
-dim_choices = [16]
-heads_choices = [2]
-depth_choices = [1]
-mlp_ratio_choices = [2]
-
-[data]
-train_size = 200
-val_size = 100
-test_size = 100
-batch_size = 50
-
-[train]
-epochs = 1
-
-[hardware]
-device = "cpu"
-meter = "estimate"
-
-[carbon]
-intensity_g_per_kwh = 50.0
-
-[eval]
-measure_inference = false
-
-[efficiency]
-reuse = false
-"""
 
 
 def write_config(directory: Path, name: str = "workers", extra: str = "") -> Path:
-    path = directory / f"{name}.toml"
-    path.write_text(TINY.format(name=name) + extra, encoding="utf-8")
-    return path
+    """``directory / f"{name}.toml"``: four trials of a tiny CNN or ViT, no reuse."""
+    return tiny_toml(
+        directory,
+        name,
+        extra=extra,
+        study={"seed": 3},
+        search={"spaces": ["cnn", "vit"], "vit": TINY_VIT},
+        efficiency={"reuse": False},
+    )
 
 
 def _pg_bin() -> Path | None:

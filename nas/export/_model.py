@@ -51,7 +51,9 @@ class ExportCheckError(EconasError):
 
 def model_precision(model: nn.Module) -> str:
     """The precision of ``model``: one of :data:`PRECISIONS`, from its modules and parameters."""
-    if any(_is_dynamic_quantized(m) for m in model.modules()):
+    from nas.compression.quantize import is_int8
+
+    if is_int8(model):
         return "int8_dynamic"
     dtype = _float_dtype(model)
     return {torch.float16: "fp16", torch.bfloat16: "bf16"}.get(dtype, "fp32")
@@ -202,10 +204,6 @@ def _float_dtype(model: nn.Module) -> torch.dtype | None:
         if t.is_floating_point():
             return t.dtype
     return None
-
-
-def _is_dynamic_quantized(module: nn.Module) -> bool:
-    return type(module).__module__.startswith("torch.ao.nn.quantized")
 
 
 def _param_bytes(model: nn.Module) -> int:
