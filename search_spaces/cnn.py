@@ -1,250 +1,136 @@
-"""The ``cnn`` family: stem conv, 1-4 stages of plain or inverted-residual blocks, pool + linear.
+"""The ``cnn`` family: [stem conv], 1-N stages of VGG, ResNet or MobileNetV2 blocks, a head.
 
-Spec config (JSON)::
-
-    {"stem_width": 16, "stem_stride": 1, "activation": "relu",
-     "stages": [{"block": "ir", "depth": 2, "width": 32, "kernel": 3, "stride": 2,
-                 "expand": 4, "se": true}, ...]}
-
-``block`` is ``conv`` (conv-bn-act, VGG-like) or ``ir`` (MobileNetV2 inverted residual with
-expansion ratio ``expand``; ``expand`` is only present for ``ir``). Only the first block of a
-stage has the stage's stride. Convs pad ``kernel // 2``, so a stride-2 conv maps H to
-ceil(H / 2); the map entering the pool must be at least ``MIN_FINAL_RESOLUTION`` wide, else
-the spec is rejected (too many stride-2 stages for the resolution).
+The spec's config is described in :mod:`search_spaces._cnn_config` (JSON: stem, stages of
+``conv``/``res``/``ir`` blocks with stride or max-pool downsampling, ``gap`` or ``flatten``
+head). The space samples networks whose downsamplings suit ``image_size``: their number lies
+in :func:`downsampling_range` (the final map stays between ``MIN_SAMPLED_FINAL`` and
+``MAX_SAMPLED_FINAL`` pixels where the image allows), so no sampled network collapses a small
+image to 1-2 pixels nor pools a map that still holds most of the image.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from torch import Tensor, nn
 
+from search_spaces._cnn_blocks import (
+    ACTIVATIONS,
+    BasicBlock,
+    ConvBnAct,
+    InvertedResidual,
+    SqueezeExcite,
+    max_pool,
+)
+from search_spaces._cnn_config import (
+    BLOCKS,
+    HEADS,
+    MIN_FINAL_RESOLUTION,
+    CNNConfig,
+    StageConfig,
+    decode,
+    downsample,
+)
 from search_spaces.errors import ConfigError, InvalidArchError
 from search_spaces.spec import ArchSpec, SearchSpace, check_choices, register_search_space
 
 if TYPE_CHECKING:
     import optuna
 
-BLOCKS = ("conv", "ir")
-MIN_FINAL_RESOLUTION = 2
-_STAGE_KEYS = ("block", "depth", "width", "kernel", "stride", "se")
-ACTIVATIONS: dict[str, type[nn.Module]] = {
-    "relu": nn.ReLU,
-    "gelu": nn.GELU,
-    "silu": nn.SiLU,
-    "hardswish": nn.Hardswish,
-}
+__all__ = [
+    "ACTIVATIONS",
+    "BLOCKS",
+    "HEADS",
+    "MAX_SAMPLED_FINAL",
+    "MIN_FINAL_RESOLUTION",
+    "MIN_SAMPLED_FINAL",
+    "CNNConfig",
+    "CNNSpace",
+    "BasicBlock",
+    "ConvBnAct",
+    "InvertedResidual",
+    "SqueezeExcite",
+    "StageConfig",
+    "downsampling_range",
+]
+
+# The final feature map of a sampled network, in pixels a side (benchmarks/space_diagnosis.py).
+MIN_SAMPLED_FINAL = 4
+MAX_SAMPLED_FINAL = 8
 
 
-# -- blocks (timm style: layer types are arguments) ----------------------------------------------
-class ConvBnAct(nn.Module):
-    """Conv (padding kernel // 2, no bias) -> BatchNorm -> activation (none if act_layer is None)."""
+def downsampling_range(
+    image_size: int, *, min_final: int = MIN_SAMPLED_FINAL, max_final: int = MAX_SAMPLED_FINAL
+) -> tuple[int, int]:
+    """(fewest, most) halvings a sampled network makes at ``image_size``: the most that keep
+    the final map >= ``min_final`` px (none below it), the fewest that bring it <= ``max_final``.
+    28 px: (2, 3) -> 7 or 4 px; 32: (2, 3) -> 8 or 4; 16: (1, 2) -> 8 or 4; 8: (0, 1)."""
+    most = 0
+    while downsample(image_size, most + 1) >= min_final:
+        most += 1
+    fewest = 0
+    while fewest < most and downsample(image_size, fewest) > max_final:
+        fewest += 1
+    return fewest, most
 
-    def __init__(
-        self,
-        in_chs: int,
-        out_chs: int,
-        kernel: int,
-        stride: int = 1,
-        *,
-        groups: int = 1,
-        act_layer: type[nn.Module] | None = nn.ReLU,
-    ) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(
-            in_chs, out_chs, kernel, stride, kernel // 2, groups=groups, bias=False
+
+def _stem_widths(values: Any) -> tuple[int, ...]:
+    """``stem_width_choices``: distinct ints >= 0 (0: no stem)."""
+    if isinstance(values, str | bytes) or not hasattr(values, "__iter__"):
+        raise ConfigError(f"search option stem_width_choices must be a list, got {values!r}")
+    choices = tuple(values)
+    if not choices or len(set(choices)) != len(choices):
+        raise ConfigError(
+            "search option stem_width_choices must be a non-empty list without repeats"
         )
-        self.bn = nn.BatchNorm2d(out_chs)
-        self.act = act_layer() if act_layer is not None else nn.Identity()
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.act(self.bn(self.conv(x)))  # (B, out_chs, ceil(H / stride), ceil(W / stride))
-
-
-class SqueezeExcite(nn.Module):
-    """Channel gating: global pool -> 1x1 reduce -> act -> 1x1 expand -> sigmoid -> scale."""
-
-    def __init__(self, chs: int, *, act_layer: type[nn.Module] = nn.ReLU) -> None:
-        super().__init__()
-        rd_chs = max(4, chs // 4)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.reduce = nn.Conv2d(chs, rd_chs, 1)
-        self.act = act_layer()
-        self.expand = nn.Conv2d(rd_chs, chs, 1)
-        self.gate = nn.Sigmoid()
-
-    def forward(self, x: Tensor) -> Tensor:
-        s = self.expand(self.act(self.reduce(self.pool(x))))  # (B, C, 1, 1)
-        return x * self.gate(s)  # (B, C, H, W)
+    for w in choices:
+        if isinstance(w, bool) or not isinstance(w, int) or w < 0:
+            raise ConfigError(f"search option stem_width_choices: {w!r} must be an int >= 0")
+    return choices
 
 
-class InvertedResidual(nn.Module):
-    """MobileNetV2 block: 1x1 expand -> kxk depthwise -> [SE] -> 1x1 project, residual if shapes match."""
-
-    def __init__(
-        self,
-        in_chs: int,
-        out_chs: int,
-        kernel: int,
-        stride: int,
-        expand: int,
-        *,
-        act_layer: type[nn.Module] = nn.ReLU,
-        se_layer: type[nn.Module] | None = None,
-    ) -> None:
-        super().__init__()
-        mid = in_chs * expand
-        self.use_residual = stride == 1 and in_chs == out_chs  # fixed at build time
-        self.expand = (
-            ConvBnAct(in_chs, mid, 1, act_layer=act_layer) if expand > 1 else nn.Identity()
-        )
-        self.dw = ConvBnAct(mid, mid, kernel, stride, groups=mid, act_layer=act_layer)
-        self.se = se_layer(mid, act_layer=act_layer) if se_layer is not None else nn.Identity()
-        self.project = ConvBnAct(mid, out_chs, 1, act_layer=None)
-
-    def forward(self, x: Tensor) -> Tensor:
-        y = self.project(self.se(self.dw(self.expand(x))))  # (B, out_chs, H', W')
-        return x + y if self.use_residual else y
-
-
-def _field(d: dict[str, Any], key: str, kind: type, where: str) -> Any:
-    if key not in d:
-        raise InvalidArchError(f"cnn {where}: missing {key!r}")
-    value = d[key]
-    if isinstance(value, bool) is not (kind is bool) or not isinstance(value, kind):
-        raise InvalidArchError(f"cnn {where}: {key} must be {kind.__name__}, got {value!r}")
-    return value
-
-
-@dataclass(frozen=True)
-class StageConfig:
-    block: str
-    depth: int
-    width: int
-    kernel: int
-    stride: int
-    se: bool
-    expand: int = 1
-
-    @classmethod
-    def parse(cls, d: Any, index: int) -> StageConfig:
-        where = f"stage {index}"
-        if not isinstance(d, dict):
-            raise InvalidArchError(f"cnn {where}: must be an object, got {d!r}")
-        block = _field(d, "block", str, where)
-        if block not in BLOCKS:
-            raise InvalidArchError(f"cnn {where}: block {block!r} is not one of {list(BLOCKS)}")
-        keys = {*_STAGE_KEYS, "expand"} if block == "ir" else set(_STAGE_KEYS)
-        if unknown := sorted(set(d) - keys):
-            raise InvalidArchError(f"cnn {where}: unknown keys {unknown} for block {block!r}")
-        stage = cls(
-            block=block,
-            depth=_field(d, "depth", int, where),
-            width=_field(d, "width", int, where),
-            kernel=_field(d, "kernel", int, where),
-            stride=_field(d, "stride", int, where),
-            se=_field(d, "se", bool, where),
-            expand=_field(d, "expand", int, where) if block == "ir" else 1,
-        )
-        if min(stage.depth, stage.width, stage.expand) < 1:
-            raise InvalidArchError(f"cnn {where}: depth, width and expand must be >= 1")
-        if stage.kernel < 1 or stage.kernel % 2 == 0:
-            raise InvalidArchError(f"cnn {where}: kernel {stage.kernel} must be odd and >= 1")
-        if stage.stride not in (1, 2):
-            raise InvalidArchError(f"cnn {where}: stride {stage.stride} must be 1 or 2")
-        return stage
-
-    def encode(self) -> str:
-        e = f"_e{self.expand}" if self.block == "ir" else ""
-        se = "_se" if self.se else ""
-        return f"{self.block}_d{self.depth}_k{self.kernel}_s{self.stride}{e}_c{self.width}{se}"
-
-
-@dataclass(frozen=True)
-class CNNConfig:
-    in_channels: int
-    num_classes: int
-    image_size: int
-    stem_width: int
-    stem_stride: int
-    activation: str
-    stages: tuple[StageConfig, ...]
-
-    @classmethod
-    def from_spec(cls, spec: ArchSpec) -> CNNConfig:
-        """Parse and check the spec; InvalidArchError naming the first problem."""
-        cfg = cls.parse(spec)
-        final = cfg.final_resolution()
-        if final < MIN_FINAL_RESOLUTION:
-            n_down = sum(s.stride == 2 for s in cfg.stages) + (cfg.stem_stride == 2)
-            raise InvalidArchError(
-                f"cnn: {n_down} stride-2 downsamplings shrink {cfg.image_size}x{cfg.image_size} "
-                f"to {final}x{final}, below the minimum {MIN_FINAL_RESOLUTION}x{MIN_FINAL_RESOLUTION}"
+def _stage_blocks(st: StageConfig, chs: int, act: type[nn.Module]) -> list[nn.Module]:
+    se = SqueezeExcite if st.se else None
+    blocks: list[nn.Module] = []
+    for i in range(st.depth):
+        stride = st.stride if i == 0 else 1
+        if st.block == "ir":
+            blocks.append(
+                InvertedResidual(
+                    chs, st.width, st.kernel, stride, st.expand, act_layer=act, se_layer=se
+                )
             )
-        return cfg
-
-    @classmethod
-    def parse(cls, spec: ArchSpec) -> CNNConfig:
-        """The config's structure and per-field ranges, without the resolution rule."""
-        if spec.family != "cnn":
-            raise InvalidArchError(f"spec family {spec.family!r} is not 'cnn'")
-        if min(spec.in_channels, spec.num_classes, spec.image_size) < 1:
-            raise InvalidArchError("cnn: in_channels, num_classes and image_size must be >= 1")
-        c = spec.config
-        if unknown := sorted(set(c) - {"stem_width", "stem_stride", "activation", "stages"}):
-            raise InvalidArchError(f"cnn: unknown config keys {unknown}")
-        activation = _field(c, "activation", str, "config")
-        if activation not in ACTIVATIONS:
-            raise InvalidArchError(f"cnn: activation {activation!r} not in {list(ACTIVATIONS)}")
-        stages = _field(c, "stages", list, "config")
-        if not stages:
-            raise InvalidArchError("cnn: needs at least one stage")
-        cfg = cls(
-            in_channels=spec.in_channels,
-            num_classes=spec.num_classes,
-            image_size=spec.image_size,
-            stem_width=_field(c, "stem_width", int, "config"),
-            stem_stride=_field(c, "stem_stride", int, "config"),
-            activation=activation,
-            stages=tuple(StageConfig.parse(s, i) for i, s in enumerate(stages)),
-        )
-        if cfg.stem_width < 1 or cfg.stem_stride not in (1, 2):
-            raise InvalidArchError("cnn: stem_width must be >= 1 and stem_stride 1 or 2")
-        return cfg
-
-    def final_resolution(self) -> int:
-        size = self.image_size
-        for stride in (self.stem_stride, *(s.stride for s in self.stages)):
-            size = (size - 1) // stride + 1  # ceil(size / stride) with padding kernel // 2
-        return size
+        elif st.block == "res":
+            blocks.append(BasicBlock(chs, st.width, st.kernel, stride, act_layer=act, se_layer=se))
+        else:
+            blocks.append(ConvBnAct(chs, st.width, st.kernel, stride, act_layer=act))
+            if se is not None:
+                blocks.append(se(st.width, act_layer=act))
+        chs = st.width
+    if st.pool:
+        blocks.append(max_pool())
+    return blocks
 
 
 class CNN(nn.Module):
     def __init__(self, cfg: CNNConfig) -> None:
         super().__init__()
         act = ACTIVATIONS[cfg.activation]
-        self.stem = ConvBnAct(cfg.in_channels, cfg.stem_width, 3, cfg.stem_stride, act_layer=act)
+        chs = cfg.stem_width or cfg.in_channels
+        self.stem = (
+            ConvBnAct(cfg.in_channels, chs, 3, cfg.stem_stride, act_layer=act)
+            if cfg.stem_width
+            else nn.Identity()
+        )
         blocks: list[nn.Module] = []
-        chs = cfg.stem_width
         for st in cfg.stages:
-            for i in range(st.depth):
-                stride = st.stride if i == 0 else 1
-                se = SqueezeExcite if st.se else None
-                if st.block == "ir":
-                    blocks.append(
-                        InvertedResidual(
-                            chs, st.width, st.kernel, stride, st.expand, act_layer=act, se_layer=se
-                        )
-                    )
-                else:
-                    blocks.append(ConvBnAct(chs, st.width, st.kernel, stride, act_layer=act))
-                    if se is not None:
-                        blocks.append(se(st.width, act_layer=act))
-                chs = st.width
+            blocks += _stage_blocks(st, chs, act)
+            chs = st.width
         self.blocks = nn.Sequential(*blocks)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.head = nn.Linear(chs, cfg.num_classes)
+        final = cfg.final_resolution()
+        flat = cfg.head == "flatten"
+        self.pool = nn.Identity() if flat else nn.AdaptiveAvgPool2d(1)
+        self.head = nn.Linear(chs * final * final if flat else chs, cfg.num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.blocks(self.stem(x))  # (B, C, H', W')
@@ -253,42 +139,59 @@ class CNN(nn.Module):
 
 @register_search_space("cnn")
 class CNNSpace(SearchSpace):
-    """Small CNNs sized for CPU proxies (widths 8-64 by default) on 28-32 px images."""
+    """Small CNNs for CPU proxies whose downsampling adapts to the image size.
+
+    Per trial: ``n_stages``; the stem (``stem_width``, 0 = none, and ``stem_stride``); the
+    ``activation`` and ``head``; per stage ``block`` (+ ``expand`` for ``ir``), ``depth``,
+    ``width``, ``kernel``, ``se`` and how it downsamples (``stride`` 2, else ``pool``). A
+    downsampling choice is asked only while :func:`downsampling_range`'s most is not reached,
+    and a stage must downsample (``down``: stride or pool) when the remaining stages are
+    needed to reach its fewest; so every sampled network's final map is
+    ``MIN_SAMPLED_FINAL``-``MAX_SAMPLED_FINAL`` px where the image allows. Stage widths are
+    assigned in ascending order (the sampled widths, sorted): widths never shrink with depth.
+    """
 
     def __init__(
         self,
         *,
         min_stages: int = 1,
         max_stages: int = 4,
-        stem_width_choices: tuple[int, ...] = (8, 16, 24, 32),
+        stem_width_choices: tuple[int, ...] = (0, 8, 16, 24),
         stem_stride_choices: tuple[int, ...] = (1, 2),
         width_choices: tuple[int, ...] = (8, 16, 24, 32, 48, 64),
-        depth_choices: tuple[int, ...] = (1, 2, 3),
-        kernel_choices: tuple[int, ...] = (3, 5, 7),
+        depth_choices: tuple[int, ...] = (1, 2),
+        kernel_choices: tuple[int, ...] = (3, 5),
         stride_choices: tuple[int, ...] = (1, 2),
+        pool_choices: tuple[bool, ...] = (False, True),
         block_choices: tuple[str, ...] = BLOCKS,
-        expand_choices: tuple[int, ...] = (1, 2, 4),
+        expand_choices: tuple[int, ...] = (2, 4),
         se_choices: tuple[bool, ...] = (False, True),
-        activation_choices: tuple[str, ...] = tuple(ACTIVATIONS),
+        activation_choices: tuple[str, ...] = ("relu", "silu", "hardswish"),
+        head_choices: tuple[str, ...] = HEADS,
     ) -> None:
         check_choices("min_stages", [min_stages], integer=True)
         check_choices("max_stages", [max_stages], integer=True)
         if min_stages > max_stages:
             raise ConfigError(f"search option min_stages {min_stages} > max_stages {max_stages}")
         self.min_stages, self.max_stages = min_stages, max_stages
-        self.stem_width_choices = check_choices(
-            "stem_width_choices", stem_width_choices, integer=True
-        )
+        self.stem_width_choices = _stem_widths(stem_width_choices)
         self.stem_stride_choices = check_choices("stem_stride_choices", stem_stride_choices, (1, 2))
         self.width_choices = check_choices("width_choices", width_choices, integer=True)
         self.depth_choices = check_choices("depth_choices", depth_choices, integer=True)
         self.kernel_choices = check_choices("kernel_choices", kernel_choices, (1, 3, 5, 7, 9))
         self.stride_choices = check_choices("stride_choices", stride_choices, (1, 2))
+        self.pool_choices = check_choices("pool_choices", pool_choices, (False, True))
         self.block_choices = check_choices("block_choices", block_choices, BLOCKS)
         self.expand_choices = check_choices("expand_choices", expand_choices, integer=True)
         self.se_choices = check_choices("se_choices", se_choices, (False, True))
         acts = tuple(ACTIVATIONS)
         self.activation_choices = check_choices("activation_choices", activation_choices, acts)
+        self.head_choices = check_choices("head_choices", head_choices, HEADS)
+        # how a downsampling stage downsamples: what the stride and pool choices allow
+        kinds = (("stride",) if 2 in self.stride_choices else ()) + (
+            ("pool",) if True in self.pool_choices else ()
+        )
+        self.down_choices: tuple[str, ...] = kinds or ("stride",)
 
     def sample(
         self,
@@ -302,26 +205,45 @@ class CNNSpace(SearchSpace):
         def cat(name: str, choices: tuple) -> Any:
             return trial.suggest_categorical(prefix + name, choices)
 
+        fewest, most = downsampling_range(image_size)
+        n_down = trial.suggest_int(prefix + "n_down", fewest, most) if most > fewest else most
         n_stages = trial.suggest_int(prefix + "n_stages", self.min_stages, self.max_stages)
+        n_stages = max(self.min_stages, min(n_stages, n_down + 1))  # <= 1 stage at full size
+        stem_width = cat("stem_width", self.stem_width_choices)
+        # the places that may downsample, first to last: the stem (when it may stride), stages
+        stem_slot = bool(stem_width) and 2 in self.stem_stride_choices
+        forced_stem = stem_slot and 1 not in self.stem_stride_choices and n_down > 0
+        slots = n_stages + stem_slot
+        downs = set(range(slots - min(n_down, slots), slots))  # the last n_down places
+        if forced_stem and 0 not in downs:  # a stem that can only stride takes the first
+            downs = {0, *sorted(downs)[1:]}
         config: dict[str, Any] = {
-            "stem_width": cat("stem_width", self.stem_width_choices),
-            "stem_stride": cat("stem_stride", self.stem_stride_choices),
+            "stem_width": stem_width,
+            "stem_stride": 2 if stem_slot and 0 in downs else 1,
             "activation": cat("activation", self.activation_choices),
+            "head": cat("head", self.head_choices),
             "stages": [],
         }
-        stage_choices = {
-            "depth": self.depth_choices,
-            "width": self.width_choices,
-            "kernel": self.kernel_choices,
-            "stride": self.stride_choices,
-            "se": self.se_choices,
-        }
         for i in range(n_stages):
-            stage = {"block": cat(f"s{i}.block", self.block_choices)}
+            stage: dict[str, Any] = {"block": cat(f"s{i}.block", self.block_choices)}
             if stage["block"] == "ir":
                 stage["expand"] = cat(f"s{i}.expand", self.expand_choices)
-            stage.update({key: cat(f"s{i}.{key}", ch) for key, ch in stage_choices.items()})
+            for key, choices in (
+                ("depth", self.depth_choices),
+                ("width", self.width_choices),
+                ("kernel", self.kernel_choices),
+                ("se", self.se_choices),
+            ):
+                stage[key] = cat(f"s{i}.{key}", choices)
+            kind = "none"
+            if i + stem_slot in downs:
+                kinds = self.down_choices
+                kind = cat(f"s{i}.down", kinds) if len(kinds) > 1 else kinds[0]
+            stage["stride"], stage["pool"] = 2 if kind == "stride" else 1, kind == "pool"
             config["stages"].append(stage)
+        widths = sorted(s["width"] for s in config["stages"])
+        for stage, width in zip(config["stages"], widths, strict=True):
+            stage["width"] = width
         return ArchSpec(
             family="cnn",
             in_channels=in_channels,
@@ -330,6 +252,30 @@ class CNNSpace(SearchSpace):
             config=config,
         )
 
+    def param_guess(self, spec: ArchSpec) -> dict[str, Any]:
+        cfg = CNNConfig.from_spec(spec)
+        fewest, most = downsampling_range(spec.image_size)
+        params: dict[str, Any] = {
+            "n_down": max(fewest, min(cfg.downsamplings, most)),  # short nets do what they can
+            "n_stages": len(cfg.stages),
+            "stem_width": cfg.stem_width,
+            "activation": cfg.activation,
+            "head": cfg.head,
+        }
+        for i, st in enumerate(cfg.stages):
+            params.update(
+                {
+                    f"s{i}.block": st.block,
+                    f"s{i}.expand": st.expand,
+                    f"s{i}.depth": st.depth,
+                    f"s{i}.width": st.width,
+                    f"s{i}.kernel": st.kernel,
+                    f"s{i}.se": st.se,
+                    f"s{i}.down": "pool" if st.pool else "stride",
+                }
+            )
+        return params
+
     def validate(self, spec: ArchSpec) -> None:
         CNNConfig.from_spec(spec)
 
@@ -337,12 +283,23 @@ class CNNSpace(SearchSpace):
         return CNN(CNNConfig.from_spec(spec))
 
     @classmethod
+    def decode(cls, code: str, *, in_channels: int, num_classes: int, image_size: int) -> ArchSpec:
+        """The spec of an :meth:`encode` string for that data shape (not validated)."""
+        return ArchSpec(
+            family="cnn",
+            in_channels=in_channels,
+            num_classes=num_classes,
+            image_size=image_size,
+            config=decode(code),
+        )
+
+    @classmethod
     def encode(cls, spec: ArchSpec) -> str:
-        """``cnn|stem16s1|ir_d2_k3_s2_e4_c32_se|conv_d1_k5_s1_c64|relu``; works on specs that
-        break only the resolution rule (the objective encodes before it validates)."""
+        """``cnn|stem16s1|ir_d2_k3_s2_e4_c32_se|conv_d1_k5_s1_c64_mp|flat|relu`` (``flat``:
+        flatten head; no stem part when ``stem_width`` is 0); works on specs that break only
+        the resolution rule (the objective encodes before it validates)."""
         try:
             cfg = CNNConfig.parse(spec)
         except InvalidArchError:
             return f"cnn|invalid|{spec.to_json()}"
-        parts = [f"stem{cfg.stem_width}s{cfg.stem_stride}", *(s.encode() for s in cfg.stages)]
-        return "|".join(["cnn", *parts, cfg.activation])
+        return cfg.encode()

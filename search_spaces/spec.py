@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from search_spaces.errors import BadInputError, ConfigError
+from search_spaces.errors import BadInputError, ConfigError, InvalidArchError
 
 if TYPE_CHECKING:
     import optuna
@@ -129,6 +129,9 @@ class SearchSpace(ABC):
     * ``encode`` is a compact, human-readable one-line string of the spec.
     * Constructor options are keyword-only and bound the space; bad values raise
       ``ConfigError``, unknown names raise ``TypeError``.
+    * ``params_for(spec)`` (optional: spaces that implement ``param_guess``) returns the trial
+      parameters under which ``sample`` returns exactly ``spec``, so a known design can be
+      enqueued as an ordinary trial; InvalidArchError when the spec is not in the space.
     """
 
     name: str = ""
@@ -153,6 +156,17 @@ class SearchSpace(ABC):
     @classmethod
     @abstractmethod
     def encode(cls, spec: ArchSpec) -> str: ...
+
+    def param_guess(self, spec: ArchSpec) -> dict[str, Any]:
+        """Parameter values (without prefix) that should make ``sample`` return ``spec``;
+        :meth:`params_for` checks them. Spaces that support enqueuing designs override it."""
+        raise InvalidArchError(f"the {self.name!r} space cannot map a spec back to parameters")
+
+    def params_for(self, spec: ArchSpec, *, prefix: str = "") -> dict[str, Any]:
+        """The trial parameters (with ``prefix``) under which this space samples ``spec``."""
+        from search_spaces._replay import params_for
+
+        return params_for(self, spec, prefix=prefix)
 
 
 def check_choices(

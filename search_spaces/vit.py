@@ -13,6 +13,7 @@ pooling, ``depth`` pre-norm blocks of multi-head self-attention
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -20,13 +21,20 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from search_spaces.errors import InvalidArchError
+from search_spaces.errors import ConfigError, InvalidArchError
 from search_spaces.spec import ArchSpec, SearchSpace, check_choices, register_search_space
 
 if TYPE_CHECKING:
     import optuna
 
 POOLS = ("cls", "mean")
+# The token count of a sampled ViT (benchmarks/space_diagnosis.py, section vit).
+MIN_TOKENS = 16
+MAX_TOKENS = 64
+_CODE = re.compile(
+    r"vit\|p(?P<patch>\d+)_d(?P<dim>\d+)_L(?P<depth>\d+)_h(?P<heads>\d+)_m(?P<mlp>[0-9.e+-]+)"
+    r"\|(?P<pool>[a-z]+)"
+)
 _KEYS = ("patch", "dim", "depth", "heads", "mlp_ratio", "pool")
 
 
@@ -171,26 +179,67 @@ class ViT(nn.Module):
         return self.head(x)  # (B, num_classes)
 
 
+def patch_range(
+    image_size: int, *, min_tokens: int = MIN_TOKENS, max_tokens: int = MAX_TOKENS
+) -> tuple[int, ...]:
+    """Patch sizes for ``image_size``: the divisors whose token grid holds ``min_tokens``-
+    ``max_tokens`` tokens (28 px: 4 and 7 -> 49 and 16 tokens; 32: 4, 8; 16: 2, 4), else the
+    divisor whose token count is nearest that range (in ratio), so the sequence stays short."""
+    divisors = [p for p in range(1, image_size + 1) if image_size % p == 0]
+    inside = tuple(p for p in divisors if min_tokens <= (image_size // p) ** 2 <= max_tokens)
+    if inside:
+        return inside
+
+    def distance(p: int) -> float:
+        n = (image_size // p) ** 2
+        return max(min_tokens / n, n / max_tokens)
+
+    return (min(divisors, key=distance),)
+
+
 @register_search_space("vit")
 class ViTSpace(SearchSpace):
-    """Small vision transformers; some sampled (dim, heads, patch) combos are invalid on purpose."""
+    """Small vision transformers whose sequence length suits the image size.
+
+    ``patch_choices`` empty (the default): :func:`patch_range` of the sampled image size
+    (16-64 tokens), so attention's cost stays bounded next to the CNN family at the same
+    resolution (``benchmarks/space_diagnosis.py``, section ``vit``). The default head counts
+    divide every default width, so no default sample is invalid.
+    """
 
     def __init__(
         self,
         *,
-        patch_choices: tuple[int, ...] = (2, 4, 7),
-        dim_choices: tuple[int, ...] = (32, 48, 64, 96, 128),
-        heads_choices: tuple[int, ...] = (1, 2, 3, 4, 8),
-        depth_choices: tuple[int, ...] = (1, 2, 3, 4, 5, 6),
+        patch_choices: tuple[int, ...] = (),
+        min_tokens: int = MIN_TOKENS,
+        max_tokens: int = MAX_TOKENS,
+        dim_choices: tuple[int, ...] = (32, 48, 64, 96),
+        heads_choices: tuple[int, ...] = (1, 2, 4),
+        depth_choices: tuple[int, ...] = (1, 2, 3, 4),
         mlp_ratio_choices: tuple[float, ...] = (1, 2, 4),
         pool_choices: tuple[str, ...] = POOLS,
     ) -> None:
-        self.patch_choices = check_choices("patch_choices", patch_choices, integer=True)
+        self.patch_choices = (
+            check_choices("patch_choices", patch_choices, integer=True)
+            if tuple(patch_choices)
+            else ()
+        )
+        check_choices("min_tokens", [min_tokens], integer=True)
+        check_choices("max_tokens", [max_tokens], integer=True)
+        if min_tokens > max_tokens:
+            raise ConfigError(f"search option min_tokens {min_tokens} > max_tokens {max_tokens}")
+        self.min_tokens, self.max_tokens = min_tokens, max_tokens
         self.dim_choices = check_choices("dim_choices", dim_choices, integer=True)
         self.heads_choices = check_choices("heads_choices", heads_choices, integer=True)
         self.depth_choices = check_choices("depth_choices", depth_choices, integer=True)
         self.mlp_ratio_choices = check_choices("mlp_ratio_choices", mlp_ratio_choices)
         self.pool_choices = check_choices("pool_choices", pool_choices, POOLS)
+
+    def patches_for(self, image_size: int) -> tuple[int, ...]:
+        """The patch sizes this space samples at ``image_size``."""
+        if self.patch_choices:
+            return self.patch_choices
+        return patch_range(image_size, min_tokens=self.min_tokens, max_tokens=self.max_tokens)
 
     def sample(
         self,
@@ -205,7 +254,7 @@ class ViTSpace(SearchSpace):
             return trial.suggest_categorical(prefix + name, choices)
 
         config = {
-            "patch": cat("patch", self.patch_choices),
+            "patch": cat("patch", self.patches_for(image_size)),
             "dim": cat("dim", self.dim_choices),
             "depth": cat("depth", self.depth_choices),
             "heads": cat("heads", self.heads_choices),
@@ -220,11 +269,37 @@ class ViTSpace(SearchSpace):
             config=config,
         )
 
+    def param_guess(self, spec: ArchSpec) -> dict[str, Any]:
+        return dict(ViTConfig.from_spec(spec).__dict__ | spec.config)
+
     def validate(self, spec: ArchSpec) -> None:
         ViTConfig.from_spec(spec)
 
     def build(self, spec: ArchSpec) -> nn.Module:
         return ViT(ViTConfig.from_spec(spec))
+
+    @classmethod
+    def decode(cls, code: str, *, in_channels: int, num_classes: int, image_size: int) -> ArchSpec:
+        """The spec of an :meth:`encode` string for that data shape (not validated)."""
+        m = _CODE.fullmatch(code.strip())
+        if m is None:
+            raise InvalidArchError(f"vit: {code!r} is not a vit encoding (vit|p4_d64_L4_h4_m2|cls)")
+        ratio = float(m["mlp"])
+        config = {
+            "patch": int(m["patch"]),
+            "dim": int(m["dim"]),
+            "depth": int(m["depth"]),
+            "heads": int(m["heads"]),
+            "mlp_ratio": int(ratio) if ratio.is_integer() else ratio,
+            "pool": m["pool"],
+        }
+        return ArchSpec(
+            family="vit",
+            in_channels=in_channels,
+            num_classes=num_classes,
+            image_size=image_size,
+            config=config,
+        )
 
     @classmethod
     def encode(cls, spec: ArchSpec) -> str:

@@ -31,6 +31,8 @@ ONE_ARCH = {
     "expand_choices": [1],
     "se_choices": [False],
     "activation_choices": ["relu"],
+    "head_choices": ["gap"],
+    "pool_choices": [False],
 }
 SMALL = {"max_stages": 2, "width_choices": [8, 16, 32]}
 

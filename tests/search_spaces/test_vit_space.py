@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from nas.errors import InvalidArchError
+from nas.errors import ConfigError, InvalidArchError
 from search_spaces import ArchSpec, build_model, create_search_space
-from search_spaces.vit import Attention
+from search_spaces.vit import Attention, ViTSpace, patch_range
 
 
 def _spec(*, image_size: int = 28, **kw: Any) -> ArchSpec:
@@ -72,7 +72,7 @@ def test_attention_matches_torch_multihead_attention() -> None:
 
 def test_sample_does_not_fix_dim_not_divisible_by_heads() -> None:
     params = {"patch": 4, "dim": 32, "depth": 2, "heads": 3, "mlp_ratio": 2, "pool": "cls"}
-    space = create_search_space("vit")
+    space = create_search_space("vit", heads_choices=[2, 3])
     spec = space.sample(
         optuna.trial.FixedTrial(params), in_channels=1, num_classes=10, image_size=28
     )
@@ -104,23 +104,48 @@ def test_validate_rejects_impossible_specs(spec: ArchSpec, match: str) -> None:
         build_model(spec)
 
 
-def test_random_sampling_hits_invalid_combos_and_options_bound_the_space() -> None:
+@pytest.mark.parametrize(
+    ("size", "patches"), [(16, (2, 4)), (28, (4, 7)), (32, (4, 8)), (64, (8, 16)), (27, (3,))]
+)
+def test_patch_range_keeps_the_sequence_at_16_to_64_tokens(size: int, patches: tuple) -> None:
+    assert patch_range(size) == patches  # 27: no divisor fits, 3 (81 tokens) is the nearest
+
+
+@pytest.mark.parametrize("size", [16, 28, 32])
+def test_default_samples_are_valid_and_their_sequence_bounded(size: int) -> None:
     space = create_search_space("vit")
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    errors = 0
     for _ in range(40):
-        spec = space.sample(study.ask(), in_channels=3, num_classes=10, image_size=32)
-        try:
-            space.validate(spec)
-        except InvalidArchError:
-            errors += 1
-    assert 0 < errors < 40
-    small = create_search_space("vit", dim_choices=[48], heads_choices=[2, 3], patch_choices=[4])
+        spec = space.sample(study.ask(), in_channels=3, num_classes=10, image_size=size)
+        space.validate(spec)  # the default heads divide every default width
+        assert 16 <= (size // spec.config["patch"]) ** 2 <= 64
+
+
+def test_options_bound_the_space() -> None:
+    small = create_search_space("vit", dim_choices=[48], heads_choices=[2, 3], patch_choices=[2])
     small_study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     for _ in range(10):
         spec = small.sample(small_study.ask(), in_channels=3, num_classes=10, image_size=32)
         small.validate(spec)
-        assert spec.config["dim"] == 48 and spec.config["patch"] == 4
+        assert spec.config["dim"] == 48 and spec.config["patch"] == 2  # explicit: as given
+    with pytest.raises(ConfigError, match="min_tokens 80 > max_tokens 64"):
+        create_search_space("vit", min_tokens=80)
+
+
+def test_decode_and_params_for_round_trip() -> None:
+    space = create_search_space("vit")
+    spec = ViTSpace.decode("vit|p7_d64_L2_h4_m2|mean", in_channels=1, num_classes=10, image_size=28)
+    assert spec.encode() == "vit|p7_d64_L2_h4_m2|mean"
+    params = space.params_for(spec, prefix="vit.")
+    assert params["vit.patch"] == 7
+    again = space.sample(
+        optuna.trial.FixedTrial(params), in_channels=1, num_classes=10, image_size=28, prefix="vit."
+    )
+    assert again == spec
+    long = ViTSpace.decode("vit|p2_d96_L4_h8_m1|cls", in_channels=1, num_classes=10, image_size=28)
+    build_model(long)  # a stored patch-2 trial still builds
+    with pytest.raises(InvalidArchError, match="patch = 2 is not one of the space's"):
+        space.params_for(long)  # ... but the space no longer samples 196 tokens
 
 
 def test_fractional_mlp_ratio_is_a_valid_choice() -> None:
