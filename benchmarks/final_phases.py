@@ -160,19 +160,19 @@ def summarise(rows: list[dict[str, Any]], train_size: int) -> dict[str, Any]:
 
 def proxy_figures(config: str, trial: int) -> dict[str, Any]:
     from nas.commands._common import config_from_args
-    from nas.record import Trial, TrialRecord
+    from nas.record import TrialAttrs, TrialRecord
     from nas.study import load_existing_study
 
     cfg = config_from_args(argparse.Namespace(config=config, storage=None))
     study = load_existing_study(cfg.storage_url, cfg.study.name)
     rec = TrialRecord.of(study.trials[trial])
-    epochs = rec.json(Trial.epoch_energy_kwh) or []
-    samples = int(rec.get(Trial.train_samples) or 0)
+    epochs = rec.json(TrialAttrs.epoch_energy_kwh) or []
+    samples = int(rec.get(TrialAttrs.train_samples) or 0)
     per_epoch = samples / max(len(epochs), 1)
     return {
         "train_samples": samples,
         "epoch_energy_kwh": epochs,
-        "epoch_duration_s": rec.json(Trial.epoch_duration_s) or [],
+        "epoch_duration_s": rec.json(TrialAttrs.epoch_duration_s) or [],
         "kwh_per_sample_epoch": [e / per_epoch for e in epochs],
         "phases": {p.name: [p.energy_kwh, p.duration_s] for p in rec.phases},
         "threads": rec.get("threads"),

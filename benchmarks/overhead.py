@@ -42,9 +42,10 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from nas.config import Config, load_config  # noqa: E402
+from nas.hardware import resolve_device  # noqa: E402
 from nas.search import _quiet_expected_failures, build_objective  # noqa: E402
 from nas.study import open_study  # noqa: E402
-from nas.train import iterate_batches, resolve_device  # noqa: E402
+from nas.train import iterate_batches  # noqa: E402
 from search_spaces import ArchSpec, build_model, create_search_space  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "overhead.json"

@@ -88,7 +88,7 @@ def proxies(work: Path, config: Path) -> dict[str, dict[str, Any]]:
     os.chdir(work)  # the config's storage is relative
     try:
         from nas.config import load_config
-        from nas.record import Trial, TrialRecord
+        from nas.record import TrialAttrs, TrialRecord
         from nas.study import load_existing_study
 
         cfg = load_config(str(config))
@@ -96,7 +96,7 @@ def proxies(work: Path, config: Path) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
         for t in study.trials:
             rec = TrialRecord.of(t)
-            arch = str(rec.get(Trial.arch) or "")
+            arch = str(rec.get(TrialAttrs.arch) or "")
             if t.state.name != "COMPLETE" or t.user_attrs.get("reused") or arch in out:
                 continue
             train = next((p.energy_kwh for p in rec.phases if p.name == "train"), None)

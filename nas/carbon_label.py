@@ -18,7 +18,7 @@ from typing import Any
 
 import optuna
 
-from nas.record import Final, Inference, Provenance, Study, Trial, TrialRecord, finite
+from nas.record import Final, Inference, Provenance, StudyAttrs, TrialAttrs, TrialRecord, finite
 from nas.text import json_text, markdown_cell, one_line
 
 SCHEMA = "econas.carbon_label/1"
@@ -37,7 +37,7 @@ def _num(value: Any) -> float | None:
 
 def _study_config(study: optuna.Study) -> dict[str, Any]:
     try:
-        cfg = json.loads(study.user_attrs.get(Study.config) or "{}")
+        cfg = json.loads(study.user_attrs.get(StudyAttrs.config) or "{}")
     except (TypeError, ValueError):
         return {}
     return cfg if isinstance(cfg, dict) else {}
@@ -64,7 +64,7 @@ def build_carbon_label(
 
     rec = TrialRecord.of(trial, study)
     a = rec
-    g = rec.num(Trial.intensity_g_per_kwh)
+    g = rec.num(TrialAttrs.intensity_g_per_kwh)
     search = search_cost(study.get_trials(deepcopy=False), study_attrs=study.user_attrs)
     per_1k_kwh = rec.num(Inference.energy_kwh_per_1k)
     inference: dict[str, Any] = {
@@ -98,10 +98,10 @@ def build_carbon_label(
         "model": {
             "study": study.study_name,
             "trial": trial.number,
-            "family": a.get(Trial.family),
-            "arch": a.get(Trial.arch),
-            "params": a.get(Trial.params),
-            "flops": a.get(Trial.flops),
+            "family": a.get(TrialAttrs.family),
+            "arch": a.get(TrialAttrs.arch),
+            "params": a.get(TrialAttrs.params),
+            "flops": a.get(TrialAttrs.flops),
             "format": model_format,
             "reused_from_trial": rec.reused_from[1] if rec.reused_from else None,
         },
@@ -109,16 +109,16 @@ def build_carbon_label(
             k: data.get(k) for k in ("dataset", "train_size", "val_size", "test_size", "resolution")
         },
         "accuracy": rec.accuracy,
-        "test_accuracy": rec.num(Trial.test_accuracy),
+        "test_accuracy": rec.num(TrialAttrs.test_accuracy),
         "chance_accuracy": rec.chance_accuracy,  # 1 / classes: guessing
         "at_or_below_chance": rec.at_or_below_chance,
-        "hardware": a.get(Trial.hardware),
-        "meter": {"source": a.get(Trial.energy_source), "kind": a.get(Trial.energy_kind)},
+        "hardware": a.get(TrialAttrs.hardware),
+        "meter": {"source": a.get(TrialAttrs.energy_source), "kind": a.get(TrialAttrs.energy_kind)},
         "provenance": _provenance(rec),
         "carbon_intensity": {
             "g_per_kwh": g,
-            "source": a.get(Trial.intensity_source),
-            "region": a.get(Trial.carbon_region) or None,
+            "source": a.get(TrialAttrs.intensity_source),
+            "region": a.get(TrialAttrs.carbon_region) or None,
         },
         "search": {
             "energy_kwh": search.energy_kwh,
@@ -131,10 +131,10 @@ def build_carbon_label(
         "proxy_training": {
             "energy_kwh": rec.energy_kwh,
             "kgco2e": rec.kgco2e,
-            "kind": a.get(Trial.energy_kind),
+            "kind": a.get(TrialAttrs.energy_kind),
             "phases": {p.name: p.energy_kwh for p in rec.phases},
-            "duration_s": rec.num(Trial.duration_s),
-            "epochs": a.get(Trial.epochs),
+            "duration_s": rec.num(TrialAttrs.duration_s),
+            "epochs": a.get(TrialAttrs.epochs),
             "search_energy_kwh": rec.search_energy_kwh,
             "metered_fraction": rec.metered_fraction,
         },

@@ -103,7 +103,7 @@ def build_context(
     from nas.config import config_intensity
     from nas.data import load_data
     from nas.energy import create_meter
-    from nas.train import resolve_device
+    from nas.hardware import resolve_device
 
     run_seed = config.study.seed if seed is None else seed
     dev = resolve_device(device or config.hardware.device)

@@ -57,6 +57,20 @@ _TENSOR_CORE_DTYPES = (("fp16", (7, 0)), ("bf16", (8, 0)), ("tf32", (8, 0)), ("f
 _PACKAGES = ("econas", "torch", "optuna", "onnxruntime", "codecarbon")
 
 
+def resolve_device(name: str) -> Any:
+    """The torch device ``name`` names: ``auto`` -> cuda when available, else cpu; a CUDA device
+    on a machine without CUDA is bad input."""
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        from nas.errors import BadInputError
+
+        raise BadInputError(f"device {name!r} requested but CUDA is not available on this machine")
+    return torch.device(name)
+
+
 @functools.cache
 def cpu_features(cpuinfo_path: Path = CPUINFO) -> dict[str, bool]:
     """Which of :data:`CPU_FEATURES` the CPU has (the first ``flags`` line); all False when

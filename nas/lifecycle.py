@@ -36,9 +36,9 @@ import optuna
 
 from nas.config import Config
 from nas.errors import ConfigError
-from nas.record import Compression, Final, Inference, Lifecycle, Trial, TrialRecord
+from nas.record import Compression, Final, Inference, Lifecycle, TrialAttrs, TrialRecord
 from nas.sections.lifecycle import LIFECYCLE_OBJECTIVE, LifecycleSection
-from nas.trial import Step, TrialState
+from nas.trial import RunningTrial, Step
 
 if TYPE_CHECKING:  # pragma: no cover
     from nas.context import RunContext
@@ -127,7 +127,7 @@ def project_trial(
     per_sample = rec.get(Lifecycle.per_sample_kwh)
     if per_sample is None:
         per_sample = float(rec.get(Inference.energy_j_per_sample)) / 3.6e6
-    g = rec.get(Lifecycle.intensity_g_per_kwh, rec.get(Trial.intensity_g_per_kwh))
+    g = rec.get(Lifecycle.intensity_g_per_kwh, rec.get(TrialAttrs.intensity_g_per_kwh))
     return project(
         section,
         training_kgco2e=training_kg,
@@ -149,10 +149,10 @@ def training_cost(rec: TrialRecord) -> tuple[float, str]:
     basis = rec.get(Lifecycle.training_basis)
     if kg is not None and basis:
         return kg, str(basis)
-    return float(rec.get(Trial.kgco2e)), "proxy training (no projection in this record)"
+    return float(rec.get(TrialAttrs.kgco2e)), "proxy training (no projection in this record)"
 
 
-def projected_training(t: TrialState) -> tuple[float, str]:
+def projected_training(t: RunningTrial) -> tuple[float, str]:
     """(kWh, basis) of training the trial's model at the [final] budget, projected from the
     trial's own phases (nas.final's method)."""
     from nas.final import project_energy
@@ -218,7 +218,7 @@ class LifecycleStep(Step):
                 region=section.region, intensity_g_per_kwh=section.intensity_g_per_kwh
             )
 
-    def evaluated(self, t: TrialState, metrics: Mapping[str, float]) -> Mapping[str, float]:
+    def evaluated(self, t: RunningTrial, metrics: Mapping[str, float]) -> Mapping[str, float]:
         sec = self.section
         per_sample_kwh, info = self._per_sample_kwh(t)
         g_trial = t.carbon.intensity_g_per_kwh if t.carbon is not None else 0.0
@@ -254,7 +254,7 @@ class LifecycleStep(Step):
         )
         return {OBJECTIVE: lc.kgco2e}
 
-    def _per_sample_kwh(self, t: TrialState) -> tuple[float, dict[str, Any]]:
+    def _per_sample_kwh(self, t: RunningTrial) -> tuple[float, dict[str, Any]]:
         """(kWh per sample on the target, provenance attrs); measures in phase ``lifecycle``
         unless the trial's own inference measurement already ran on the target."""
         sec, a = self.section, t.attrs

@@ -17,8 +17,8 @@ from nas.record import (
     METERED_FRACTION_FLAG,
     Final,
     Inference,
-    Study,
-    Trial,
+    StudyAttrs,
+    TrialAttrs,
     TrialRecord,
     records,
 )
@@ -63,27 +63,27 @@ def front_indices(points: Sequence[Sequence[float]], maximize: Sequence[bool]) -
 
 # -- fronts of a study ----------------------------------------------------------------------
 ROW_FIELDS = (
-    Trial.accuracy,
-    Trial.test_accuracy,
-    Trial.kgco2e,
-    Trial.energy_kwh,
-    Trial.params,
-    Trial.flops,
+    TrialAttrs.accuracy,
+    TrialAttrs.test_accuracy,
+    TrialAttrs.kgco2e,
+    TrialAttrs.energy_kwh,
+    TrialAttrs.params,
+    TrialAttrs.flops,
     Inference.latency_ms,  # row key "latency_ms", the objective's name
     Inference.batch_size,
     Inference.runtime,
     Inference.device,
     Inference.energy_kwh_per_1k,
-    Trial.family,
-    Trial.arch,
-    Trial.energy_source,
-    Trial.energy_kind,
-    Trial.hardware,
-    Trial.intensity_g_per_kwh,
-    Trial.intensity_source,
-    Trial.duration_s,
-    Trial.metered_fraction,
-    Trial.search_energy_kwh,
+    TrialAttrs.family,
+    TrialAttrs.arch,
+    TrialAttrs.energy_source,
+    TrialAttrs.energy_kind,
+    TrialAttrs.hardware,
+    TrialAttrs.intensity_g_per_kwh,
+    TrialAttrs.intensity_source,
+    TrialAttrs.duration_s,
+    TrialAttrs.metered_fraction,
+    TrialAttrs.search_energy_kwh,
 )
 _KEY = {Inference.latency_ms: Inference.latency_ms.removeprefix("inference_")}
 ROW_KEYS = tuple(_KEY.get(f, str(f)) for f in ROW_FIELDS)
@@ -316,11 +316,13 @@ def _study_stop_lines(study: optuna.Study) -> list[str]:
     """The carbon budget (nas.scheduling) and why the study stopped, when recorded."""
     a = study.user_attrs
     out = []
-    if a.get(Study.budget_kgco2e) is not None:
-        used, cap = a.get(Study.budget_used_kgco2e, 0.0), a[Study.budget_kgco2e]
+    if a.get(StudyAttrs.budget_kgco2e) is not None:
+        used, cap = a.get(StudyAttrs.budget_used_kgco2e, 0.0), a[StudyAttrs.budget_kgco2e]
         out.append(f"carbon budget: {_fmt(used)} of {_fmt(cap)} kgCO2e used by the search")
     out += [
-        f"study stopped: {a[k]}" for k in (Study.budget_stop_reason, Study.stop_reason) if a.get(k)
+        f"study stopped: {a[k]}"
+        for k in (StudyAttrs.budget_stop_reason, StudyAttrs.stop_reason)
+        if a.get(k)
     ]
     return out
 

@@ -38,9 +38,9 @@ from nas.carbon import kgco2e
 from nas.context import RunContext
 from nas.errors import InvalidArchError, TrialFailure
 from nas.memory import warm_up
-from nas.record import RECORD_VERSION, PhaseLog, Provenance, Trial, fields, store_attrs
+from nas.record import RECORD_VERSION, PhaseLog, Provenance, TrialAttrs, fields, store_attrs
 from nas.record import Inference as InferenceAttr
-from nas.trial import Deployed, Step, TrialState
+from nas.trial import Deployed, RunningTrial, Step
 from nas.trial_memory import check_trial
 from search_spaces import SearchSpace, create_search_space
 
@@ -50,12 +50,12 @@ StepFactory = Callable[[RunContext], Step | None]
 # A reused trial keeps these from its source: what producing the model cost, and on what.
 _REUSED_KEEPS = frozenset(
     {
-        Trial.energy_kwh,
-        Trial.energy_j,
-        Trial.kgco2e,
-        Trial.energy_source,
-        Trial.energy_kind,
-        Trial.hardware,
+        TrialAttrs.energy_kwh,
+        TrialAttrs.energy_j,
+        TrialAttrs.kgco2e,
+        TrialAttrs.energy_source,
+        TrialAttrs.energy_kind,
+        TrialAttrs.hardware,
         *fields(Provenance),
     }
 )
@@ -111,7 +111,7 @@ class _EpochLedger:
 
     WINDOW = "train:epoch"
 
-    def __init__(self, t: TrialState) -> None:
+    def __init__(self, t: RunningTrial) -> None:
         self.t = t
 
     def begin(self) -> None:
@@ -124,8 +124,8 @@ class _EpochLedger:
         t.epoch_duration_s.append(m.duration_s)
         t.record(
             {
-                Trial.epoch_energy_kwh: json.dumps(t.epoch_energy_kwh),
-                Trial.epoch_duration_s: json.dumps(t.epoch_duration_s),
+                TrialAttrs.epoch_energy_kwh: json.dumps(t.epoch_energy_kwh),
+                TrialAttrs.epoch_duration_s: json.dumps(t.epoch_duration_s),
             }
         )
 
@@ -159,25 +159,25 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> list[float]:
         ctx = self.context
         assert ctx.meter is not None  # a search's context is always metered
-        t = TrialState(trial=trial, context=ctx, log=PhaseLog(ctx.meter), intensity=ctx.intensity)
+        t = RunningTrial(trial=trial, context=ctx, log=PhaseLog(ctx.meter), intensity=ctx.intensity)
         try:
             return self.run(t)
         except optuna.TrialPruned as exc:
-            t.record({Trial.stop_reason: str(exc)[:200] or "pruned"})
+            t.record({TrialAttrs.stop_reason: str(exc)[:200] or "pruned"})
             raise
         except TrialFailure as exc:
-            t.record({Trial.fail_reason: exc.reason, Trial.fail_message: str(exc)[:500]})
+            t.record({TrialAttrs.fail_reason: exc.reason, TrialAttrs.fail_message: str(exc)[:500]})
             raise
         except Exception as exc:  # recorded; the study goes on (search catches it)
             log.warning("trial %d failed: %r", trial.number, exc, exc_info=True)
-            t.record({Trial.fail_reason: f"error:{type(exc).__name__}"})
-            t.record({Trial.fail_message: str(exc)[:500]})
+            t.record({TrialAttrs.fail_reason: f"error:{type(exc).__name__}"})
+            t.record({TrialAttrs.fail_message: str(exc)[:500]})
             raise
         finally:  # failed and pruned trials keep what they measured: the search paid for it
             self.store(t)
 
     # -- the trial --------------------------------------------------------------------------
-    def run(self, t: TrialState) -> list[float]:
+    def run(self, t: RunningTrial) -> list[float]:
         cfg, steps, work = self.config, self.steps, self.context.workload
         with t.phase("sample"):
             for step in steps:
@@ -201,7 +201,11 @@ class Objective:
             t.model = work.build(t.space, t.spec)
             cost = work.cost(t.model, (1, *t.input_shape))
             t.record(
-                {Trial.params: cost.params, Trial.flops: cost.flops, Trial.cost_of: "trained_model"}
+                {
+                    TrialAttrs.params: cost.params,
+                    TrialAttrs.flops: cost.flops,
+                    TrialAttrs.cost_of: "trained_model",
+                }
             )
         screeners = [s for s in steps if s.uses("screen")]
         if screeners:
@@ -226,8 +230,8 @@ class Objective:
             finally:
                 epochs.close()
         t.train_result = result
-        t.record({Trial.train_loss: result.final_loss, Trial.epochs: result.epochs})
-        t.record({Trial.train_samples: result.samples})
+        t.record({TrialAttrs.train_loss: result.final_loss, TrialAttrs.epochs: result.epochs})
+        t.record({TrialAttrs.train_samples: result.samples})
         for step in steps:
             step.after_train(t)
 
@@ -237,9 +241,9 @@ class Objective:
         if t.deployed.params is not None:
             t.record(
                 {
-                    Trial.params: params,
-                    Trial.flops: t.deployed.flops,
-                    Trial.cost_of: "deployed_model",
+                    TrialAttrs.params: params,
+                    TrialAttrs.flops: t.deployed.flops,
+                    TrialAttrs.cost_of: "deployed_model",
                 }
             )
         model, device = t.deployed.model, t.deployed.device
@@ -247,7 +251,7 @@ class Objective:
             accuracy = work.evaluate(model, t.data.val, device=device)
         with t.phase("test"):  # for reporting only; never an objective
             test_accuracy = work.evaluate(model, t.data.test, device=device)
-        t.record({Trial.accuracy: accuracy, Trial.test_accuracy: test_accuracy})
+        t.record({TrialAttrs.accuracy: accuracy, TrialAttrs.test_accuracy: test_accuracy})
         latency_ms = float("nan")
         if cfg.eval.measure_inference:
             with t.phase("inference"):
@@ -260,14 +264,14 @@ class Objective:
         t.metrics = metrics
         if self.context.artifact_store is not None:
             with t.phase("upload"):
-                t.record({Trial.weights_artifact_id: self.upload(t, model)})
+                t.record({TrialAttrs.weights_artifact_id: self.upload(t, model)})
         values = [float(metrics[o]) for o in cfg.study.objectives]
         for step in steps:
             step.complete(t, values)
         return values
 
     # -- the parts ---------------------------------------------------------------------------
-    def sample(self, t: TrialState) -> None:
+    def sample(self, t: RunningTrial) -> None:
         """The architecture, then each step's choices; stored as soon as all are sampled."""
         names = list(self.spaces)
         name = t.trial.suggest_categorical("space", names) if len(names) > 1 else names[0]
@@ -285,10 +289,10 @@ class Objective:
         store_attrs(
             t.trial,
             {
-                Trial.record_version: RECORD_VERSION,
-                Trial.family: t.spec.family,
-                Trial.arch: t.spec.encode(),
-                Trial.arch_spec: t.spec.to_json(),  # present: the trial is fully sampled
+                TrialAttrs.record_version: RECORD_VERSION,
+                TrialAttrs.family: t.spec.family,
+                TrialAttrs.arch: t.spec.encode(),
+                TrialAttrs.arch_spec: t.spec.to_json(),  # present: the trial is fully sampled
             },
         )
         try:
@@ -297,7 +301,7 @@ class Objective:
             raise TrialFailure("invalid_arch", f"rejected before training: {exc}") from exc
 
     def measure_inference(
-        self, t: TrialState, model: torch.nn.Module, device: torch.device
+        self, t: RunningTrial, model: torch.nn.Module, device: torch.device
     ) -> float:
         from nas.inference import measure_inference
 
@@ -331,16 +335,16 @@ class Objective:
         )
         return inf.latency_ms
 
-    def carbon_metrics(self, t: TrialState) -> dict[str, float]:
+    def carbon_metrics(self, t: RunningTrial) -> dict[str, float]:
         """The model's energy and kgCO2e at the carbon intensity of the interval it ran."""
         finished = datetime.now(UTC)
         ci = t.intensity.intensity_over(t.log.started_at, finished)
         t.carbon = ci
         kwh = t.log.energy_kwh(model_cost_only=True)
-        t.record({Trial.finished_at: finished.isoformat()})
+        t.record({TrialAttrs.finished_at: finished.isoformat()})
         return {"energy_kwh": kwh, "kgco2e": kgco2e(kwh, ci.intensity_g_per_kwh)}
 
-    def upload(self, t: TrialState, model: torch.nn.Module) -> str:
+    def upload(self, t: RunningTrial, model: torch.nn.Module) -> str:
         """The deployed model's state_dict, to the study's artifact store."""
         from nas.trial_model import upload_weights
 
@@ -348,7 +352,7 @@ class Objective:
         return upload_weights(self.context.artifact_store, model, name, t.trial)
 
     # -- the record -------------------------------------------------------------------------
-    def store(self, t: TrialState) -> None:
+    def store(self, t: RunningTrial) -> None:
         """Write the trial record: everything but the store phase's own figures inside phase
         ``store``, then those figures and the totals (one small write, after it)."""
         ci = t.carbon
@@ -360,26 +364,28 @@ class Objective:
         g = None if ci is None else ci.intensity_g_per_kwh
         attrs = dict(t.attrs)
         if ci is not None and not t.reused:  # a reused result keeps the intensity it ran at
-            attrs.update({Trial.intensity_g_per_kwh: g, Trial.intensity_source: ci.source})
-            attrs[Trial.carbon_region] = ci.region or ""
+            attrs.update(
+                {TrialAttrs.intensity_g_per_kwh: g, TrialAttrs.intensity_source: ci.source}
+            )
+            attrs[TrialAttrs.carbon_region] = ci.region or ""
             if ci.forecast_share is not None:
-                attrs[Trial.intensity_forecast_share] = ci.forecast_share
+                attrs[TrialAttrs.intensity_forecast_share] = ci.forecast_share
             if ci.fallback_reason is not None:
-                attrs[Trial.intensity_fallback_reason] = ci.fallback_reason[:300]
+                attrs[TrialAttrs.intensity_fallback_reason] = ci.fallback_reason[:300]
         if not t.reused:  # a reused result keeps the provenance of the run that produced it
             attrs.update(self.provenance(t))
-        attrs[Trial.record_version] = RECORD_VERSION
+        attrs[TrialAttrs.record_version] = RECORD_VERSION
         with t.phase("store"):
             store_attrs(t.trial, {**attrs, **self.accounting(t, g)})
         store_attrs(t.trial, self.accounting(t, g))
 
-    def accounting(self, t: TrialState, g: float | None) -> dict[str, Any]:
+    def accounting(self, t: RunningTrial, g: float | None) -> dict[str, Any]:
         out = t.log.accounting(g)
         if t.reused:  # the model's cost and how it was measured are the reused result's
             return {k: v for k, v in out.items() if k not in _REUSED_KEEPS}
         return out
 
-    def provenance(self, t: TrialState) -> dict[str, Any]:
+    def provenance(self, t: RunningTrial) -> dict[str, Any]:
         """What decides this run's figures (cached: it does not change within a run)."""
         if self._provenance is None:
             import json
@@ -401,5 +407,5 @@ class Objective:
                 self._provenance[Provenance.cuda_capability] = str(capability)
         out = dict(self._provenance)
         out[Provenance.threads] = torch.get_num_threads()
-        out[Trial.device] = str(t.device)
+        out[TrialAttrs.device] = str(t.device)
         return out

@@ -13,7 +13,7 @@ import optuna
 
 from nas.config import Config
 from nas.errors import EconasError, TrialFailure
-from nas.record import Study, Trial, TrialRecord
+from nas.record import StudyAttrs, TrialAttrs, TrialRecord
 from nas.study import StudyCounts, fail_stale, open_study
 from nas.text import human_duration, one_line
 
@@ -58,11 +58,11 @@ class ProgressBar:
             if rec.reused_from is not None:
                 what += f"  reused trial {rec.reused_from[1]}"
         else:
-            reason = rec.get(Trial.fail_reason) or rec.get(Trial.stop_reason)
+            reason = rec.get(TrialAttrs.fail_reason) or rec.get(TrialAttrs.stop_reason)
             what = f"{trial.state.name.lower()}: {reason or trial.state.name.lower()}"
         # what the trial cost the search (every phase): these lines sum to the search's cost
         what += f"  search {rec.search_kgco2e:.3e} kgCO2e {rec.search_energy_kwh:.2e} kWh ({kind})"
-        arch = rec.get(Trial.arch, "?")
+        arch = rec.get(TrialAttrs.arch, "?")
         secs = trial.duration.total_seconds() if trial.duration else 0.0
         self.seen += 1
         self.spent_s += secs
@@ -92,7 +92,7 @@ def _nan(value: float | None) -> float:
 def _stopped(study: optuna.Study) -> bool:
     """A step stopped the study on purpose (e.g. the carbon budget)."""
     attrs = study.user_attrs
-    return bool(attrs.get(Study.stop_reason) or attrs.get(Study.budget_stop_reason))
+    return bool(attrs.get(StudyAttrs.stop_reason) or attrs.get(StudyAttrs.budget_stop_reason))
 
 
 class _ExpectedFailureFilter(logging.Filter):
@@ -127,8 +127,8 @@ class _Interruptible:
         try:
             return self.objective(trial)
         except KeyboardInterrupt:
-            trial.set_user_attr(Trial.fail_reason, "interrupted")
-            trial.set_user_attr(Trial.fail_message, "stopped by Ctrl-C (SIGINT)")
+            trial.set_user_attr(TrialAttrs.fail_reason, "interrupted")
+            trial.set_user_attr(TrialAttrs.fail_message, "stopped by Ctrl-C (SIGINT)")
             raise
 
 
@@ -138,7 +138,7 @@ def _fail_if_running(study: optuna.Study, trial_id: int | None) -> None:
     storage = study._storage
     try:
         if storage.get_trial(trial_id).state == optuna.trial.TrialState.RUNNING:
-            storage.set_trial_user_attr(trial_id, Trial.fail_reason, "interrupted")
+            storage.set_trial_user_attr(trial_id, TrialAttrs.fail_reason, "interrupted")
             storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL)
     except Exception:  # noqa: BLE001 - best effort while stopping; heartbeats cover the rest
         log.debug("could not fail interrupted trial %s", trial_id, exc_info=True)
@@ -274,6 +274,6 @@ def run_search(
     if tracker is not None:
         finish_tracking(tracker, study)
     if new and StudyCounts.of(study).complete == 0:
-        reasons = {TrialRecord.of(t).get(Trial.fail_reason, "error") for t in study.trials}
+        reasons = {TrialRecord.of(t).get(TrialAttrs.fail_reason, "error") for t in study.trials}
         raise EconasError(f"every trial failed ({', '.join(sorted(reasons))}); see -v output")
     return SearchResult(study=study, new_trials=new, wall_s=time.perf_counter() - t0)

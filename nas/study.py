@@ -23,14 +23,14 @@ import optuna
 from nas.config import Config, all_objectives
 from nas.credentials import is_secret_key, remember, scrub, secrets_in_url, userinfo_end
 from nas.errors import BadInputError, ConfigError
-from nas.record import Study
+from nas.record import StudyAttrs
 from nas.storage_faults import is_storage_error, storage_fault
 
 log = logging.getLogger(__name__)
 
-CONFIG_ATTR = Study.config
-FINGERPRINT_ATTR = Study.fingerprint
-ARTIFACT_DIR_ATTR = Study.artifact_dir
+CONFIG_ATTR = StudyAttrs.config
+FINGERPRINT_ATTR = StudyAttrs.fingerprint
+ARTIFACT_DIR_ATTR = StudyAttrs.artifact_dir
 HEARTBEAT_INTERVAL_S = 30
 GRACE_PERIOD_S = 90
 HEARTBEAT_ENV = "ECONAS_HEARTBEAT_S"  # override the interval (grace = 3x); e.g. 1 in tests

@@ -2,7 +2,7 @@
 
 :mod:`nas.pipeline` runs a trial as a fixed sequence of hook points; a feature (compression,
 federated training, reuse and screening, green windows, lifecycle carbon, or your own) is a
-:class:`Step` that implements some hooks. A hook reads the :class:`TrialState` and returns
+:class:`Step` that implements some hooks. A hook reads the :class:`RunningTrial` and returns
 what it produces (settings, a :class:`~nas.train.TrainingPlan`, a :class:`Deployed` model,
 metrics); it never changes the objective or another step's settings. Attrs go to the trial
 record through ``t.record`` (names from :mod:`nas.record`), energy through phases
@@ -59,7 +59,7 @@ class Deployed:
 
 
 @dataclass
-class TrialState:
+class RunningTrial:
     """One trial while it runs. Steps read it; only :mod:`nas.pipeline` assigns its fields."""
 
     trial: optuna.Trial
@@ -145,37 +145,37 @@ class Step:
         opens the phase of an optional hook (``screen``) only when some step uses it."""
         return getattr(type(self), hook) is not getattr(Step, hook)
 
-    def admit(self, t: TrialState) -> None:
+    def admit(self, t: RunningTrial) -> None:
         return None
 
-    def sample(self, t: TrialState) -> Any:
+    def sample(self, t: RunningTrial) -> Any:
         return None
 
-    def reuse(self, t: TrialState) -> list[float] | None:
+    def reuse(self, t: RunningTrial) -> list[float] | None:
         return None
 
-    def wait(self, t: TrialState) -> IntensitySource | None:
+    def wait(self, t: RunningTrial) -> IntensitySource | None:
         return None
 
-    def screen(self, t: TrialState) -> None:
+    def screen(self, t: RunningTrial) -> None:
         return None
 
-    def plan(self, t: TrialState, plan: TrainingPlan) -> TrainingPlan:
+    def plan(self, t: RunningTrial, plan: TrainingPlan) -> TrainingPlan:
         return plan
 
-    def train(self, t: TrialState, plan: TrainingPlan) -> TrainResult | None:
+    def train(self, t: RunningTrial, plan: TrainingPlan) -> TrainResult | None:
         return None
 
-    def after_train(self, t: TrialState) -> None:
+    def after_train(self, t: RunningTrial) -> None:
         return None
 
-    def deploy(self, t: TrialState, model: torch.nn.Module) -> Deployed | None:
+    def deploy(self, t: RunningTrial, model: torch.nn.Module) -> Deployed | None:
         return None
 
-    def evaluated(self, t: TrialState, metrics: Mapping[str, float]) -> Mapping[str, float]:
+    def evaluated(self, t: RunningTrial, metrics: Mapping[str, float]) -> Mapping[str, float]:
         return {}
 
-    def complete(self, t: TrialState, values: list[float]) -> None:
+    def complete(self, t: RunningTrial, values: list[float]) -> None:
         return None
 
 

@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING
 from nas.memory import check_training, estimate_training
 
 if TYPE_CHECKING:  # pragma: no cover
-    from nas.trial import TrialState
+    from nas.trial import RunningTrial
 
 __all__ = ["check_trial"]
 
 log = logging.getLogger("nas.memory")  # the logger these warnings always had
 
 
-def check_trial(t: TrialState) -> None:
+def check_trial(t: RunningTrial) -> None:
     """The pipeline's guard in phase ``build``, before the model is allocated: the sampled
     model's training at the study's batch size must fit (TrialFailure("out_of_memory")).
     An estimate that cannot be made (an operator without a meta kernel) is logged and skipped:

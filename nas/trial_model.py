@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from nas.errors import BadInputError
-from nas.record import Final, Trial, TrialRecord
+from nas.record import Final, TrialAttrs, TrialRecord
 from search_spaces import ArchSpec, build_model
 
 _COMPLETE = (optuna.trial.TrialState.COMPLETE,)
@@ -41,7 +41,7 @@ def weights_source(
     from (in this study or another study of the same storage)."""
     rec = TrialRecord.of(trial)
     source = rec.reused_from
-    if source is None or rec.get(Trial.weights_artifact_id):
+    if source is None or rec.get(TrialAttrs.weights_artifact_id):
         return study, trial
     name, number = source
     if name and name != study.study_name:
@@ -86,8 +86,8 @@ def load_trial_model(
     else:
         study, source = weights_source(study, trial)
         rec = TrialRecord.of(source)
-        artifact_id = rec.get(Trial.weights_artifact_id)
-    raw = rec.get(Trial.arch_spec)
+        artifact_id = rec.get(TrialAttrs.weights_artifact_id)
+    raw = rec.get(TrialAttrs.arch_spec)
     if raw is None or artifact_id is None:
         raise BadInputError(f"trial {trial.number} has no stored architecture/weights")
     check_artifact_id(artifact_id, trial.number)
@@ -140,7 +140,8 @@ def best_trial_model(study: optuna.Study) -> tuple[int, Callable[[], nn.Module]]
     done = [
         (rec.accuracy, -rec.number, t)
         for t in study.get_trials(deepcopy=False, states=_COMPLETE)
-        if (rec := TrialRecord.of(t)).accuracy is not None and rec.get(Trial.weights_artifact_id)
+        if (rec := TrialRecord.of(t)).accuracy is not None
+        and rec.get(TrialAttrs.weights_artifact_id)
     ]
     if not done:
         return None

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from nas.record import PHASE_NAMES, PHASE_SUFFIXES, TRIAL_GROUPS, Study, fields
+from nas.record import PHASE_NAMES, PHASE_SUFFIXES, TRIAL_GROUPS, StudyAttrs, fields
 
 ROOT = Path(__file__).resolve().parents[1]
 NAS = ROOT / "nas"
@@ -357,7 +357,7 @@ def test_help_config_and_readers_import_no_torch() -> None:
 
 
 def _attr_names() -> set[str]:
-    names = {str(f) for g in (*TRIAL_GROUPS, Study) for f in fields(g)}
+    names = {str(f) for g in (*TRIAL_GROUPS, StudyAttrs) for f in fields(g)}
     names |= {f"{p}_{s}" for p in PHASE_NAMES for s in PHASE_SUFFIXES}
     return names
 

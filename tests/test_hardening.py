@@ -19,7 +19,7 @@ import pytest
 
 from nas.cli import main
 from nas.config import config_from_dict
-from nas.record import Efficiency, Trial
+from nas.record import Efficiency, TrialAttrs
 from nas.study import make_sampler, redact_text, redact_url, strip_password
 from tests.report.tiny_study import tiny_config_dict, tiny_study
 
@@ -154,7 +154,7 @@ def test_a_running_twin_is_waited_for_then_reused(tmp_path: Path) -> None:
 
     def finish() -> None:
         time.sleep(1.0)
-        first.set_user_attr(Trial.accuracy, 0.5)
+        first.set_user_attr(TrialAttrs.accuracy, 0.5)
         study.tell(first, 0.5)
 
     thread = threading.Thread(target=finish)
@@ -368,7 +368,7 @@ def test_malformed_artifact_id(
 ) -> None:
     url, artifacts, name = _copy(tmp_path)
     trial = _front_trial(url, name)
-    _set_attr(url, trial._trial_id, Trial.weights_artifact_id, artifact_id)
+    _set_attr(url, trial._trial_id, TrialAttrs.weights_artifact_id, artifact_id)
     out = tmp_path / "out"
     line = _one_line_exit_2(
         capsys, _export(url, name, trial.number, out, "--artifacts", str(artifacts))
@@ -397,11 +397,11 @@ def _hostile_copy(tmp_path: Path) -> tuple[str, Path, str, int]:
     for t in study.trials:
         if t.state != optuna.trial.TrialState.COMPLETE:
             continue
-        _set_attr(url, t._trial_id, Trial.energy_kind, "estimated\r\x1b[2Kmeasured")
-        _set_attr(url, t._trial_id, Trial.arch, "cnn|x\n| injected | row |")
-        phases = t.user_attrs.get(Trial.phases, "")
+        _set_attr(url, t._trial_id, TrialAttrs.energy_kind, "estimated\r\x1b[2Kmeasured")
+        _set_attr(url, t._trial_id, TrialAttrs.arch, "cnn|x\n| injected | row |")
+        phases = t.user_attrs.get(TrialAttrs.phases, "")
         hostile = '<a href="http://evil.example">click</a>'
-        _set_attr(url, t._trial_id, Trial.phases, f"{phases},{hostile}")
+        _set_attr(url, t._trial_id, TrialAttrs.phases, f"{phases},{hostile}")
         _set_attr(url, t._trial_id, f"{hostile}_energy_kwh", 1e-6)
     return url, artifacts, evil, first.number
 

@@ -23,7 +23,7 @@ import pytest
 
 from nas.cli import main
 from nas.errors import BadInputError
-from nas.record import Trial
+from nas.record import TrialAttrs
 from tests.test_hardening import _copy, _export, _front_trial, _one_line_exit_2, _set_attr
 from tests.tiny_npz import tiny_toml, write_npz
 
@@ -201,9 +201,9 @@ def test_a_hostile_arch_spec_is_refused_before_allocating(
         for t in study.trials
         if t.state == optuna.trial.TrialState.COMPLETE and t.user_attrs.get("family") == "cnn"
     )
-    spec = json.loads(trial.user_attrs[Trial.arch_spec])
+    spec = json.loads(trial.user_attrs[TrialAttrs.arch_spec])
     HOSTILE_SPECS[case](spec)
-    _set_attr(url, trial._trial_id, Trial.arch_spec, json.dumps(spec) if spec else "{not json")
+    _set_attr(url, trial._trial_id, TrialAttrs.arch_spec, json.dumps(spec) if spec else "{not json")
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     out = tmp_path / "out"
     argv = _export(
@@ -459,8 +459,8 @@ def test_a_corrupted_page_is_one_line(
 def test_pareto_clips_a_huge_attr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     url, _, name = _copy(tmp_path)
     for t in optuna.load_study(study_name=name, storage=url).trials:
-        _set_attr(url, t._trial_id, Trial.arch, "A" * 2_000_000)
-        _set_attr(url, t._trial_id, Trial.hardware, "H" * 2_000_000)
+        _set_attr(url, t._trial_id, TrialAttrs.arch, "A" * 2_000_000)
+        _set_attr(url, t._trial_id, TrialAttrs.hardware, "H" * 2_000_000)
     assert main(["pareto", "--storage", url, "--study", name]) == 0
     out = capsys.readouterr().out
     assert len(out) < 50_000 and "chars)" in out

@@ -9,7 +9,7 @@ rule (the trial goes on, so one run shows every break):
                ``complete`` None; ``reuse`` None or one number per objective; ``wait`` None
                or an IntensitySource; ``plan`` a TrainingPlan; ``train`` None or a
                TrainResult; ``deploy`` None or a Deployed; ``evaluated`` a mapping of numbers
-``state``      only the pipeline assigns the TrialState's fields: no hook rebinds one
+``state``      only the pipeline assigns the RunningTrial's fields: no hook rebinds one
 ``settings``   a step never changes another step's settings (``t.settings[other]``)
 ``objective``  nor the objective: ``evaluated`` adds metrics of its own, leaving the ones it
                is given and ``t.metrics`` as they were; ``complete`` leaves the values
@@ -56,7 +56,7 @@ from nas.record import (
     PHASE_SUFFIXES,
     TRIAL_GROUPS,
     Compression,
-    Study,
+    StudyAttrs,
     fields,
     is_proxy_key,
     phase_key,
@@ -101,7 +101,7 @@ def _trial_attr_names() -> set[str]:
 
 
 _TRIAL_ATTRS = _trial_attr_names()
-_STUDY_ATTRS = {str(f) for f in fields(Study)}
+_STUDY_ATTRS = {str(f) for f in fields(StudyAttrs)}
 _VARIABLE = re.compile(
     rf"rung_\d+_(accuracy|energy_kwh)|({'|'.join(PHASE_NAMES)})_energy_j_\w+|econas_final_\d+"
 )

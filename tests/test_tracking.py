@@ -16,7 +16,7 @@ import pytest
 
 from nas.cli import main
 from nas.config import config_from_dict
-from nas.record import PHASE_NAMES, Provenance, Trial, TrialRecord, phase_key
+from nas.record import PHASE_NAMES, Provenance, TrialAttrs, TrialRecord, phase_key
 from tests.commands.test_search_cli import write_config
 
 mlflow = pytest.importorskip("mlflow")
@@ -75,8 +75,8 @@ def test_each_finished_trial_is_a_run_with_phase_energy_and_carbon(
         assert m["accuracy"] == pytest.approx(trial.values[0])
         assert m["kgco2e"] == pytest.approx(trial.values[1])
         # every phase's energy (kWh) and kgCO2e, as stored, at the trial's intensity
-        g = rec.num(Trial.intensity_g_per_kwh)
-        assert g is not None and m[str(Trial.intensity_g_per_kwh)] == pytest.approx(g)
+        g = rec.num(TrialAttrs.intensity_g_per_kwh)
+        assert g is not None and m[str(TrialAttrs.intensity_g_per_kwh)] == pytest.approx(g)
         names = [p.name for p in rec.phases]
         assert {"train", "eval", "store"} <= set(names) and set(names) <= set(PHASE_NAMES)
         for phase in rec.phases:
@@ -85,14 +85,14 @@ def test_each_finished_trial_is_a_run_with_phase_energy_and_carbon(
             assert m[phase_key(phase.name, "kgco2e")] == pytest.approx(kwh * g / 1000)
             assert tags[phase_key(phase.name, "energy_kind")] == "estimated"
         assert math.fsum(m[phase_key(n, "energy_kwh")] for n in names) == pytest.approx(
-            m[str(Trial.search_energy_kwh)]
+            m[str(TrialAttrs.search_energy_kwh)]
         )
-        assert m[str(Trial.search_kgco2e)] == pytest.approx(rec.search_kgco2e)
-        assert m[str(Trial.kgco2e)] > 0 and m[str(Trial.energy_kwh)] > 0
+        assert m[str(TrialAttrs.search_kgco2e)] == pytest.approx(rec.search_kgco2e)
+        assert m[str(TrialAttrs.kgco2e)] > 0 and m[str(TrialAttrs.energy_kwh)] > 0
         # intensity source and provenance as tags; estimated is never shown as measured
-        assert tags[str(Trial.intensity_source)] == rec.get(Trial.intensity_source)
-        assert tags[str(Trial.energy_kind)] == "estimated"
-        assert tags[str(Trial.energy_source)] == rec.get(Trial.energy_source)
+        assert tags[str(TrialAttrs.intensity_source)] == rec.get(TrialAttrs.intensity_source)
+        assert tags[str(TrialAttrs.energy_kind)] == "estimated"
+        assert tags[str(TrialAttrs.energy_source)] == rec.get(TrialAttrs.energy_source)
         assert tags[str(Provenance.cpu_isa)] == rec.get(Provenance.cpu_isa)
         assert tags[str(Provenance.torch_version)] == rec.get(Provenance.torch_version)
         assert json.loads(tags[str(Provenance.provenance)]) == rec.json(Provenance.provenance)

@@ -134,7 +134,7 @@ def config_summary(raw: str) -> str:
 
 
 def _readable_attrs(attrs: Any) -> Any:
-    from nas.record import Study
+    from nas.record import StudyAttrs
 
     if not isinstance(attrs, list):
         return attrs
@@ -144,7 +144,7 @@ def _readable_attrs(attrs: Any) -> Any:
             out.append(item)
             continue
         key, value = str(item.get("key")), item["value"]
-        if key == Study.config:
+        if key == StudyAttrs.config:
             value = config_summary(value)
         elif len(value) > LONG_ATTR_CHARS:
             value = (

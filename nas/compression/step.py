@@ -35,9 +35,9 @@ from nas.compression.recipe import (
 )
 from nas.energy import WindowAccumulator
 from nas.errors import ConfigError
-from nas.record import Compression, Trial, TrialRecord, phase_key
+from nas.record import Compression, TrialAttrs, TrialRecord, phase_key
 from nas.train import TrainingPlan
-from nas.trial import Deployed, Step, TrialState
+from nas.trial import Deployed, RunningTrial, Step
 
 if TYPE_CHECKING:  # pragma: no cover
     from nas.context import RunContext
@@ -72,7 +72,7 @@ class CompressionStep(Step):
                 input_shape=context.input_shape,
             )
 
-    def sample(self, t: TrialState) -> CompressionChoice:
+    def sample(self, t: RunningTrial) -> CompressionChoice:
         s, trial = self.section, t.trial
         ratio = float(trial.suggest_categorical("compression.prune_ratio", s.prune_ratios))
         criterion = ""
@@ -101,7 +101,7 @@ class CompressionStep(Step):
         t.record(choice.attrs())
         return choice
 
-    def plan(self, t: TrialState, plan: TrainingPlan) -> TrainingPlan:
+    def plan(self, t: RunningTrial, plan: TrainingPlan) -> TrainingPlan:
         """The trial's precision and, when it distils, the KD loss (the deploy recipe's)."""
         choice: CompressionChoice = t.settings[self.name]
         teacher = self._teacher(t) if choice.distill else None
@@ -118,10 +118,10 @@ class CompressionStep(Step):
             )
         return training_plan(plan, choice, teacher=teacher, passes=passes)
 
-    def after_train(self, t: TrialState) -> None:
+    def after_train(self, t: RunningTrial) -> None:
         self._record_teacher(t)
 
-    def _record_teacher(self, t: TrialState, *, done: bool = False) -> None:
+    def _record_teacher(self, t: RunningTrial, *, done: bool = False) -> None:
         """The teacher passes so far (training, then the fine-tune too)."""
         passes = self._passes.pop(t.number, None) if done else self._passes.get(t.number)
         if passes is not None:
@@ -133,13 +133,13 @@ class CompressionStep(Step):
                 }
             )
 
-    def deploy(self, t: TrialState, model: torch.nn.Module) -> Deployed | None:
+    def deploy(self, t: RunningTrial, model: torch.nn.Module) -> Deployed | None:
         try:
             return self._deploy(t, model)
         finally:
             self._record_teacher(t, done=True)
 
-    def _deploy(self, t: TrialState, model: torch.nn.Module) -> Deployed | None:
+    def _deploy(self, t: RunningTrial, model: torch.nn.Module) -> Deployed | None:
         """Pruning and the fine-tune that recovers from it (phase ``finetune``), then the
         quantization (phase ``quantize``): the deploy recipe, params and FLOPs counted."""
         choice: CompressionChoice = t.settings[self.name]
@@ -148,8 +148,8 @@ class CompressionStep(Step):
         if choice.prune_ratio > 0:
             t.record(
                 {
-                    Compression.params_unpruned: t.attrs.get(Trial.params),
-                    Compression.flops_unpruned: t.attrs.get(Trial.flops),
+                    Compression.params_unpruned: t.attrs.get(TrialAttrs.params),
+                    Compression.flops_unpruned: t.attrs.get(TrialAttrs.flops),
                 }
             )
         epochs = self.section.finetune_epochs
@@ -172,7 +172,7 @@ class CompressionStep(Step):
         )
 
     # -- the teacher ------------------------------------------------------------------------
-    def _teacher_training(self, t: TrialState, kwh: float | None, source: str) -> None:
+    def _teacher_training(self, t: RunningTrial, kwh: float | None, source: str) -> None:
         """The teacher's own training energy, shared over ``teacher_amortised_over`` students:
         recorded with the student (the teacher trial's energy is in the study's search cost
         already; the share is what this model's lifecycle owes its teacher)."""
@@ -186,7 +186,7 @@ class CompressionStep(Step):
             }
         )
 
-    def _teacher(self, t: TrialState) -> torch.nn.Module | None:
+    def _teacher(self, t: RunningTrial) -> torch.nn.Module | None:
         if self.fixed_teacher is not None:
             t.record({Compression.teacher: self.section.teacher})
             kwh = teacher_dir_training_kwh(self.section.teacher)

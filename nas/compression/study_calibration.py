@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from nas.compression.calibrate import Calibration, calibrate
 from nas.config import Config
-from nas.record import Study
+from nas.record import StudyAttrs
 
 if TYPE_CHECKING:
     import optuna
@@ -54,7 +54,7 @@ def calibrate_study(study: optuna.Study, context: RunContext) -> Config:
     s = config.compression
     if not s.enabled or not s.calibrate:
         return config
-    stored = study.user_attrs.get(Study.calibration)
+    stored = study.user_attrs.get(StudyAttrs.calibration)
     if stored:
         cal = Calibration.from_dict(json.loads(stored))
     else:
@@ -74,17 +74,17 @@ def calibrate_study(study: optuna.Study, context: RunContext) -> Config:
             rounds=s.calibration_rounds,
             min_duration_s=s.calibration_min_duration_s,
         )
-        if study.user_attrs.get(Study.calibration):  # another worker stored one meanwhile
+        if study.user_attrs.get(StudyAttrs.calibration):  # another worker stored one meanwhile
             log.warning("calibration: another process stored the study's first; using that")
-            cal = Calibration.from_dict(json.loads(study.user_attrs[Study.calibration]))
+            cal = Calibration.from_dict(json.loads(study.user_attrs[StudyAttrs.calibration]))
         else:
             energy = 0.0 if cal.reused else cal.energy_kwh
             g = context.intensity.intensity_over(started, datetime.now(UTC)).intensity_g_per_kwh
             attrs: dict[str, Any] = {
-                Study.calibration: json.dumps(cal.to_dict()),
-                Study.calibration_energy_kwh: energy,
-                Study.calibration_kgco2e: kgco2e(energy, g),
-                Study.calibration_excluded: json.dumps(cal.reasons),
+                StudyAttrs.calibration: json.dumps(cal.to_dict()),
+                StudyAttrs.calibration_energy_kwh: energy,
+                StudyAttrs.calibration_kgco2e: kgco2e(energy, g),
+                StudyAttrs.calibration_excluded: json.dumps(cal.reasons),
             }
             for key, value in attrs.items():
                 study.set_user_attr(key, value)

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 import optuna
 
-from nas.record import Efficiency, Schedule, Trial, TrialRecord, fields
+from nas.record import Efficiency, Schedule, TrialAttrs, TrialRecord, fields
 
 if TYPE_CHECKING:  # pragma: no cover
-    from nas.trial import TrialState
+    from nas.trial import RunningTrial
 
 # What describes the run of a trial rather than its configuration's result: never copied.
 _NOT_COPIED = frozenset(
@@ -30,14 +30,14 @@ _NOT_COPIED = frozenset(
         Efficiency.reused,
         Efficiency.reused_from_trial,
         Efficiency.reused_from_study,
-        Trial.started_at,
-        Trial.finished_at,
-        Trial.phases,
-        Trial.wall_s,
-        Trial.duration_s,
-        Trial.metered_fraction,
-        Trial.search_energy_kwh,
-        Trial.search_kgco2e,
+        TrialAttrs.started_at,
+        TrialAttrs.finished_at,
+        TrialAttrs.phases,
+        TrialAttrs.wall_s,
+        TrialAttrs.duration_s,
+        TrialAttrs.metered_fraction,
+        TrialAttrs.search_energy_kwh,
+        TrialAttrs.search_kgco2e,
         *fields(Schedule),  # when this trial ran is its own, not the source's
     }
 )
@@ -45,7 +45,7 @@ _COMPLETE = (optuna.trial.TrialState.COMPLETE,)
 log = logging.getLogger(__name__)
 
 
-def trial_fingerprint(t: TrialState) -> str:
+def trial_fingerprint(t: RunningTrial) -> str:
     """16 hex digits identifying the trial's configuration (not its objectives)."""
     cfg = t.config
     blob = {
@@ -158,7 +158,7 @@ def reuse_attrs(match: Match) -> dict[str, Any]:
     across studies export follows ``reused_from_study`` to the source."""
     attrs = {k: v for k, v in match.trial.user_attrs.items() if k not in _NOT_COPIED}
     if not match.same_study:  # another study's artifact store: export follows the source
-        attrs.pop(Trial.weights_artifact_id, None)
+        attrs.pop(TrialAttrs.weights_artifact_id, None)
     attrs.update(
         {
             Efficiency.reused: True,

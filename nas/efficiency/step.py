@@ -31,7 +31,7 @@ from nas.efficiency.reuse import (
 from nas.record import Efficiency, TrialRecord, proxy_key, rung_key
 from nas.sections.efficiency import EfficiencySection
 from nas.stats import quantile
-from nas.trial import Step, TrainingPlan, TrialState
+from nas.trial import RunningTrial, Step, TrainingPlan
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class EfficiencyStep(Step):
             return self.section.screen != "none"
         return super().uses(hook)
 
-    def reuse(self, t: TrialState) -> list[float] | None:
+    def reuse(self, t: RunningTrial) -> list[float] | None:
         sec = self.section
         fingerprint = trial_fingerprint(t)
         t.record({Efficiency.fingerprint: fingerprint})
@@ -72,7 +72,7 @@ class EfficiencyStep(Step):
         )
         return values
 
-    def screen(self, t: TrialState) -> None:
+    def screen(self, t: RunningTrial) -> None:
         sec = self.section
         x, y = (v[: sec.screen_batch_size].to(t.device) for v in t.data.train.tensors)
         model = t.model.to(t.device)
@@ -103,7 +103,7 @@ class EfficiencyStep(Step):
                 f"{threshold:.4g} of {len(history)} {family} candidates"
             )
 
-    def _choose(self, t: TrialState, peers: list[TrialRecord]) -> str | None:
+    def _choose(self, t: RunningTrial, peers: list[TrialRecord]) -> str | None:
         """``screen = "auto"``: the proxy that ranks this family's trained trials best."""
         done = [
             rec
@@ -123,7 +123,7 @@ class EfficiencyStep(Step):
         )
         return name
 
-    def plan(self, t: TrialState, plan: TrainingPlan) -> TrainingPlan:
+    def plan(self, t: RunningTrial, plan: TrainingPlan) -> TrainingPlan:
         sec = self.section
         if not sec.early_stop:
             return plan
@@ -156,6 +156,6 @@ class EfficiencyStep(Step):
 
         return plan.replace(epoch_callbacks=(*plan.epoch_callbacks, at_rung))
 
-    def complete(self, t: TrialState, values: list[float]) -> None:
+    def complete(self, t: RunningTrial, values: list[float]) -> None:
         metrics = {k: float(v) for k, v in t.metrics.items() if math.isfinite(float(v))}
         t.record({Efficiency.reuse_metrics: json.dumps(metrics, sort_keys=True)})

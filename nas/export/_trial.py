@@ -127,7 +127,7 @@ def _write(
     from nas.carbon_label import build_carbon_label, write_carbon_label
     from nas.export._model import check_onnx, check_pt2, export_model
     from nas.pareto import trial_row
-    from nas.record import Compression, Trial, TrialRecord
+    from nas.record import Compression, TrialAttrs, TrialRecord
     from nas.trial_model import get_trial, load_trial_model, weights_source
 
     trial = get_trial(study, number)
@@ -156,7 +156,7 @@ def _write(
         "weights": weights,
         "quantization": rec.quantization,
         "max_abs_diff_vs_pytorch": check,
-        "intensity_source": rec.get(Trial.intensity_source),
+        "intensity_source": rec.get(TrialAttrs.intensity_source),
     }
     onnx_figures = _measure_onnx(path, spec, rec, min_duration_s) if fmt == "onnx" else None
     figures |= onnx_figures or {}
@@ -240,7 +240,7 @@ def _measure_onnx(
 ) -> dict[str, Any]:
     """Per-inference latency and energy of the exported file in ONNX Runtime on the CPU."""
     from nas.onnx_inference import measure_onnx_inference, onnx_inference_figures
-    from nas.record import Trial
+    from nas.record import TrialAttrs
 
     cost = measure_onnx_inference(
         path,
@@ -249,6 +249,6 @@ def _measure_onnx(
     )
     return onnx_inference_figures(
         cost,
-        intensity_g_per_kwh=rec.get(Trial.intensity_g_per_kwh),
-        intensity_source=rec.get(Trial.intensity_source),
+        intensity_g_per_kwh=rec.get(TrialAttrs.intensity_g_per_kwh),
+        intensity_source=rec.get(TrialAttrs.intensity_source),
     )

@@ -26,7 +26,7 @@ from nas.federated.split import label_skew, split_indices
 from nas.record import Federated
 from nas.sections.federated import FederatedSection
 from nas.train import TrainingPlan, TrainResult
-from nas.trial import Step, TrialState
+from nas.trial import RunningTrial, Step
 
 if TYPE_CHECKING:  # pragma: no cover
     from nas.context import RunContext
@@ -58,7 +58,7 @@ class FederatedStep(Step):
             [len(p) for p in self.parts],
         )
 
-    def sample(self, t: TrialState) -> dict[str, str]:
+    def sample(self, t: RunningTrial) -> dict[str, str]:
         strategies = list(self.section.strategies)
         strategy = (
             t.trial.suggest_categorical("federated.strategy", strategies)
@@ -68,7 +68,7 @@ class FederatedStep(Step):
         t.record({Federated.strategy: strategy})
         return {"strategy": strategy}
 
-    def train(self, t: TrialState, plan: TrainingPlan) -> TrainResult | None:
+    def train(self, t: RunningTrial, plan: TrainingPlan) -> TrainResult | None:
         sec = self.section
         spec = FederatedSpec.from_section(sec, t.settings[self.name]["strategy"])
         kwh_per_gb, source = sec.network
@@ -143,7 +143,7 @@ class FederatedStep(Step):
         )
         return res.train
 
-    def after_train(self, t: TrialState) -> None:
+    def after_train(self, t: RunningTrial) -> None:
         comm, self._comm = self._comm, None
         if comm is None:  # another step trained this trial
             return

@@ -41,7 +41,7 @@ from nas.record import (
     Final,
     PhaseLog,
     Provenance,
-    Trial,
+    TrialAttrs,
     TrialRecord,
     final_key,
     finite,
@@ -72,7 +72,7 @@ class FinalRun:
         self.study, self.trial, self.opts = study, trial, options
         self.context, self.config = context, context.config
         self.rec = TrialRecord.of(trial)
-        if not self.rec.get(Trial.arch_spec):
+        if not self.rec.get(TrialAttrs.arch_spec):
             raise BadInputError(f"trial {trial.number} has no stored architecture")
         self.stream = stream or sys.stderr
         base = run_dir or Path("runs") / study.study_name
@@ -111,7 +111,7 @@ class FinalRun:
         phases = rec.phases
         kwh = {p.name: p.energy_kwh for p in phases}
         secs = {p.name: p.duration_s or 0.0 for p in phases}
-        train_samples = int(rec.get(Trial.train_samples) or 0)
+        train_samples = int(rec.get(TrialAttrs.train_samples) or 0)
         ratio = finite(rec.get(Compression.prune_ratio)) or 0.0
         proxy_train = c.data.train_size or max(train_samples // max(c.train.epochs, 1), 1)
         finetune = c.compression.finetune_epochs * proxy_train if ratio > 0 else None
@@ -127,8 +127,8 @@ class FinalRun:
             epochs=self.opts.epochs,
             val_size=len(d.val),
             test_size=len(d.test),
-            epoch_kwh=rec.json(Trial.epoch_energy_kwh) or (),
-            epoch_s=rec.json(Trial.epoch_duration_s) or (),
+            epoch_kwh=rec.json(TrialAttrs.epoch_energy_kwh) or (),
+            epoch_s=rec.json(TrialAttrs.epoch_duration_s) or (),
             restarts=restarts,
             restart_build_kwh=restart_build_kwh,
             lost_kwh=lost_kwh,
@@ -143,8 +143,8 @@ class FinalRun:
         threads = self.rec.get(Provenance.threads)
         return hardware_class(
             cpu_model=str(prov.get("cpu_model") or ""),
-            meter=str(self.rec.get(Trial.energy_source) or ""),
-            device=str(self.rec.get(Trial.device) or "cpu"),
+            meter=str(self.rec.get(TrialAttrs.energy_source) or ""),
+            device=str(self.rec.get(TrialAttrs.device) or "cpu"),
             threads=int(threads) if threads is not None else None,
         )
 
@@ -292,7 +292,7 @@ class FinalRun:
         torch.manual_seed(self.seed)
         rec = self.rec
         return scratch_model(
-            ArchSpec.from_json(rec.get(Trial.arch_spec)),
+            ArchSpec.from_json(rec.get(TrialAttrs.arch_spec)),
             rec.json(Compression.pruned_structure),
             self.choice,
             self.plan(),
@@ -301,7 +301,7 @@ class FinalRun:
 
     def _network(self) -> torch.nn.Module:
         """The trial's network as it deployed it (pruned structure applied), untrained."""
-        spec = ArchSpec.from_json(self.rec.get(Trial.arch_spec))
+        spec = ArchSpec.from_json(self.rec.get(TrialAttrs.arch_spec))
         return pruned_network(spec, self.rec.json(Compression.pruned_structure))
 
     def check_memory(self) -> None:

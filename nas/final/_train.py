@@ -94,7 +94,7 @@ def summary(
     final: FinalRun, record: dict[str, Any] | None, projection: Projection
 ) -> dict[str, Any]:
     """One trial's final training (or, without ``record``, its projection) in flat keys."""
-    from nas.record import Final, Trial
+    from nas.record import Final, TrialAttrs
 
     rec = final.rec
     r = record or {}
@@ -108,7 +108,7 @@ def summary(
         "test_accuracy": r.get(Final.test_accuracy),
         "val_accuracy": r.get(Final.val_accuracy),
         "proxy_accuracy": rec.accuracy,
-        "proxy_test_accuracy": rec.num(Trial.test_accuracy),
+        "proxy_test_accuracy": rec.num(TrialAttrs.test_accuracy),
         "energy_kwh": r.get(Final.energy_kwh),
         "kgco2e": r.get(Final.kgco2e),
         "lost_energy_kwh": r.get(Final.lost_energy_kwh),

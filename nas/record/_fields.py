@@ -1,6 +1,6 @@
 """The names of everything a trial (and a study) stores, with their units, types and meaning.
 
-Each name is a :class:`Field`: a ``str`` (so ``attrs[Trial.accuracy]`` works everywhere a key
+Each name is a :class:`Field`: a ``str`` (so ``attrs[TrialAttrs.accuracy]`` works everywhere a key
 does) that also carries ``unit``, ``kind`` (the JSON type stored) and ``doc``. Names are
 grouped by the part of econas that writes them. Families of names built from a variable part
 (phases, energy domains, rungs, proxies) are made by the functions at the end.
@@ -37,7 +37,7 @@ def _f(name: str, kind: Any = _NUM, unit: str = "", doc: str = "") -> Field:
     return Field(name, kind, unit, doc)
 
 
-class Trial:
+class TrialAttrs:
     """What every trial stores about itself and its result."""
 
     record_version = _f("record_version", int, "", "schema version of this trial's attrs")
@@ -306,7 +306,7 @@ class Final:
     record_version = _f("final_record_version", int)
 
 
-class Study:
+class StudyAttrs:
     """Study-level user attrs."""
 
     config = _f("econas_config", str, "", "JSON of the config, credentials removed")
@@ -331,7 +331,7 @@ class Study:
 
 
 TRIAL_GROUPS: tuple[type, ...] = (
-    Trial,
+    TrialAttrs,
     Provenance,
     Inference,
     Compression,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from nas.record._fields import Provenance, Trial, domain_key, phase_key
+from nas.record._fields import Provenance, TrialAttrs, domain_key, phase_key
 
 if TYPE_CHECKING:  # pragma: no cover
     from nas.energy import Measurement, Meter
@@ -153,7 +153,7 @@ class PhaseLog:
         out: dict[str, Any] = {}
         for m in self.merged():
             out.update(phase_attrs(m))
-        out[Trial.phases] = ",".join(self.names)
+        out[TrialAttrs.phases] = ",".join(self.names)
         return out
 
     def accounting(self, intensity_g_per_kwh: float | None) -> dict[str, Any]:
@@ -174,23 +174,23 @@ class PhaseLog:
         out = self.attrs()
         out.update(
             {
-                Trial.energy_kwh: model_kwh,
-                Trial.energy_j: model_kwh * 3.6e6,
-                Trial.search_energy_kwh: search_kwh,
-                Trial.wall_s: wall_s,
-                Trial.duration_s: wall_s,
-                Trial.metered_fraction: min(metered_s / wall_s, 1.0) if wall_s > 0 else 1.0,
-                Trial.started_at: self.started_at.isoformat(),
+                TrialAttrs.energy_kwh: model_kwh,
+                TrialAttrs.energy_j: model_kwh * 3.6e6,
+                TrialAttrs.search_energy_kwh: search_kwh,
+                TrialAttrs.wall_s: wall_s,
+                TrialAttrs.duration_s: wall_s,
+                TrialAttrs.metered_fraction: min(metered_s / wall_s, 1.0) if wall_s > 0 else 1.0,
+                TrialAttrs.started_at: self.started_at.isoformat(),
             }
         )
         if intensity_g_per_kwh is not None:
-            out[Trial.kgco2e] = kgco2e(model_kwh, intensity_g_per_kwh)
-            out[Trial.search_kgco2e] = kgco2e(search_kwh, intensity_g_per_kwh)
+            out[TrialAttrs.kgco2e] = kgco2e(model_kwh, intensity_g_per_kwh)
+            out[TrialAttrs.search_kgco2e] = kgco2e(search_kwh, intensity_g_per_kwh)
         if phases:
             measured = [m for m in phases if m.source != "network-estimate"] or phases
-            out[Trial.energy_source] = measured[0].source
-            out[Trial.hardware] = measured[0].hardware
-            out[Trial.energy_kind] = energy_kind(m.kind for m in phases)
+            out[TrialAttrs.energy_source] = measured[0].source
+            out[TrialAttrs.hardware] = measured[0].hardware
+            out[TrialAttrs.energy_kind] = energy_kind(m.kind for m in phases)
             out.update(_provenance_of(measured))
         return out
 

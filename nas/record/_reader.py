@@ -24,7 +24,7 @@ from nas.record._fields import (
     Field,
     Final,
     Inference,
-    Trial,
+    TrialAttrs,
     final_key,
     phase_key,
 )
@@ -67,7 +67,7 @@ class TrialRecord:
         values: list[float] | None = None,
         final: Mapping[str, Any] | None = None,
     ) -> None:
-        raw = attrs.get(Trial.record_version, 1)
+        raw = attrs.get(TrialAttrs.record_version, 1)
         version = raw if isinstance(raw, int) and not isinstance(raw, bool) else None
         if version is None or version < 1:
             raise BadInputError(f"trial {number}: record_version {raw!r} is not a version")
@@ -118,26 +118,26 @@ class TrialRecord:
 
     @property
     def accuracy(self) -> float | None:
-        return self.num(Trial.accuracy)
+        return self.num(TrialAttrs.accuracy)
 
     @property
     def test_accuracy(self) -> float | None:
         """Accuracy on the test slice (reporting only, never an objective)."""
-        return self.num(Trial.test_accuracy)
+        return self.num(TrialAttrs.test_accuracy)
 
     @property
     def kgco2e(self) -> float | None:
-        return self.num(Trial.kgco2e)
+        return self.num(TrialAttrs.kgco2e)
 
     @property
     def energy_kind(self) -> str | None:
         """``measured``, or ``estimated`` when any phase is; None without a meter."""
-        kind = self.attrs.get(Trial.energy_kind)
+        kind = self.attrs.get(TrialAttrs.energy_kind)
         return str(kind) if kind else None
 
     @property
     def energy_kwh(self) -> float | None:
-        return self.num(Trial.energy_kwh)
+        return self.num(TrialAttrs.energy_kwh)
 
     @property
     def num_classes(self) -> int | None:
@@ -158,15 +158,15 @@ class TrialRecord:
 
     @property
     def search_energy_kwh(self) -> float:
-        return self.num(Trial.search_energy_kwh) or 0.0
+        return self.num(TrialAttrs.search_energy_kwh) or 0.0
 
     @property
     def search_kgco2e(self) -> float:
-        return self.num(Trial.search_kgco2e) or 0.0
+        return self.num(TrialAttrs.search_kgco2e) or 0.0
 
     @property
     def family(self) -> str:
-        return str(self.attrs.get(Trial.family, "unknown"))
+        return str(self.attrs.get(TrialAttrs.family, "unknown"))
 
     @property
     def quantization(self) -> str:
@@ -174,7 +174,7 @@ class TrialRecord:
 
     @property
     def metered_fraction(self) -> float | None:
-        return self.num(Trial.metered_fraction)
+        return self.num(TrialAttrs.metered_fraction)
 
     @property
     def under_metered(self) -> bool:
@@ -199,7 +199,7 @@ class TrialRecord:
     @property
     def phases(self) -> list[PhaseEnergy]:
         out = []
-        for name in [p for p in str(self.attrs.get(Trial.phases, "")).split(",") if p]:
+        for name in [p for p in str(self.attrs.get(TrialAttrs.phases, "")).split(",") if p]:
             kwh = finite(self.attrs.get(phase_key(name, "energy_kwh")))
             if kwh is None:
                 continue
@@ -217,11 +217,11 @@ class TrialRecord:
     @property
     def meter(self) -> str | None:
         """``"estimate (estimated) on AMD EPYC (2 logical cores)"``, None without a meter."""
-        src = self.attrs.get(Trial.energy_source)
+        src = self.attrs.get(TrialAttrs.energy_source)
         if not src:
             return None
-        kind = self.attrs.get(Trial.energy_kind, "?")
-        return f"{src} ({kind}) on {self.attrs.get(Trial.hardware, '?')}"
+        kind = self.attrs.get(TrialAttrs.energy_kind, "?")
+        return f"{src} ({kind}) on {self.attrs.get(TrialAttrs.hardware, '?')}"
 
     # -- the final training (econas train) -----------------------------------------------
     @property
@@ -244,7 +244,7 @@ class TrialRecord:
 
 def num_classes(attrs: Mapping[str, Any]) -> int | None:
     """``num_classes`` of a trial's stored ``arch_spec`` JSON; None when missing or bad."""
-    raw = attrs.get(Trial.arch_spec)
+    raw = attrs.get(TrialAttrs.arch_spec)
     if not isinstance(raw, str):
         return None
     try:
@@ -305,12 +305,12 @@ def _migrate(attrs: dict[str, Any], version: int) -> dict[str, Any]:
     if version >= 2:
         return attrs
     kwh = finite(attrs.get(Inference.energy_kwh_window))
-    names = [p for p in str(attrs.get(Trial.phases, "")).split(",") if p]
+    names = [p for p in str(attrs.get(TrialAttrs.phases, "")).split(",") if p]
     if kwh is not None and "inference" not in names:
         names.append("inference")
         attrs[phase_key("inference", "energy_kwh")] = kwh
         attrs[phase_key("inference", "duration_s")] = attrs.get(Inference.window_duration_s)
         attrs[phase_key("inference", "energy_kind")] = attrs.get(Inference.energy_kind)
         attrs[phase_key("inference", "energy_source")] = attrs.get(Inference.energy_source)
-        attrs[Trial.phases] = ",".join(names)
+        attrs[TrialAttrs.phases] = ",".join(names)
     return attrs

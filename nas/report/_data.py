@@ -16,8 +16,8 @@ from nas.record import (
     Compression,
     Efficiency,
     Provenance,
-    Study,
-    Trial,
+    StudyAttrs,
+    TrialAttrs,
     TrialRecord,
     below_chance,
     finite,
@@ -46,7 +46,7 @@ class Point:
     def label(self) -> str:
         """Architecture plus compression settings, for hover text and tables."""
         a = self.attrs
-        parts = [f"trial {self.trial}", str(a.get(Trial.arch, a.get(Trial.family, "?")))]
+        parts = [f"trial {self.trial}", str(a.get(TrialAttrs.arch, a.get(TrialAttrs.family, "?")))]
         extra = [f"{k}={a[k]}" for k in COMPRESSION_KEYS if k in a]
         return " | ".join(parts + extra)
 
@@ -61,7 +61,9 @@ class Point:
         return below_chance(self.accuracy, self.chance_accuracy)
 
 
-def points(trials: Sequence[optuna.trial.FrozenTrial], cost_key: str = Trial.kgco2e) -> list[Point]:
+def points(
+    trials: Sequence[optuna.trial.FrozenTrial], cost_key: str = TrialAttrs.kgco2e
+) -> list[Point]:
     """Completed trials with a finite accuracy and ``cost_key`` attr, in trial order.
 
     A trial that reused the result of another of these trials (same configuration) is that
@@ -117,8 +119,8 @@ def search_cost(
 
     cost = SearchCost()
     a = study_attrs or {}
-    cost.calibration_energy_kwh = finite(a.get(Study.calibration_energy_kwh)) or 0.0
-    cost.calibration_kgco2e = finite(a.get(Study.calibration_kgco2e)) or 0.0
+    cost.calibration_energy_kwh = finite(a.get(StudyAttrs.calibration_energy_kwh)) or 0.0
+    cost.calibration_kgco2e = finite(a.get(StudyAttrs.calibration_kgco2e)) or 0.0
     cost.energy_kwh += cost.calibration_energy_kwh
     cost.kgco2e += cost.calibration_kgco2e
     meters: set[str] = set()
@@ -133,9 +135,9 @@ def search_cost(
         cost.energy_kwh += rec.search_energy_kwh
         if rec.meter:
             meters.add(rec.meter)
-        g = rec.num(Trial.intensity_g_per_kwh)
+        g = rec.num(TrialAttrs.intensity_g_per_kwh)
         if g is not None:
-            intens.add(f"{g:.4g} gCO2e/kWh from {rec.get(Trial.intensity_source, '?')}")
+            intens.add(f"{g:.4g} gCO2e/kWh from {rec.get(TrialAttrs.intensity_source, '?')}")
         if rec.get(Provenance.cpu_isa):
             isas.add(str(rec.get(Provenance.cpu_isa)))
         if rec.metered_fraction is not None:
@@ -160,17 +162,17 @@ class Budget:
 
 def carbon_budget(study: optuna.Study) -> Budget | None:
     a = study.user_attrs
-    limit = finite(a.get(Study.budget_kgco2e))
+    limit = finite(a.get(StudyAttrs.budget_kgco2e))
     if limit is None:
         return None
     try:
-        breakdown = json.loads(a.get(Study.budget_breakdown) or "{}")
+        breakdown = json.loads(a.get(StudyAttrs.budget_breakdown) or "{}")
     except (TypeError, ValueError):
         breakdown = {}
     return Budget(
         limit_kgco2e=limit,
-        used_kgco2e=finite(a.get(Study.budget_used_kgco2e)),
-        stop_reason=a.get(Study.budget_stop_reason) or None,
+        used_kgco2e=finite(a.get(StudyAttrs.budget_used_kgco2e)),
+        stop_reason=a.get(StudyAttrs.budget_stop_reason) or None,
         breakdown=breakdown if isinstance(breakdown, dict) else {},
     )
 

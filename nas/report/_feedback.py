@@ -22,8 +22,8 @@ from nas.record import (
     Compression,
     Inference,
     Schedule,
-    Study,
-    Trial,
+    StudyAttrs,
+    TrialAttrs,
     finite,
     is_proxy_key,
     records,
@@ -54,7 +54,7 @@ def _quantized(p: Point) -> bool:
 
 
 def _family(p: Point) -> Any:
-    return p.attrs.get(Trial.family)
+    return p.attrs.get(TrialAttrs.family)
 
 
 def _quantization(point: Point, pts: Sequence[Point]) -> Suggestion | None:
@@ -90,7 +90,7 @@ def _quantization(point: Point, pts: Sequence[Point]) -> Suggestion | None:
 def _region(point: Point) -> Suggestion | None:
     from nas.carbon import RegionIntensity, list_regions
 
-    g = finite(point.attrs.get(Trial.intensity_g_per_kwh))
+    g = finite(point.attrs.get(TrialAttrs.intensity_g_per_kwh))
     if g is None or g <= 0:
         return None
     best: tuple[float, str] | None = None
@@ -104,7 +104,7 @@ def _region(point: Point) -> Suggestion | None:
     if best is None or best[0] >= g:
         return None
     saving = point.kgco2e * (1.0 - best[0] / g)
-    here = point.attrs.get(Trial.intensity_source) or point.attrs.get(Trial.carbon_region)
+    here = point.attrs.get(TrialAttrs.intensity_source) or point.attrs.get(TrialAttrs.carbon_region)
     return Suggestion(
         "region",
         f"run in a greener region: {best[1]} averages {best[0]:.1f} gCO2e/kWh; trial "
@@ -116,12 +116,14 @@ def _region(point: Point) -> Suggestion | None:
 
 
 def _trace_name(study: optuna.Study, point: Point) -> str | None:
-    raw = study.user_attrs.get(Study.config)
+    raw = study.user_attrs.get(StudyAttrs.config)
     try:
         trace = (json.loads(raw) if raw else {}).get("schedule", {}).get("trace")
     except (TypeError, ValueError, AttributeError):
         trace = None
-    return trace or _SHIPPED_TRACE_FOR_REGION.get(str(point.attrs.get(Trial.carbon_region, "")))
+    return trace or _SHIPPED_TRACE_FOR_REGION.get(
+        str(point.attrs.get(TrialAttrs.carbon_region, ""))
+    )
 
 
 def _window(study: optuna.Study, point: Point) -> Suggestion | None:
@@ -142,9 +144,9 @@ def _window(study: optuna.Study, point: Point) -> Suggestion | None:
     if not mean > green:
         return None
     saving = point.kgco2e * (1.0 - green / mean)
-    g = finite(point.attrs.get(Trial.intensity_g_per_kwh))
+    g = finite(point.attrs.get(TrialAttrs.intensity_g_per_kwh))
     charged = (
-        f"trial {point.trial} was charged {g:.1f} from {point.attrs.get(Trial.intensity_source)}; "
+        f"trial {point.trial} was charged {g:.1f} from {point.attrs.get(TrialAttrs.intensity_source)}; "
         if g is not None
         else ""
     )
@@ -161,7 +163,9 @@ def _window(study: optuna.Study, point: Point) -> Suggestion | None:
 def _proxy(trials: Sequence[optuna.trial.FrozenTrial], pts: Sequence[Point]) -> Suggestion | None:
     if len(pts) < 5:
         return None
-    names = {Trial.params, Trial.flops} | {k for p in pts for k in p.attrs if is_proxy_key(k)}
+    names = {TrialAttrs.params, TrialAttrs.flops} | {
+        k for p in pts for k in p.attrs if is_proxy_key(k)
+    }
     best: tuple[float, str] | None = None
     for name in sorted(names):
         vals = [finite(p.attrs.get(name)) for p in pts]

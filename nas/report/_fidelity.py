@@ -16,7 +16,7 @@ from typing import Any
 
 import optuna
 
-from nas.record import Final, Inference, Lifecycle, Study, Trial, TrialRecord, records
+from nas.record import Final, Inference, Lifecycle, StudyAttrs, TrialAttrs, TrialRecord, records
 from nas.stats import kendall_tau
 
 _COMPLETE = (optuna.trial.TrialState.COMPLETE,)
@@ -110,7 +110,7 @@ def fidelity(study: optuna.Study, search_kgco2e: float) -> Fidelity:
             {
                 "trial": r.number,
                 "proxy_accuracy": r.accuracy,
-                "proxy_test_accuracy": r.num(Trial.test_accuracy),
+                "proxy_test_accuracy": r.num(TrialAttrs.test_accuracy),
                 "final_test_accuracy": r.final_num(Final.test_accuracy),
                 "final_kgco2e": r.final_num(Final.kgco2e),
                 "final_energy_kind": r.final.get(Final.energy_kind),
@@ -138,7 +138,7 @@ def fidelity(study: optuna.Study, search_kgco2e: float) -> Fidelity:
 
 def _requests_per_day(study: optuna.Study) -> float | None:
     try:
-        cfg = json.loads(study.user_attrs.get(Study.config) or "{}")
+        cfg = json.loads(study.user_attrs.get(StudyAttrs.config) or "{}")
         value = cfg.get("lifecycle", {}).get("requests_per_day")
     except (ValueError, AttributeError):
         return None
@@ -158,7 +158,7 @@ def _payback(r: TrialRecord, best: TrialRecord, volume: float | None, search_kg:
     if r.number == best.number:
         return f"none needed: trial {r.number} is the most accurate"
     mine, theirs = _per_sample_kwh(r), _per_sample_kwh(best)
-    g = r.num(Lifecycle.intensity_g_per_kwh) or r.num(Trial.intensity_g_per_kwh)
+    g = r.num(Lifecycle.intensity_g_per_kwh) or r.num(TrialAttrs.intensity_g_per_kwh)
     if mine is None or theirs is None or g is None:
         return "unknown (no inference energy measured)"
     saved_kg_per_day = (theirs - mine) * volume * g / 1000.0

@@ -9,7 +9,7 @@ import html
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from nas.record import PHASE_NAMES, Compression, Trial, finite, records
+from nas.record import PHASE_NAMES, Compression, TrialAttrs, finite, records
 from nas.report._analysis import HypervolumeHistory
 from nas.report._data import Point
 from nas.report._units import Unit, carbon_unit, energy_unit, kind_note
@@ -35,8 +35,8 @@ def _hover(p: Point, unit: Unit) -> str:
     return (
         f"{_text(p.label)}<br>validation accuracy {p.accuracy:.4f}{chance}"
         f"<br>{unit(p.kgco2e):.3g} {unit.name} ({p.kgco2e:.3e} kgCO2e)"
-        f"<br>{finite(a.get(Trial.energy_kwh)) or 0:.3e} kWh ({_text(a.get(Trial.energy_kind, '?'))})"
-        f"<br>params {_text(a.get(Trial.params, '?'))}, flops {_text(a.get(Trial.flops, '?'))}"
+        f"<br>{finite(a.get(TrialAttrs.energy_kwh)) or 0:.3e} kWh ({_text(a.get(TrialAttrs.energy_kind, '?'))})"
+        f"<br>params {_text(a.get(TrialAttrs.params, '?'))}, flops {_text(a.get(TrialAttrs.flops, '?'))}"
     )
 
 
@@ -126,7 +126,7 @@ def eco_curve(
                 hoverinfo="name",
             )
         )
-    note = kind_note(p.attrs.get(Trial.energy_kind) for p in pts)
+    note = kind_note(p.attrs.get(TrialAttrs.energy_kind) for p in pts)
     fig.update_layout(
         title=f"Eco-performance curve{note}",
         xaxis=dict(title=f"{cost_label} ({unit.name})", type="log", exponentformat="none"),

@@ -13,7 +13,7 @@ from typing import Any
 import optuna
 
 from nas.errors import BadInputError
-from nas.record import METERED_FRACTION_FLAG, Trial
+from nas.record import METERED_FRACTION_FLAG, TrialAttrs
 from nas.report._analysis import best_under_cap, hypervolume_history, knee_point
 from nas.report._data import Point, carbon_budget, check_cap, pareto_front, points, search_cost
 from nas.report._feedback import feedback_lines
@@ -98,7 +98,7 @@ def build_report(study: optuna.Study, *, cap_kgco2e: float | None = None) -> Rep
     figs: dict[str, Any] = {
         "eco_curve": eco_curve(pts, front, knee=knee, capped=capped, cap_kgco2e=cap_kgco2e),
         "hypervolume": hypervolume_figure(
-            hypervolume_history(trials), kinds=(p.attrs.get(Trial.energy_kind) for p in pts)
+            hypervolume_history(trials), kinds=(p.attrs.get(TrialAttrs.energy_kind) for p in pts)
         ),
         "energy_by_phase": phase_energy_figure(trials),
     }
@@ -181,9 +181,9 @@ def build_report(study: optuna.Study, *, cap_kgco2e: float | None = None) -> Rep
         + "".join(
             f"<tr><td>{p.trial}</td><td><code>{_e(p.label.split(' | ', 1)[-1])}</code></td>"
             f"<td>{p.accuracy:.4f}{' (at or below chance)' if p.at_or_below_chance else ''}</td>"
-            f"<td>{_num(p.attrs.get(Trial.test_accuracy), '.4f')}</td>"
-            f"<td>{p.kgco2e:.3e}</td><td>{_num(p.attrs.get(Trial.energy_kwh), '.3e')}</td>"
-            f"<td>{_e(p.attrs.get(Trial.energy_kind, '?'))}</td></tr>"
+            f"<td>{_num(p.attrs.get(TrialAttrs.test_accuracy), '.4f')}</td>"
+            f"<td>{p.kgco2e:.3e}</td><td>{_num(p.attrs.get(TrialAttrs.energy_kwh), '.3e')}</td>"
+            f"<td>{_e(p.attrs.get(TrialAttrs.energy_kind, '?'))}</td></tr>"
             for p in front
         )
         + "</table>",

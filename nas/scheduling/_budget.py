@@ -18,7 +18,7 @@ from typing import Any
 import optuna
 
 from nas.errors import BadInputError
-from nas.record import Study, TrialRecord
+from nas.record import StudyAttrs, TrialRecord
 
 __all__ = [
     "BudgetUsage",
@@ -110,13 +110,13 @@ def record_usage(study: optuna.Study, max_kgco2e: float) -> BudgetUsage:
     """Compute the usage from the storage and store it in the study's user attrs; the
     study's calibration (run once before its trials) counts as phase ``calibration``."""
     usage = budget_usage(study.get_trials(deepcopy=False))
-    cal = study.user_attrs.get(Study.calibration_kgco2e)
+    cal = study.user_attrs.get(StudyAttrs.calibration_kgco2e)
     if isinstance(cal, int | float) and cal > 0:
         usage.used_kgco2e += float(cal)
         _add(usage.by_phase, "calibration", float(cal))
-    study.set_user_attr(Study.budget_kgco2e, max_kgco2e)
-    study.set_user_attr(Study.budget_used_kgco2e, usage.used_kgco2e)
-    study.set_user_attr(Study.budget_breakdown, json.dumps(usage.breakdown(), sort_keys=True))
+    study.set_user_attr(StudyAttrs.budget_kgco2e, max_kgco2e)
+    study.set_user_attr(StudyAttrs.budget_used_kgco2e, usage.used_kgco2e)
+    study.set_user_attr(StudyAttrs.budget_breakdown, json.dumps(usage.breakdown(), sort_keys=True))
     return usage
 
 
@@ -148,8 +148,8 @@ class CarbonBudgetCallback:
                 f"{cap - used:.3e} left"
             )
         if reason is not None:
-            if study.user_attrs.get(Study.budget_stop_reason) is None:
-                study.set_user_attr(Study.budget_stop_reason, reason)
+            if study.user_attrs.get(StudyAttrs.budget_stop_reason) is None:
+                study.set_user_attr(StudyAttrs.budget_stop_reason, reason)
             log.warning("%s; stopping the study", reason)
             study.stop()
 

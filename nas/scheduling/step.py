@@ -29,11 +29,11 @@ import optuna
 
 from nas.carbon import CarbonIntensity, IntensitySource, TraceIntensity, load_trace, to_datetime
 from nas.errors import BadInputError, ConfigError
-from nas.record import Schedule, Study, Trial, TrialRecord
+from nas.record import Schedule, StudyAttrs, TrialAttrs, TrialRecord
 from nas.scheduling._budget import budget_usage, spent_reason
 from nas.scheduling._scheduler import Clock, GreenWindowScheduler, SimulatedClock, WallClock
 from nas.sections.schedule import parse_utc
-from nas.trial import Step, TrialState
+from nas.trial import RunningTrial, Step
 
 if TYPE_CHECKING:  # pragma: no cover
     from nas.context import RunContext
@@ -84,11 +84,11 @@ class BudgetGuard(Step):
     def __init__(self, *, max_kgco2e: float) -> None:
         self.max_kgco2e = max_kgco2e
 
-    def admit(self, t: TrialState) -> None:
+    def admit(self, t: RunningTrial) -> None:
         study = t.trial.study
         used = budget_usage(study.get_trials(deepcopy=False)).used_kgco2e
         if used >= self.max_kgco2e:
-            _stop(study, Study.budget_stop_reason, spent_reason(used, self.max_kgco2e))
+            _stop(study, StudyAttrs.budget_stop_reason, spent_reason(used, self.max_kgco2e))
 
 
 class GreenWindow(Step):
@@ -180,12 +180,12 @@ class GreenWindow(Step):
             duration
             for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
             if not (rec := TrialRecord.of(t)).reused
-            if (duration := rec.num(Trial.duration_s)) is not None
+            if (duration := rec.num(TrialAttrs.duration_s)) is not None
         ]
         return min(max(sum(done) / len(done), 1.0), self.window_s) if done else 1.0
 
     # -- the hook -------------------------------------------------------------------------------
-    def wait(self, t: TrialState) -> IntensitySource:
+    def wait(self, t: RunningTrial) -> IntensitySource:
         if self.live:
             return self._wait_live(t)
         study = t.trial.study
@@ -196,7 +196,7 @@ class GreenWindow(Step):
             if now + timedelta(seconds=self.window_s) > to_datetime(self.trace.end_s):
                 _stop(
                     study,
-                    Study.stop_reason,
+                    StudyAttrs.stop_reason,
                     f"simulated clock reached the end of trace {self.trace.name} "
                     f"({now:%Y-%m-%d %H:%M} UTC)",
                 )
@@ -216,7 +216,7 @@ class GreenWindow(Step):
         slot_start = self.scheduler.clock.now()
         if isinstance(self.intensity, SimulatedTimeIntensity):
             self.intensity.sim_start = slot_start
-            study.set_user_attr(Study.schedule_clock, slot_start.isoformat())
+            study.set_user_attr(StudyAttrs.schedule_clock, slot_start.isoformat())
         t.record(
             {
                 Schedule.policy: sec.effective_policy,
@@ -231,7 +231,7 @@ class GreenWindow(Step):
         )
         return self.intensity
 
-    def _wait_live(self, t: TrialState) -> IntensitySource:
+    def _wait_live(self, t: RunningTrial) -> IntensitySource:
         """Plan on the live forecast, again at every slot while waiting; count down with the
         expected saving against starting now."""
         sec, clock = self.section, self.scheduler_clock
@@ -334,14 +334,14 @@ class RegionPicker(Step):
             self.regions.append((spec.text, fb, LivePlanner(source=live)))
         self.clock: Clock = WallClock()
 
-    def wait(self, t: TrialState) -> IntensitySource:
+    def wait(self, t: RunningTrial) -> IntensitySource:
         now = self.clock.now()
         done = [
             d
             for f in t.trial.study.get_trials(
                 deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)
             )
-            if (d := TrialRecord.of(f).num(Trial.duration_s)) is not None
+            if (d := TrialRecord.of(f).num(TrialAttrs.duration_s)) is not None
         ]
         span = max(sum(done) / len(done), 1.0) if done else 60.0
         means: dict[str, float] = {}

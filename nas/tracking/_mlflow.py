@@ -21,7 +21,7 @@ import optuna
 from nas.carbon import kgco2e
 from nas.credentials import remember
 from nas.errors import BadInputError
-from nas.record import Inference, Provenance, Trial, TrialRecord, fields, finite, phase_key
+from nas.record import Inference, Provenance, TrialAttrs, TrialRecord, fields, finite, phase_key
 from nas.study import redact_text, redact_url, strip_password
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -39,31 +39,31 @@ TAG_STATE = "econas.state"
 _STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
 # Figures every trial run carries as metrics when the trial has them.
 _METRICS = (
-    Trial.accuracy,
-    Trial.test_accuracy,
-    Trial.energy_kwh,
-    Trial.kgco2e,
-    Trial.search_energy_kwh,
-    Trial.search_kgco2e,
-    Trial.intensity_g_per_kwh,
-    Trial.params,
-    Trial.flops,
-    Trial.wall_s,
-    Trial.metered_fraction,
+    TrialAttrs.accuracy,
+    TrialAttrs.test_accuracy,
+    TrialAttrs.energy_kwh,
+    TrialAttrs.kgco2e,
+    TrialAttrs.search_energy_kwh,
+    TrialAttrs.search_kgco2e,
+    TrialAttrs.intensity_g_per_kwh,
+    TrialAttrs.params,
+    TrialAttrs.flops,
+    TrialAttrs.wall_s,
+    TrialAttrs.metered_fraction,
     Inference.latency_ms,
     Inference.energy_kwh_per_1k,
 )
 _TAGS = (
-    Trial.arch,
-    Trial.family,
-    Trial.device,
-    Trial.energy_source,
-    Trial.energy_kind,
-    Trial.hardware,
-    Trial.intensity_source,
-    Trial.carbon_region,
-    Trial.fail_reason,
-    Trial.stop_reason,
+    TrialAttrs.arch,
+    TrialAttrs.family,
+    TrialAttrs.device,
+    TrialAttrs.energy_source,
+    TrialAttrs.energy_kind,
+    TrialAttrs.hardware,
+    TrialAttrs.intensity_source,
+    TrialAttrs.carbon_region,
+    TrialAttrs.fail_reason,
+    TrialAttrs.stop_reason,
 )
 _MAX_TAG = 5000  # MLflow's limit is 8000 characters; longer values go to an artifact
 _MAX_PARAM = 6000
@@ -300,7 +300,7 @@ def trial_run_data(
         v = rec.num(field)
         if v is not None:
             metrics[str(field)] = v
-    g = rec.num(Trial.intensity_g_per_kwh)
+    g = rec.num(TrialAttrs.intensity_g_per_kwh)
     tags: dict[str, str] = {}
     for phase in rec.phases:
         metrics[phase_key(phase.name, "energy_kwh")] = phase.energy_kwh
@@ -316,8 +316,8 @@ def trial_run_data(
         value = rec.get(field)
         if value is not None and value != "":
             tags[str(field)] = str(value)
-    if rec.get(Trial.phases):
-        tags[str(Trial.phases)] = str(rec.get(Trial.phases))
+    if rec.get(TrialAttrs.phases):
+        tags[str(TrialAttrs.phases)] = str(rec.get(TrialAttrs.phases))
     return metrics, params, tags
 
 

@@ -12,7 +12,7 @@ import torch
 from nas.compression import calibrate as cal_mod
 from nas.compression.calibrate import Calibration, calibrate, clear_cache
 from nas.energy import create_meter
-from nas.record import Study
+from nas.record import StudyAttrs
 
 CPU = torch.device("cpu")
 NO_FEATURES = {name: False for name in ("avx2", "avx512f", "avx512_bf16", "avx512_vnni")}
@@ -136,11 +136,11 @@ def test_a_study_calibrates_once_and_counts_it_in_the_search_cost(
         },
     )
     a = study.user_attrs
-    energy = a[Study.calibration_energy_kwh]
-    assert energy > 0 and a[Study.calibration_kgco2e] > 0
+    energy = a[StudyAttrs.calibration_energy_kwh]
+    assert energy > 0 and a[StudyAttrs.calibration_kgco2e] > 0
     assert any(
         r.startswith("bf16: 4.1x fp32 train energy")
-        for r in json.loads(a[Study.calibration_excluded])
+        for r in json.loads(a[StudyAttrs.calibration_excluded])
     )
     # bf16 was never sampled
     assert {t.user_attrs["precision"] for t in study.trials} == {"fp32"}
@@ -153,7 +153,7 @@ def test_a_study_calibrates_once_and_counts_it_in_the_search_cost(
     from nas.scheduling._budget import record_usage
 
     usage = record_usage(study, 1.0)
-    assert usage.by_phase["calibration"] == pytest.approx(a[Study.calibration_kgco2e])
+    assert usage.by_phase["calibration"] == pytest.approx(a[StudyAttrs.calibration_kgco2e])
 
     # a second process on the same study reads it and measures nothing
     def boom(**_: Any) -> None:
@@ -165,4 +165,4 @@ def test_a_study_calibrates_once_and_counts_it_in_the_search_cost(
     context = SimpleNamespace(config=cfg)  # no device, meter or data: nothing is measured
     new = study_calibration.calibrate_study(study, context)  # type: ignore[arg-type]
     assert new.compression.precision == ("fp32",)
-    assert study.user_attrs[Study.calibration_energy_kwh] == energy
+    assert study.user_attrs[StudyAttrs.calibration_energy_kwh] == energy

@@ -12,7 +12,7 @@ import nas.scheduling.step as step_module
 from nas.commands._common import add_run_args, apply_run_flags
 from nas.config import config_from_dict
 from nas.errors import ConfigError
-from nas.record import Schedule, Trial
+from nas.record import Schedule, TrialAttrs
 from nas.scheduling import SimulatedClock
 from nas.search import run_search
 from tests.scheduling.loopback import SLOT, TOKEN
@@ -62,7 +62,7 @@ def test_live_green_window_replans_every_slot_and_counts_down(
     lines = [ln for ln in err.splitlines() if "waits for a green slot" in ln]
     assert lines and "expected 80 gCO2e/kWh against 300 now (73% less, forecast)" in lines[0]
     assert sum(1 for p in loopback.paths() if "fw48h" in p) >= 4  # a fresh forecast each slot
-    assert a[Trial.intensity_source].startswith("carbonintensity.org.uk:GB")
+    assert a[TrialAttrs.intensity_source].startswith("carbonintensity.org.uk:GB")
 
 
 def test_spatial_worker_runs_in_the_greenest_region(
@@ -87,8 +87,8 @@ def test_spatial_worker_runs_in_the_greenest_region(
     for t in done:
         a = t.user_attrs
         assert a[Schedule.region] == "live:electricitymaps:FR"  # the server's FR is 50 g greener
-        assert a[Trial.carbon_region] == "FR"
-        assert a[Trial.intensity_source].startswith("electricitymaps:FR:lifecycle")
+        assert a[TrialAttrs.carbon_region] == "FR"
+        assert a[TrialAttrs.intensity_source].startswith("electricitymaps:FR:lifecycle")
         de, fr = (float(x.split()[-1]) for x in a[Schedule.forecast].split("; "))
         assert de - fr == pytest.approx(50.0)
     with pytest.raises(ConfigError, match="unknown Electricity Maps zone"):

@@ -13,7 +13,7 @@ import pytest
 
 from nas.config import config_from_dict
 from nas.errors import BadInputError
-from nas.record import Trial
+from nas.record import TrialAttrs
 from nas.search import run_search
 from tests.scheduling.loopback import TOKEN, expected_uk_mean
 from tests.scheduling.test_study_schedule import TINY
@@ -34,14 +34,14 @@ def test_trials_are_charged_the_servers_intensity(
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(done) == 2
     for t in done:
-        a = datetime.fromisoformat(t.user_attrs[Trial.started_at]).timestamp()
-        b = datetime.fromisoformat(t.user_attrs[Trial.finished_at]).timestamp()
+        a = datetime.fromisoformat(t.user_attrs[TrialAttrs.started_at]).timestamp()
+        b = datetime.fromisoformat(t.user_attrs[TrialAttrs.finished_at]).timestamp()
         want = expected_uk_mean(a, b, asked_at=b)
-        assert t.user_attrs[Trial.intensity_g_per_kwh] == pytest.approx(want, rel=1e-9)
-        assert t.user_attrs[Trial.intensity_source].startswith("carbonintensity.org.uk:GB (")
-        assert 0.0 <= t.user_attrs[Trial.intensity_forecast_share] <= 1.0
-        assert t.user_attrs[Trial.carbon_region] == "GB"
-        kwh = t.user_attrs[Trial.energy_kwh]
+        assert t.user_attrs[TrialAttrs.intensity_g_per_kwh] == pytest.approx(want, rel=1e-9)
+        assert t.user_attrs[TrialAttrs.intensity_source].startswith("carbonintensity.org.uk:GB (")
+        assert 0.0 <= t.user_attrs[TrialAttrs.intensity_forecast_share] <= 1.0
+        assert t.user_attrs[TrialAttrs.carbon_region] == "GB"
+        kwh = t.user_attrs[TrialAttrs.energy_kwh]
         assert t.values[1] == pytest.approx(kwh * want / 1000.0)
     assert any("/intensity/" in p for p in loopback.paths())
     assert list((tmp_path / "runs" / "live-uk" / "carbon-cache").glob("*.json"))
@@ -56,8 +56,10 @@ def test_an_outage_loses_no_trial(
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(done) == 2
     for t in done:
-        assert "HTTP 500" in t.user_attrs[Trial.intensity_fallback_reason]
-        assert t.user_attrs[Trial.intensity_source].startswith("codecarbon:global_energy_mix:GBR")
+        assert "HTTP 500" in t.user_attrs[TrialAttrs.intensity_fallback_reason]
+        assert t.user_attrs[TrialAttrs.intensity_source].startswith(
+            "codecarbon:global_energy_mix:GBR"
+        )
 
 
 def test_missing_token_stops_before_any_work(

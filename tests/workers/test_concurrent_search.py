@@ -15,7 +15,7 @@ import optuna
 import pytest
 
 from nas.cli import main
-from nas.record import Efficiency, Trial
+from nas.record import Efficiency, TrialAttrs
 from nas.study import open_storage
 from tests.workers.test_workers import PG_PASSWORD, _env
 
@@ -95,7 +95,9 @@ def test_postgres_password_is_never_stored_or_shown(
     stored_config = json.loads(study.user_attrs["econas_config"])
     assert stored_config["study"]["storage"] == postgres_url.replace(f":{PG_PASSWORD}", "")
     done = next(
-        t for t in trials if t.state == S.COMPLETE and Trial.weights_artifact_id in t.user_attrs
+        t
+        for t in trials
+        if t.state == S.COMPLETE and TrialAttrs.weights_artifact_id in t.user_attrs
     )
     report, export = tmp_path / "report.html", tmp_path / "export"
     verbs = [
