@@ -8,6 +8,7 @@ memory) so that bookkeeping costs little next to the work it measures; see
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 from collections.abc import Callable, Iterator
@@ -38,15 +39,30 @@ class TrainResult:
     epoch_losses: list[float] = field(default_factory=list)
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> cuda when available, else cpu."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        from nas.errors import BadInputError
+def onednn_backward_hazard(model: nn.Module) -> bool:
+    """Whether ``model`` holds a strided 1x1 convolution with fewer than 8 input channels per
+    group: torch 2.14.1's oneDNN ``jit_1x1:avx2`` backward-weights kernel corrupts the heap on
+    it (a channels-last input; seen on an AVX2-only EPYC, ``tests/test_train_recipe.py``
+    reproduces it in a child process). Such a model's backward passes on CPU run with oneDNN
+    off (:func:`onednn_guard`: torch's native kernels, same result, slower)."""
+    return any(
+        isinstance(m, nn.Conv2d)
+        and m.kernel_size == (1, 1)
+        and max(m.stride) > 1
+        and m.in_channels // m.groups < 8
+        for m in model.modules()
+    )
 
-        raise BadInputError(f"device {name!r} requested but CUDA is not available on this machine")
-    return torch.device(name)
+
+@contextlib.contextmanager
+def onednn_guard(model: nn.Module, device: torch.device) -> Iterator[None]:
+    """oneDNN off for the block when ``model`` on CPU has an :func:`onednn_backward_hazard`;
+    every backward pass over a model (training, zero-cost proxies, calibration) runs in it."""
+    if device.type == "cpu" and onednn_backward_hazard(model):
+        with torch.backends.mkldnn.flags(enabled=False):
+            yield
+    else:
+        yield
 
 
 def iterate_batches(
@@ -198,6 +214,10 @@ class Trainer:
             raise
 
     def _epoch(self, on_batch: Callable[[int], None] | None) -> float:
+        with onednn_guard(self.model, self.device):
+            return self._epoch_steps(on_batch)
+
+    def _epoch_steps(self, on_batch: Callable[[int], None] | None) -> float:
         model, device, result = self.model, self.device, self.result
         model.train()
         dtype = self.autocast_dtype(result.epochs) if self.autocast_dtype else None

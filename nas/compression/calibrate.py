@@ -39,6 +39,7 @@ from nas.compression.quantize import INT8, quantize
 from nas.energy import Meter
 from nas.hardware import cpu_features, cuda_device_info, hardware_provenance, torch_cpu_capability
 from nas.stats import median, median_ci
+from nas.train import onednn_guard
 
 WINDOW = "calibration"
 
@@ -211,7 +212,8 @@ def _train_fn(model: nn.Module, dtype: torch.dtype | None, x: torch.Tensor, y: t
         opt.zero_grad(set_to_none=True)
         with torch.autocast(dev, dtype=dtype or torch.float32, enabled=dtype is not None):
             loss = loss_fn(model(x), y)
-        loss.backward()
+        with onednn_guard(model, x.device):
+            loss.backward()
         opt.step()
 
     return step

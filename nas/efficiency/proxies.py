@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nas.train import onednn_guard
+
 ProxyFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], float]
 _ACTIVATIONS = (nn.ReLU, nn.GELU, nn.SiLU, nn.ReLU6, nn.Hardswish, nn.LeakyReLU)
 
@@ -40,7 +42,8 @@ def synflow(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
                 p.abs_()
     net.zero_grad(set_to_none=True)
     ones = torch.ones((1, *x.shape[1:]), dtype=torch.float64, device=x.device)
-    torch.sum(net(ones)).backward()
+    with onednn_guard(net, ones.device):
+        torch.sum(net(ones)).backward()
     total = 0.0
     for p in net.parameters():
         if p.grad is not None:
@@ -77,7 +80,8 @@ def grad_norm(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     net = copy.deepcopy(model)
     net.train()
     net.zero_grad(set_to_none=True)
-    F.cross_entropy(net(x), y).backward()
+    with onednn_guard(net, x.device):
+        F.cross_entropy(net(x), y).backward()
     sq = sum(float(p.grad.pow(2).sum()) for p in net.parameters() if p.grad is not None)
     return math.sqrt(sq)
 
