@@ -32,6 +32,7 @@ from nas.compression.selection import (
     KEYS,
     choice_note,
     choose,
+    chosen_details,
     evaluate_window,
     measure_candidates,
 )
@@ -39,7 +40,6 @@ from nas.compression.techniques import (
     prune_window,
     quantize_window,
     scaled,
-    teacher_details,
     train_window,
 )
 from nas.energy import Measurement, WindowAccumulator, combine
@@ -128,17 +128,7 @@ def select_combined(ctx: AblationContext) -> Deployed:
         "selection_duration_s": search.duration_s,
         "selection_candidates": candidates,
         "selection_split": "val",
-        "quantization": best["quantization"],
-        "precision": best["precision"],
-        "prune_ratio": best["prune_ratio"],
-        **teacher_details(
-            None,
-            teacher_kwh,
-            1 if from_base else s.teacher_amortised_over,
-            used=best["distillation"],
-        ),
-        "starts_from_baseline_weights": from_base,
-        "scheduled": True,  # combined = the chosen compression + scheduling (nas.ablation)
+        **chosen_details(best, teacher_kwh, s.teacher_amortised_over, from_base=from_base),
     }
     return Deployed(
         model=deployed,

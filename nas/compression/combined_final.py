@@ -39,6 +39,7 @@ from nas.compression.row_context import AblationContext
 from nas.compression.selection import (
     choice_note,
     choose,
+    chosen_details,
     evaluate_window,
     is_reference,
     measure_candidates,
@@ -47,7 +48,6 @@ from nas.compression.techniques import (
     pruned_structure_for,
     quantize_window,
     scaled,
-    teacher_details,
     train_final,
 )
 from nas.energy import Measurement, WindowAccumulator, combine
@@ -172,17 +172,7 @@ def select_final(ctx: AblationContext) -> Deployed:
             "final_over_selection_sample_epochs": scale,
         },
         "final_training_kwh": combine(own, "final").energy_kwh if own else 0.0,
-        "quantization": best["quantization"],
-        "precision": best["precision"],
-        "prune_ratio": best["prune_ratio"],
-        **teacher_details(
-            None,
-            base_kwh,
-            1 if from_base else s.teacher_amortised_over,
-            used=best["distillation"],
-        ),
-        "starts_from_baseline_weights": from_base,
-        "scheduled": True,  # combined = the chosen compression + scheduling (nas.ablation)
+        **chosen_details(best, base_kwh, s.teacher_amortised_over, from_base=from_base),
     }
     return Deployed(
         model=deployed.model,

@@ -121,3 +121,22 @@ def describe(combination: dict[str, Any]) -> str:
         "distilled from the baseline" if combination.get("distillation") else "not distilled"
     )
     return f"{head}, {combination.get('precision', 'fp32')} training, {distilled}"
+
+
+def chosen_details(
+    best: dict[str, Any], teacher_kwh: float, amortised_over: int, *, from_base: bool
+) -> dict[str, Any]:
+    """The combined row's chosen setting, its teacher accounting, and that it is scheduled:
+    the details both budgets' selections (``combined``, ``combined_final``) record."""
+    from nas.compression.techniques import teacher_details
+
+    return {
+        "quantization": best["quantization"],
+        "precision": best["precision"],
+        "prune_ratio": best["prune_ratio"],
+        **teacher_details(
+            None, teacher_kwh, 1 if from_base else amortised_over, used=best["distillation"]
+        ),
+        "starts_from_baseline_weights": from_base,
+        "scheduled": True,  # combined = the chosen compression + scheduling (nas.ablation)
+    }
