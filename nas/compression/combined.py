@@ -33,12 +33,11 @@ from nas.compression.selection import (
     choice_note,
     choose,
     chosen_details,
-    evaluate_window,
+    deploy_and_score,
     measure_candidates,
 )
 from nas.compression.techniques import (
     prune_window,
-    quantize_window,
     scaled,
     train_window,
 )
@@ -80,14 +79,7 @@ def select_combined(ctx: AblationContext) -> Deployed:
                     cost.append(m)
                 model.eval()
                 for q in quants:
-                    if q == "fp32":
-                        deployed, dev = model, ctx.target
-                    else:
-                        dep, m = quantize_window(ctx, model, q)
-                        cost.append(m)
-                        deployed, dev = dep.model, dep.device
-                    acc, m = evaluate_window(ctx, deployed, dev)
-                    cost.append(m)
+                    deployed, dev, acc = deploy_and_score(ctx, model, q, cost)
                     settings = {
                         "precision": precision,
                         "distillation": bool(distill),

@@ -40,7 +40,7 @@ from nas.compression.selection import (
     choice_note,
     choose,
     chosen_details,
-    evaluate_window,
+    deploy_and_score,
     is_reference,
     measure_candidates,
 )
@@ -86,14 +86,7 @@ def _candidates(
         cost.extend(windows.measurements)
         model.eval()
         for q in quants:
-            if q == "fp32":
-                deployed, dev = model, ctx.target
-            else:
-                dep, m = quantize_window(ctx, model, q)
-                cost.append(m)
-                deployed, dev = dep.model, dep.device
-            acc, m = evaluate_window(ctx, deployed, dev)
-            cost.append(m)
+            deployed, dev, acc = deploy_and_score(ctx, model, q, cost)
             candidates.append(
                 {
                     "precision": precision,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from torch import nn
 
 from nas.compression.row_context import AblationContext
 from nas.energy import Measurement
@@ -140,3 +141,21 @@ def chosen_details(
         "starts_from_baseline_weights": from_base,
         "scheduled": True,  # combined = the chosen compression + scheduling (nas.ablation)
     }
+
+
+def deploy_and_score(
+    ctx: AblationContext, model: nn.Module, quantization: str, cost: list[Measurement]
+) -> tuple[nn.Module, torch.device, float]:
+    """``model`` deployed at ``quantization`` (``fp32``: as it is, on the target) and its
+    validation accuracy there; the quantization and evaluation windows join ``cost``."""
+    from nas.compression.techniques import quantize_window
+
+    if quantization == "fp32":
+        deployed, dev = model, ctx.target
+    else:
+        dep, m = quantize_window(ctx, model, quantization)
+        cost.append(m)
+        deployed, dev = dep.model, dep.device
+    acc, m = evaluate_window(ctx, deployed, dev)
+    cost.append(m)
+    return deployed, dev, acc
