@@ -41,8 +41,8 @@ lint: setup
 	$(VENV)/bin/ruff check nas search_spaces tests benchmarks
 	$(VENV)/bin/ruff format --check nas search_spaces tests benchmarks
 
-# Regenerates every file in benchmarks/results/ from the code it describes (about two hours on
-# 2 CPU cores). Each JSON carries its commit, hardware, instruction sets and thread settings.
+# Regenerates every file in benchmarks/results/ from the code it describes (about seven hours on
+# 2 CPU cores, five of them the technique table at the whole final budget). Each JSON carries its commit, hardware, instruction sets and thread settings.
 bench: setup data
 	$(PY) benchmarks/overhead.py
 	$(PY) benchmarks/search_efficiency.py
