@@ -111,6 +111,8 @@ def trial_row(trial: optuna.trial.FrozenTrial | TrialRecord) -> dict[str, Any]:
     row: dict[str, Any] = {"trial": rec.number, "state": rec.state.name}
     for key, field in zip(ROW_KEYS, ROW_FIELDS, strict=True):
         row[key] = rec.get(field)
+    if rec.get(TrialAttrs.baseline):  # a reference design (search.baselines)
+        row["baseline"] = rec.get(TrialAttrs.baseline)
     row["chance_accuracy"] = rec.chance_accuracy
     row["at_or_below_chance"] = rec.at_or_below_chance
     if rec.reused_from is not None:
@@ -221,6 +223,8 @@ TABLE_HEADERS = {"accuracy": "val_accuracy"}  # the objective is validation accu
 
 
 def _cell(row: dict[str, Any], column: str) -> str | None:
+    if column == "trial" and row.get("baseline"):
+        return f"{row['trial']} ({clip(str(row['baseline']), 40)})"
     if column == "accuracy" and row.get("at_or_below_chance"):
         return f"{_fmt(row.get('accuracy'))} (chance)"
     return None
@@ -274,7 +278,7 @@ def pareto_table(study: optuna.Study) -> str:
         lo, hi = (min(values), max(values)) if values else (None, None)
         span = _fmt(lo) if lo == hi else f"{_fmt(lo)}-{_fmt(hi)}"  # time-varying (trace) sources
         lines.append(f"carbon intensity: {span} gCO2e/kWh from {source}")
-    lines += _reuse_lines(rows) + _metered_lines(study)
+    lines += _reuse_lines(rows) + _metered_lines(study) + baseline_lines(study)
     found, _ = findings(study)
     head = (
         f"Pareto front of study '{study.study_name}' ({len(rows)} of {len(found)} completed trials)"
@@ -282,6 +286,17 @@ def pareto_table(study: optuna.Study) -> str:
     table = format_table(rows, TABLE_COLUMNS, TABLE_HEADERS, _cell)
     text = "\n".join([clip(head, MAX_LINE), table, *(clip(x, MAX_LINE) for x in lines + foot)])
     return for_terminal(text)  # attr values from a shared study may hold escape sequences
+
+
+def baseline_lines(study: optuna.Study) -> list[str]:
+    """Whether the front dominates each trained baseline; how well training energy was
+    predicted before training."""
+    from nas.baselines import baseline_verdicts
+    from nas.efficiency.cost_guard import prediction_errors
+
+    lines = [v.line() for v in baseline_verdicts(study)]
+    errors = prediction_errors(study.get_trials(deepcopy=False))
+    return lines + ([errors.line()] if errors.trials else [])
 
 
 def _reuse_lines(rows: Sequence[dict[str, Any]]) -> list[str]:

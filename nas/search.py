@@ -206,6 +206,12 @@ def run_search(
     check_images(context.data.image_size, config.data.dataset)
     study = open_study(config)
     fail_stale(study)
+    from nas.baselines import enqueue_baselines
+
+    d = context.data  # a new study's first trials: the reference designs that fit its space
+    enqueue_baselines(
+        study, config, in_channels=d.in_channels, num_classes=d.num_classes, image_size=d.image_size
+    )
     counts = StudyCounts.of(study)
     if n_trials is not None:
         remaining = n_trials
