@@ -9,22 +9,21 @@ trained and metered like any other, and the sampler learns from them. Each carri
 attr ``baseline`` (its name). A study that already has trials (a resumed one, or one another
 worker has started) gets none.
 
-:func:`baseline_verdicts` says for each trained baseline whether the study's front dominates
-it: a front trial with accuracy >= and kgCO2e <= the baseline's, strictly better in one.
+:func:`nas.pareto.baseline_verdicts` says for each trained baseline whether the study's
+front dominates it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
 import warnings
 from dataclasses import dataclass
 
 import optuna
 
 from nas.config import Config
-from nas.record import StudyAttrs, TrialAttrs, TrialRecord, records
+from nas.record import StudyAttrs, TrialAttrs
 from search_spaces import create_search_space
 from search_spaces.baselines import baseline_specs
 from search_spaces.errors import InvalidArchError
@@ -100,79 +99,3 @@ def enqueue_baselines(
         StudyAttrs.baselines, json.dumps({"enqueued": names, "skipped": skipped}, sort_keys=True)
     )
     return names
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """Whether the study's front dominates a trained baseline."""
-
-    name: str
-    trial: int
-    accuracy: float
-    kgco2e: float
-    params: int | None
-    dominated_by: tuple[int, ...]  # front trials that dominate it, cheapest first
-    on_front: bool
-
-    @property
-    def dominated(self) -> bool:
-        return bool(self.dominated_by)
-
-    def line(self) -> str:
-        head = (
-            f"baseline {self.name} (trial {self.trial}): val acc {self.accuracy:.4f}, "
-            f"{self.kgco2e:.3e} kgCO2e"
-        )
-        if self.params is not None:
-            head += f", {self.params:,} params"
-        if self.dominated:
-            who = ", ".join(map(str, self.dominated_by))
-            return f"{head}: dominated by the front (trial {who}: accuracy >=, kgCO2e <=)"
-        where = "on the front" if self.on_front else "no front trial is as accurate at its cost"
-        return f"{head}: NOT dominated ({where})"
-
-
-def _dominates(a: tuple[float, float], b: tuple[float, float]) -> bool:
-    """``a`` (accuracy, kgCO2e) is at least as accurate at no more kgCO2e, better in one."""
-    return a[0] >= b[0] and a[1] <= b[1] and (a[0] > b[0] or a[1] < b[1])
-
-
-def baseline_verdicts(study: optuna.Study) -> list[Verdict]:
-    """For each completed baseline trial of ``study`` (in trial order), which trials of the
-    front dominate it on accuracy and kgCO2e."""
-    from nas.pareto import pareto_trials
-
-    front = [r for r in pareto_trials(study) if _finite(r.accuracy) and _finite(r.kgco2e)]
-    out = []
-    states = (optuna.trial.TrialState.COMPLETE,)
-    for rec in records(study.get_trials(deepcopy=False, states=states)):
-        name = rec.get(TrialAttrs.baseline)
-        if not name or not (_finite(rec.accuracy) and _finite(rec.kgco2e)):
-            continue
-        point = (float(rec.accuracy), float(rec.kgco2e))  # type: ignore[arg-type]
-        by = tuple(
-            f.number
-            for f in front
-            if f.number != rec.number and _dominates((f.accuracy, f.kgco2e), point)  # type: ignore[arg-type]
-        )
-        params = rec.num(TrialAttrs.params)
-        out.append(
-            Verdict(
-                name=str(name),
-                trial=rec.number,
-                accuracy=point[0],
-                kgco2e=point[1],
-                params=None if params is None else int(params),
-                dominated_by=by,
-                on_front=any(f.number == rec.number for f in front),
-            )
-        )
-    return sorted(out, key=lambda v: v.trial)
-
-
-def is_baseline(rec: TrialRecord) -> bool:
-    return bool(rec.get(TrialAttrs.baseline))
-
-
-def _finite(value: float | None) -> bool:
-    return value is not None and math.isfinite(value)

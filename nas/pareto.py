@@ -1,5 +1,9 @@
 """Pareto fronts: the one non-dominated-sorting routine, and fronts read from a study's storage.
 
+Each baseline (a reference design, ``[search] baselines``) is judged against the front
+(:func:`baseline_verdicts`): dominated when a front trial has accuracy >= and kgCO2e <= the
+baseline's, strictly better in one.
+
 A trial that reused another trial's result of the same study (``[efficiency] reuse``) is the
 same finding as its source, not a second one: it is left off the front and listed with its
 source (``reused_by``).
@@ -9,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import optuna
@@ -288,11 +293,81 @@ def pareto_table(study: optuna.Study) -> str:
     return for_terminal(text)  # attr values from a shared study may hold escape sequences
 
 
+# -- baselines against the front ------------------------------------------------------------
+@dataclass(frozen=True)
+class Verdict:
+    """Whether the study's front dominates a trained baseline."""
+
+    name: str
+    trial: int
+    accuracy: float
+    kgco2e: float
+    params: int | None
+    dominated_by: tuple[int, ...]  # front trials that dominate it, cheapest first
+    on_front: bool
+
+    @property
+    def dominated(self) -> bool:
+        return bool(self.dominated_by)
+
+    def line(self) -> str:
+        head = (
+            f"baseline {self.name} (trial {self.trial}): val acc {self.accuracy:.4f}, "
+            f"{self.kgco2e:.3e} kgCO2e"
+        )
+        if self.params is not None:
+            head += f", {self.params:,} params"
+        if self.dominated:
+            who = ", ".join(map(str, self.dominated_by))
+            return f"{head}: dominated by the front (trial {who}: accuracy >=, kgCO2e <=)"
+        where = "on the front" if self.on_front else "no front trial is as accurate at its cost"
+        return f"{head}: NOT dominated ({where})"
+
+
+def _dominates(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    """``a`` (accuracy, kgCO2e) is at least as accurate at no more kgCO2e, better in one."""
+    return a[0] >= b[0] and a[1] <= b[1] and (a[0] > b[0] or a[1] < b[1])
+
+
+def baseline_verdicts(study: optuna.Study) -> list[Verdict]:
+    """For each completed baseline trial of ``study`` (in trial order), which trials of the
+    front dominate it on accuracy and kgCO2e."""
+    front = [r for r in pareto_trials(study) if _finite(r.accuracy) and _finite(r.kgco2e)]
+    out = []
+    states = (optuna.trial.TrialState.COMPLETE,)
+    for rec in records(study.get_trials(deepcopy=False, states=states)):
+        name = rec.get(TrialAttrs.baseline)
+        if not name or not (_finite(rec.accuracy) and _finite(rec.kgco2e)):
+            continue
+        point = (float(rec.accuracy), float(rec.kgco2e))  # type: ignore[arg-type]
+        by = tuple(
+            f.number
+            for f in front
+            if f.number != rec.number and _dominates((f.accuracy, f.kgco2e), point)  # type: ignore[arg-type]
+        )
+        params = rec.num(TrialAttrs.params)
+        out.append(
+            Verdict(
+                name=str(name),
+                trial=rec.number,
+                accuracy=point[0],
+                kgco2e=point[1],
+                params=None if params is None else int(params),
+                dominated_by=by,
+                on_front=any(f.number == rec.number for f in front),
+            )
+        )
+    return sorted(out, key=lambda v: v.trial)
+
+
+def _finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
+
+
 def baseline_lines(study: optuna.Study) -> list[str]:
     """Whether the front dominates each trained baseline; how well training energy was
     predicted before training."""
-    from nas.baselines import baseline_verdicts
-    from nas.efficiency.cost_guard import prediction_errors
+    from nas.prediction import prediction_errors
 
     lines = [v.line() for v in baseline_verdicts(study)]
     errors = prediction_errors(study.get_trials(deepcopy=False))
@@ -344,6 +419,9 @@ def _study_stop_lines(study: optuna.Study) -> list[str]:
 
 __all__ = [
     "ROW_KEYS",
+    "Verdict",
+    "baseline_lines",
+    "baseline_verdicts",
     "TABLE_COLUMNS",
     "TABLE_HEADERS",
     "completed_trials",

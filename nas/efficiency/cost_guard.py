@@ -9,9 +9,9 @@ study's own completed trials (their stored work and measured ``train_energy_kwh`
 order) and records the prediction next to the measurement (``predicted_train_energy_kwh``).
 
 A trial predicted to cost more than :data:`MAX_RATIO` times the median measured training
-energy of the study's completed trials is refused (PRUNED, its one-line reason in
-``stop_reason``) unless ``[search] allow_costly = true``. :func:`prediction_errors` is the
-prediction's error over a study's trials, which the report states.
+energy of the study's completed trials (from :data:`MIN_TRIALS` of them on) is refused (PRUNED, its one-line reason in
+``stop_reason``) unless ``[search] allow_costly = true``. :func:`nas.prediction.prediction_errors` is
+the prediction's error over a study's trials, which ``pareto`` and the report state.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import json
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 import optuna
 
@@ -30,15 +30,14 @@ from nas.efficiency.cost_model import (
     activation_elements,
     refusal,
 )
-from nas.record import TrialAttrs, TrialRecord, phase_key
-from nas.stats import median
+from nas.prediction import TRAIN_ENERGY
+from nas.record import TrialAttrs, TrialRecord
 from nas.trial import RunningTrial, Step
 
 log = logging.getLogger(__name__)
 
 MAX_RATIO = 10.0  # refuse above this multiple of the study's median trial
-TRAIN_ENERGY = phase_key("train", "energy_kwh")
-_COMPLETE = (optuna.trial.TrialState.COMPLETE,)
+MIN_TRIALS = 3  # measured trials before the guard refuses: a median of one or two is no norm
 
 
 def work_of(rec: TrialRecord) -> TrainingWork | None:
@@ -72,9 +71,16 @@ def observations(
 class CostGuard(Step):
     name = "cost_guard"
 
-    def __init__(self, *, allow_costly: bool = False, max_ratio: float = MAX_RATIO) -> None:
+    def __init__(
+        self,
+        *,
+        allow_costly: bool = False,
+        max_ratio: float = MAX_RATIO,
+        min_trials: int = MIN_TRIALS,
+    ) -> None:
         self.allow_costly = allow_costly
         self.max_ratio = max_ratio
+        self.min_trials = min_trials
 
     def uses(self, hook: str) -> bool:
         return hook == "screen" or super().uses(hook)
@@ -103,6 +109,8 @@ class CostGuard(Step):
                 TrialAttrs.predicted_train_energy_basis: prediction.basis,
             }
         )
+        if len(seen) < self.min_trials:
+            return
         reason = refusal(prediction.energy_kwh, [kwh for _, kwh in seen], max_ratio=self.max_ratio)
         if reason is None:
             return
@@ -110,43 +118,3 @@ class CostGuard(Step):
             log.info("trial %d: %s; trained anyway (search.allow_costly)", t.number, reason)
             return
         raise optuna.TrialPruned(f"cost guard: {reason} (search.allow_costly = true trains it)")
-
-
-@dataclass(frozen=True)
-class PredictionErrors:
-    """How far the predictions of training energy were from the measurements."""
-
-    trials: int
-    median_abs_error: float | None  # |predicted / measured - 1|
-    share_within_30pct: float | None
-    errors: tuple[tuple[int, float], ...]  # (trial, predicted / measured - 1)
-
-    def line(self) -> str:
-        if not self.trials or self.median_abs_error is None:
-            return "training energy predicted before training: no trial has both figures yet"
-        return (
-            f"training energy predicted before training: median absolute error "
-            f"{self.median_abs_error:.0%} over {self.trials} trials, "
-            f"{self.share_within_30pct:.0%} within 30% of the measurement"
-        )
-
-
-def prediction_errors(trials: Sequence[optuna.trial.FrozenTrial]) -> PredictionErrors:
-    """Relative error of each completed, trained trial's prediction against its measured
-    training energy (``predicted_train_energy_kwh`` vs ``train_energy_kwh``)."""
-    errs = []
-    for t in sorted(trials, key=lambda t: t.number):
-        if t.state != optuna.trial.TrialState.COMPLETE:
-            continue
-        rec = TrialRecord.of(t)
-        pred, kwh = rec.num(TrialAttrs.predicted_train_energy_kwh), rec.num(TRAIN_ENERGY)
-        if rec.reused or pred is None or kwh is None or not kwh > 0:
-            continue
-        errs.append((t.number, pred / kwh - 1.0))
-    absolute = [abs(e) for _, e in errs]
-    return PredictionErrors(
-        trials=len(errs),
-        median_abs_error=median(absolute) if absolute else None,
-        share_within_30pct=sum(e <= 0.30 for e in absolute) / len(absolute) if absolute else None,
-        errors=tuple(errs),
-    )

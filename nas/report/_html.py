@@ -93,8 +93,8 @@ def _chance_warning(points: list[Point]) -> str:
 
 def _baselines_section(study: optuna.Study, trials: list[optuna.trial.FrozenTrial]) -> str:
     """Whether the front dominates each hand design; how well training energy was predicted."""
-    from nas.baselines import baseline_verdicts
-    from nas.efficiency.cost_guard import prediction_errors
+    from nas.pareto import baseline_verdicts
+    from nas.prediction import prediction_errors
 
     verdicts = baseline_verdicts(study)
     errors = prediction_errors(trials)
