@@ -209,7 +209,7 @@ def run_search(
     from nas.baselines import enqueue_baselines
 
     d = context.data  # a new study's first trials: the reference designs that fit its space
-    enqueue_baselines(
+    enqueued = enqueue_baselines(
         study, config, in_channels=d.in_channels, num_classes=d.num_classes, image_size=d.image_size
     )
     counts = StudyCounts.of(study)
@@ -249,7 +249,7 @@ def run_search(
         tracking = TrackingCallback(tracker)
         tracking.backfill(study)
         callbacks.append(tracking)
-    n_before = len(study.trials)
+    n_before = len(study.trials) - len(enqueued)  # the baselines waiting are new trials
     # Failed trials (invalid architecture, NaN loss...) don't count towards study.trials: run
     # more passes until the target is reached, as long as a pass finishes some trial and the
     # study wasn't stopped (carbon budget, timeout). Workers run exactly n_trials attempts.

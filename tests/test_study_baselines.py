@@ -33,6 +33,7 @@ def _cfg(name: str, **sections: dict) -> object:
 def test_a_new_study_starts_with_its_baseline_and_a_resumed_one_does_not(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = run_search(_cfg("base", study={"trials": 2}), progress=False)
+    assert result.new_trials == 2  # the baseline enqueued is one of them
     trials = sorted(result.study.trials, key=lambda t: t.number)
     first = trials[0]
     assert first.user_attrs[TrialAttrs.baseline] == "textbook"
