@@ -105,6 +105,11 @@ class StudySection:
 @dataclass(frozen=True)
 class SearchSection:
     spaces: tuple[str, ...] = ("cnn", "vit")
+    # Reference designs (search_spaces.baselines.BASELINES) enqueued as the first trials of a
+    # new study, those whose family is searched and that fit the space; () turns it off.
+    baselines: tuple[str, ...] = ("textbook", "resnet8", "mobilenetv2_tiny", "vit_tiny")
+    # Train a trial predicted to cost more than 10x the study's median trial (refused otherwise).
+    allow_costly: bool = False
     # Per-space constructor options, from tables like [search.cnn]; filled by the parser.
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -120,6 +125,15 @@ class SearchSection:
                 raise ConfigError(f"search: unknown search space {name!r}; known: {known}")
         for name, table in self.options.items():
             check_option_values(name, table)
+        from search_spaces.baselines import BASELINES
+
+        for name in self.baselines:
+            if name not in BASELINES:
+                raise ConfigError(
+                    f"search.baselines: unknown baseline {name!r}; known: {list(BASELINES)}"
+                )
+        if len(set(self.baselines)) != len(self.baselines):
+            raise ConfigError("search.baselines lists a baseline twice")
 
 
 @dataclass(frozen=True)
@@ -373,7 +387,8 @@ def fingerprint_dict(d: dict[str, Any]) -> dict[str, Any]:
     """The part of a :meth:`Config.to_dict` that decides what a trial means.
 
     Left out: how long to run and where to store (trials, timeout, storage, artifacts), the
-    carbon budget and countdown, the memory budget, ``[final]`` (how a chosen trial is trained later) and
+    carbon budget and countdown, the memory budget, the baselines a new study starts with and
+    ``search.allow_costly``, ``[final]`` (how a chosen trial is trained later) and
     ``[carbon]``: where the grid's intensity comes from changes what a trial is charged, not
     what it does, and each trial records its own intensity and source; workers in several
     regions (spatial shifting) share one study. Kept: everything else, the device and meter
@@ -389,6 +404,10 @@ def fingerprint_dict(d: dict[str, Any]) -> dict[str, Any]:
     # they mean
     for key in ("max_kgco2e", "countdown_s"):
         d.get("schedule", {}).pop(key, None)
+    # which trials a new study starts with and whether costly ones may train: not what a
+    # trial means (each baseline is an ordinary trial of the space)
+    for key in ("baselines", "allow_costly"):
+        d.get("search", {}).pop(key, None)
     return d
 
 

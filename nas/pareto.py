@@ -1,5 +1,9 @@
 """Pareto fronts: the one non-dominated-sorting routine, and fronts read from a study's storage.
 
+Each baseline (a reference design, ``[search] baselines``) is judged against the front
+(:func:`baseline_verdicts`): dominated when a front trial has accuracy >= and kgCO2e <= the
+baseline's, strictly better in one.
+
 A trial that reused another trial's result of the same study (``[efficiency] reuse``) is the
 same finding as its source, not a second one: it is left off the front and listed with its
 source (``reused_by``).
@@ -9,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import optuna
@@ -111,6 +116,8 @@ def trial_row(trial: optuna.trial.FrozenTrial | TrialRecord) -> dict[str, Any]:
     row: dict[str, Any] = {"trial": rec.number, "state": rec.state.name}
     for key, field in zip(ROW_KEYS, ROW_FIELDS, strict=True):
         row[key] = rec.get(field)
+    if rec.get(TrialAttrs.baseline):  # a reference design (search.baselines)
+        row["baseline"] = rec.get(TrialAttrs.baseline)
     row["chance_accuracy"] = rec.chance_accuracy
     row["at_or_below_chance"] = rec.at_or_below_chance
     if rec.reused_from is not None:
@@ -221,6 +228,8 @@ TABLE_HEADERS = {"accuracy": "val_accuracy"}  # the objective is validation accu
 
 
 def _cell(row: dict[str, Any], column: str) -> str | None:
+    if column == "trial" and row.get("baseline"):
+        return f"{row['trial']} ({clip(str(row['baseline']), 40)})"
     if column == "accuracy" and row.get("at_or_below_chance"):
         return f"{_fmt(row.get('accuracy'))} (chance)"
     return None
@@ -274,7 +283,7 @@ def pareto_table(study: optuna.Study) -> str:
         lo, hi = (min(values), max(values)) if values else (None, None)
         span = _fmt(lo) if lo == hi else f"{_fmt(lo)}-{_fmt(hi)}"  # time-varying (trace) sources
         lines.append(f"carbon intensity: {span} gCO2e/kWh from {source}")
-    lines += _reuse_lines(rows) + _metered_lines(study)
+    lines += _reuse_lines(rows) + _metered_lines(study) + baseline_lines(study)
     found, _ = findings(study)
     head = (
         f"Pareto front of study '{study.study_name}' ({len(rows)} of {len(found)} completed trials)"
@@ -282,6 +291,87 @@ def pareto_table(study: optuna.Study) -> str:
     table = format_table(rows, TABLE_COLUMNS, TABLE_HEADERS, _cell)
     text = "\n".join([clip(head, MAX_LINE), table, *(clip(x, MAX_LINE) for x in lines + foot)])
     return for_terminal(text)  # attr values from a shared study may hold escape sequences
+
+
+# -- baselines against the front ------------------------------------------------------------
+@dataclass(frozen=True)
+class Verdict:
+    """Whether the study's front dominates a trained baseline."""
+
+    name: str
+    trial: int
+    accuracy: float
+    kgco2e: float
+    params: int | None
+    dominated_by: tuple[int, ...]  # front trials that dominate it, cheapest first
+    on_front: bool
+
+    @property
+    def dominated(self) -> bool:
+        return bool(self.dominated_by)
+
+    def line(self) -> str:
+        head = (
+            f"baseline {self.name} (trial {self.trial}): val acc {self.accuracy:.4f}, "
+            f"{self.kgco2e:.3e} kgCO2e"
+        )
+        if self.params is not None:
+            head += f", {self.params:,} params"
+        if self.dominated:
+            who = ", ".join(map(str, self.dominated_by))
+            return f"{head}: dominated by the front (trial {who}: accuracy >=, kgCO2e <=)"
+        where = "on the front" if self.on_front else "no front trial is as accurate at its cost"
+        return f"{head}: NOT dominated ({where})"
+
+
+def _dominates(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    """``a`` (accuracy, kgCO2e) is at least as accurate at no more kgCO2e, better in one."""
+    return a[0] >= b[0] and a[1] <= b[1] and (a[0] > b[0] or a[1] < b[1])
+
+
+def baseline_verdicts(study: optuna.Study) -> list[Verdict]:
+    """For each completed baseline trial of ``study`` (in trial order), which trials of the
+    front dominate it on accuracy and kgCO2e."""
+    front = [r for r in pareto_trials(study) if _finite(r.accuracy) and _finite(r.kgco2e)]
+    out = []
+    states = (optuna.trial.TrialState.COMPLETE,)
+    for rec in records(study.get_trials(deepcopy=False, states=states)):
+        name = rec.get(TrialAttrs.baseline)
+        if not name or not (_finite(rec.accuracy) and _finite(rec.kgco2e)):
+            continue
+        point = (float(rec.accuracy), float(rec.kgco2e))  # type: ignore[arg-type]
+        by = tuple(
+            f.number
+            for f in front
+            if f.number != rec.number and _dominates((f.accuracy, f.kgco2e), point)  # type: ignore[arg-type]
+        )
+        params = rec.num(TrialAttrs.params)
+        out.append(
+            Verdict(
+                name=str(name),
+                trial=rec.number,
+                accuracy=point[0],
+                kgco2e=point[1],
+                params=None if params is None else int(params),
+                dominated_by=by,
+                on_front=any(f.number == rec.number for f in front),
+            )
+        )
+    return sorted(out, key=lambda v: v.trial)
+
+
+def _finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+def baseline_lines(study: optuna.Study) -> list[str]:
+    """Whether the front dominates each trained baseline; how well training energy was
+    predicted before training."""
+    from nas.prediction import prediction_errors
+
+    lines = [v.line() for v in baseline_verdicts(study)]
+    errors = prediction_errors(study.get_trials(deepcopy=False))
+    return lines + ([errors.line()] if errors.trials else [])
 
 
 def _reuse_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
@@ -329,6 +419,9 @@ def _study_stop_lines(study: optuna.Study) -> list[str]:
 
 __all__ = [
     "ROW_KEYS",
+    "Verdict",
+    "baseline_lines",
+    "baseline_verdicts",
     "TABLE_COLUMNS",
     "TABLE_HEADERS",
     "completed_trials",

@@ -8,7 +8,8 @@ energy is the sum of its phases::
     reuse      a finished trial with the same configuration? take its result     "reuse"
     wait       for a green window (idle, not metered, not in the wall time)
     build      will its training fit in memory? the model, its static cost       "build"
-    screen     zero-cost proxy; drop the weakest candidates                      "screen"
+    screen     predicted training energy (a 10x trial refused); zero-cost proxy,
+               drop the weakest candidates                                       "screen"
     train      the plan the steps made (precision, distillation, early stopping)
                by the central loop or federated rounds                           "train" (+"comm")
     deploy     prune + fine-tune, quantize                                       "finetune", "quantize"
@@ -75,6 +76,7 @@ def register_step(factory: StepFactory) -> StepFactory:
 def assemble_steps(context: RunContext) -> list[Step]:
     """The steps of every trial of this run, in the order their hooks are called."""
     from nas.compression.step import CompressionStep
+    from nas.efficiency.cost_guard import CostGuard
     from nas.efficiency.step import EfficiencyStep
     from nas.federated.step import FederatedStep
     from nas.lifecycle import LifecycleStep
@@ -89,6 +91,8 @@ def assemble_steps(context: RunContext) -> list[Step]:
         steps.append(CompressionStep(context, best_teacher=best_trial_model))
     if cfg.federated.enabled:  # trains by federated rounds instead of the central loop
         steps.append(FederatedStep(context))
+    # training energy predicted on the built model; a 10x trial refused before it trains
+    steps.append(CostGuard(allow_costly=cfg.search.allow_costly))
     steps.append(EfficiencyStep(cfg.efficiency))  # reuse, screening, early stopping
     if cfg.carbon.regions:  # spatial: the trial runs in the region forecast greenest
         steps.append(RegionPicker(context))

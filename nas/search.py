@@ -206,6 +206,12 @@ def run_search(
     check_images(context.data.image_size, config.data.dataset)
     study = open_study(config)
     fail_stale(study)
+    from nas.baselines import enqueue_baselines
+
+    d = context.data  # a new study's first trials: the reference designs that fit its space
+    enqueued = enqueue_baselines(
+        study, config, in_channels=d.in_channels, num_classes=d.num_classes, image_size=d.image_size
+    )
     counts = StudyCounts.of(study)
     if n_trials is not None:
         remaining = n_trials
@@ -243,7 +249,7 @@ def run_search(
         tracking = TrackingCallback(tracker)
         tracking.backfill(study)
         callbacks.append(tracking)
-    n_before = len(study.trials)
+    n_before = len(study.trials) - len(enqueued)  # the baselines waiting are new trials
     # Failed trials (invalid architecture, NaN loss...) don't count towards study.trials: run
     # more passes until the target is reached, as long as a pass finishes some trial and the
     # study wasn't stopped (carbon budget, timeout). Workers run exactly n_trials attempts.

@@ -6,7 +6,9 @@
     path = tiny_toml(tmp_path, "faults", train={"epochs": 2})  # tmp_path / "faults.toml"
 
 The base (:data:`TINY`) is one small CNN on Fashion-MNIST slices (200 train, 100 val, 100
-test images, batch 50, one epoch), a random sampler, the CPU-time estimate meter and a fixed
+test images, batch 50, one epoch), no baselines (``search={"baselines": None}`` enqueues the
+default ones that fit), the cost guard recording but not refusing (``allow_costly``), a random
+sampler, the CPU-time estimate meter and a fixed
 50 gCO2e/kWh, without inference measurement: a trial takes about a second. Each keyword is a
 section whose keys are merged into the base, recursively (``search={"cnn": {...}}`` changes
 the CNN options only); a key set to ``None`` is removed (back to the section's default), a
@@ -51,7 +53,7 @@ TINY_VIT: dict[str, Any] = {  # for search={"spaces": ["cnn", "vit"], "vit": TIN
 }
 TINY: dict[str, Any] = {
     "study": {"name": "tiny", "sampler": "random", "trials": 4, "seed": 0},
-    "search": {"spaces": ["cnn"], "cnn": TINY_CNN},
+    "search": {"spaces": ["cnn"], "cnn": TINY_CNN, "baselines": [], "allow_costly": True},
     "data": {"train_size": 200, "val_size": 100, "test_size": 100, "batch_size": 50},
     "train": {"epochs": 1},
     "hardware": {"device": "cpu", "meter": "estimate"},

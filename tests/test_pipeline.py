@@ -14,6 +14,7 @@ import pytest
 from nas.cli import main
 from nas.compression.step import CompressionStep
 from nas.config import config_from_dict
+from nas.efficiency.cost_guard import CostGuard
 from nas.efficiency.step import EfficiencyStep
 from nas.energy import EstimateMeter
 from nas.errors import BadInputError
@@ -82,12 +83,14 @@ def test_steps_are_assembled_in_the_order_their_hooks_run() -> None:
         BudgetGuard,  # refuses before anything is spent
         CompressionStep,
         FederatedStep,
+        CostGuard,  # the training energy predicted on the built model, before screening
         EfficiencyStep,
         GreenWindow,
         LifecycleStep,
     ]
     bare = assemble_steps(SimpleNamespace(config=config_from_dict({})))  # type: ignore[arg-type]
-    assert [type(s) for s in bare] == [EfficiencyStep]  # the fingerprint is always stored
+    # the fingerprint is always stored, the training energy always predicted
+    assert [type(s) for s in bare] == [CostGuard, EfficiencyStep]
 
 
 def test_every_joule_of_every_trial_is_in_exactly_one_phase(full_study: optuna.Study) -> None:

@@ -89,6 +89,19 @@ class TrialAttrs:
     fail_reason = _f("fail_reason", str, "", "invalid_arch, nan_loss, out_of_memory, error:...")
     fail_message = _f("fail_message", str, "", "first 500 characters of the failure")
     stop_reason = _f("stop_reason", str, "", "why a PRUNED trial stopped")
+    baseline = _f("baseline", str, "", "the reference design it trains (search.baselines)")
+    predicted_train_energy_kwh = _f(
+        "predicted_train_energy_kwh",
+        _NUM,
+        "kWh",
+        "training energy predicted before training (train_energy_kwh: the measurement)",
+    )
+    predicted_train_energy_basis = _f(
+        "predicted_train_energy_basis", str, "", "what the prediction rests on"
+    )
+    training_work = _f(
+        "training_work", str, "", "JSON: FLOPs, params, activations, samples, steps predicted on"
+    )
 
 
 class Provenance:
@@ -327,6 +340,9 @@ class StudyAttrs:
     calibration_kgco2e = _f("calibration_kgco2e", _NUM, "kgCO2e", "the calibration's emissions")
     calibration_excluded = _f(
         "calibration_excluded", str, "", "JSON list: why each excluded candidate is not sampled"
+    )
+    baselines = _f(
+        "econas_baselines", str, "", "JSON: the baselines enqueued when the study was new"
     )
 
 

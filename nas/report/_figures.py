@@ -50,7 +50,8 @@ def eco_curve(
     cost_label: str = "model's CO2e: proxy training + validation",
 ) -> go.Figure:
     """Validation accuracy versus CO2e (log x, in the unit that makes its numbers >= 1, named
-    in the axis title): the front highlighted, dominated trials faded, chance marked. The
+    in the axis title): the front highlighted, dominated trials faded, the baselines (hand
+    designs) marked and named, chance marked. The
     title says "estimated" when the energy behind the points is."""
     import plotly.graph_objects as go
 
@@ -82,6 +83,26 @@ def eco_curve(
             hoverinfo="text",
         )
     )
+    baselines = [p for p in pts if p.attrs.get(TrialAttrs.baseline)]
+    if baselines:  # the reference designs (search.baselines), named beside their marker
+        fig.add_trace(
+            go.Scatter(
+                x=unit.scale(p.kgco2e for p in baselines),
+                y=[p.accuracy for p in baselines],
+                mode="markers+text",
+                name="baselines (hand designs)",
+                text=[_text(p.attrs[TrialAttrs.baseline]) for p in baselines],
+                textposition="top center",
+                marker=dict(
+                    symbol="square-open", size=15, color="black", line=dict(width=2, color="black")
+                ),
+                hovertext=[
+                    f"baseline {_text(p.attrs[TrialAttrs.baseline])}<br>{_hover(p, unit)}"
+                    for p in baselines
+                ],
+                hoverinfo="text",
+            )
+        )
     for p, name, symbol, color in (
         (knee, "knee", "star", "darkorange"),
         (capped, "best under cap", "diamond", "royalblue"),

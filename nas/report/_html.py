@@ -52,6 +52,11 @@ def _kg(value: float | None) -> str:
     return "-" if value is None or not math.isfinite(value) else f"{value:.3e} kgCO2e"
 
 
+def _baseline_mark(p: Point) -> str:
+    name = p.attrs.get(TrialAttrs.baseline)
+    return f" (baseline {_e(name)})" if name else ""
+
+
 def _point_line(title: str, p: Point | None, missing: str) -> str:
     if p is None:
         return f"<li><b>{_e(title)}</b>: {_e(missing)}</li>"
@@ -83,6 +88,34 @@ def _chance_warning(points: list[Point]) -> str:
         f"<p class=warn>At or below chance (1/{round(1 / chance) if chance else '?'} = "
         f"{chance:.3g}) on the front: trial(s) {_e(listed)}. They are cheap because they "
         "learnt nothing; don't pick them.</p>"
+    )
+
+
+def _baselines_section(study: optuna.Study, trials: list[optuna.trial.FrozenTrial]) -> str:
+    """Whether the front dominates each hand design; how well training energy was predicted."""
+    from nas.pareto import baseline_verdicts
+    from nas.prediction import prediction_errors
+
+    verdicts = baseline_verdicts(study)
+    errors = prediction_errors(trials)
+    items = "".join(
+        f"<li{'' if v.dominated else ' class=warn'}>{_e(v.line())}</li>" for v in verdicts
+    )
+    body = (
+        f"<ul>{items}</ul>"
+        if verdicts
+        else "<p>no baseline trained in this study ([search] baselines)</p>"
+    )
+    worst = sorted(errors.errors, key=lambda e: -abs(e[1]))[:3]
+    detail = (
+        " (largest: " + ", ".join(f"trial {n} {e:+.0%}" for n, e in worst) + ")" if worst else ""
+    )
+    return (
+        "<h3>Against hand design</h3>"
+        "<p>Baselines are reference designs enqueued as the study's first trials, trained and "
+        "metered like any trial; the front dominates one when a front trial is at least as "
+        "accurate at no more kgCO2e, better in one.</p>"
+        f"{body}<p>{_e(errors.line() + detail)}</p>"
     )
 
 
@@ -164,6 +197,7 @@ def build_report(study: optuna.Study, *, cap_kgco2e: float | None = None) -> Rep
         "</ul>",
         _chance_warning(chance),
         figs["eco_curve"].to_html(full_html=False, include_plotlyjs=True, div_id="eco-curve"),
+        _baselines_section(study, trials),
         "<h2>What would cut the most carbon next</h2>",
         "<ul>" + "".join(f"<li>{_e(x.removeprefix('- '))}</li>" for x in lines[1:]) + "</ul>"
         if lines
@@ -179,7 +213,7 @@ def build_report(study: optuna.Study, *, cap_kgco2e: float | None = None) -> Rep
         "<table><tr><th>trial</th><th>arch / compression</th><th>validation accuracy</th>"
         "<th>test accuracy</th><th>kgCO2e</th><th>energy (kWh)</th><th>kind</th></tr>"
         + "".join(
-            f"<tr><td>{p.trial}</td><td><code>{_e(p.label.split(' | ', 1)[-1])}</code></td>"
+            f"<tr><td>{p.trial}{_baseline_mark(p)}</td><td><code>{_e(p.label.split(' | ', 1)[-1])}</code></td>"
             f"<td>{p.accuracy:.4f}{' (at or below chance)' if p.at_or_below_chance else ''}</td>"
             f"<td>{_num(p.attrs.get(TrialAttrs.test_accuracy), '.4f')}</td>"
             f"<td>{p.kgco2e:.3e}</td><td>{_num(p.attrs.get(TrialAttrs.energy_kwh), '.3e')}</td>"

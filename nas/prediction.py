@@ -1,0 +1,59 @@
+"""How well a study predicted its trials' training energy before training them.
+
+Each trial's prediction (``predicted_train_energy_kwh``, written by
+:class:`nas.efficiency.cost_guard.CostGuard` before it trains) against its measured training
+energy (``train_energy_kwh``): the relative errors, their median absolute value and the
+share within 30%, which ``econas pareto`` and the report state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import optuna
+
+from nas.record import TrialAttrs, TrialRecord, phase_key
+from nas.stats import median
+
+TRAIN_ENERGY = phase_key("train", "energy_kwh")
+
+
+@dataclass(frozen=True)
+class PredictionErrors:
+    """How far the predictions of training energy were from the measurements."""
+
+    trials: int
+    median_abs_error: float | None  # |predicted / measured - 1|
+    share_within_30pct: float | None
+    errors: tuple[tuple[int, float], ...]  # (trial, predicted / measured - 1)
+
+    def line(self) -> str:
+        if not self.trials or self.median_abs_error is None:
+            return "training energy predicted before training: no trial has both figures yet"
+        return (
+            f"training energy predicted before training: median absolute error "
+            f"{self.median_abs_error:.0%} over {self.trials} trials, "
+            f"{self.share_within_30pct:.0%} within 30% of the measurement"
+        )
+
+
+def prediction_errors(trials: Sequence[optuna.trial.FrozenTrial]) -> PredictionErrors:
+    """Relative error of each completed, trained trial's prediction against its measured
+    training energy (``predicted_train_energy_kwh`` vs ``train_energy_kwh``)."""
+    errs = []
+    for t in sorted(trials, key=lambda t: t.number):
+        if t.state != optuna.trial.TrialState.COMPLETE:
+            continue
+        rec = TrialRecord.of(t)
+        pred, kwh = rec.num(TrialAttrs.predicted_train_energy_kwh), rec.num(TRAIN_ENERGY)
+        if rec.reused or pred is None or kwh is None or not kwh > 0:
+            continue
+        errs.append((t.number, pred / kwh - 1.0))
+    absolute = [abs(e) for _, e in errs]
+    return PredictionErrors(
+        trials=len(errs),
+        median_abs_error=median(absolute) if absolute else None,
+        share_within_30pct=sum(e <= 0.30 for e in absolute) / len(absolute) if absolute else None,
+        errors=tuple(errs),
+    )
