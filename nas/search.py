@@ -158,7 +158,7 @@ def build_objective(  # noqa: ANN201 - nas.pipeline.Objective
     from nas.pipeline import Objective
 
     ctx = context or build_context(config, intensity=intensity)
-    if ctx.artifact_store is None:
+    if ctx.artifact_store is None and ctx.workload.trains_modules:  # a table has no weights
         ctx.config.artifact_dir.mkdir(parents=True, exist_ok=True)
         store = optuna.artifacts.FileSystemArtifactStore(str(ctx.config.artifact_dir))
         ctx = ctx.replace(artifact_store=store)

@@ -89,6 +89,11 @@ class TrialAttrs:
     fail_reason = _f("fail_reason", str, "", "invalid_arch, nan_loss, out_of_memory, error:...")
     fail_message = _f("fail_message", str, "", "first 500 characters of the failure")
     stop_reason = _f("stop_reason", str, "", "why a PRUNED trial stopped")
+    benchmark_arch = _f("benchmark_arch", str, "", "tabular benchmark: the table's architecture id")
+    benchmark_repeat = _f("benchmark_repeat", int, "", "tabular benchmark: the repeat looked up")
+    benchmark_epochs = _f(
+        "benchmark_epochs", int, "epochs", "tabular benchmark: the recorded epoch trained to"
+    )
 
 
 class Provenance:
