@@ -20,7 +20,7 @@ from nas.errors import ConfigError
 from nas.record import Efficiency, TrialAttrs, TrialRecord
 from nas.search import run_search
 from nas.study import open_study
-from nas.tabular import load_table
+from nas.tabular import bundled_table, bundled_tables, load_table
 from tests.configs import tiny_config
 
 INVALID = {(2, "b"), (2, "c")}
@@ -184,15 +184,20 @@ def test_cli_a_malformed_table_is_one_line_and_exit_2(
     assert "no bundled table of that name" in capsys.readouterr().err
 
 
-def test_the_bundled_study_runs_a_bundled_table_by_name(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", sorted(bundled_tables()))
+def test_the_bundled_study_runs_every_bundled_table_by_name(tmp_path: Path, name: str) -> None:
     from nas.config import load_config
 
+    assert load_config("tabular").search.benchmark == "table:ecnas-4v"
     cfg = load_config("tabular").replace(
         "study", trials=10, storage=f"journal:{tmp_path / 's.log'}"
     )
-    assert cfg.search.benchmark == "table:ecnas-4v"
+    cfg = cfg.replace("search", benchmark=f"table:{name}")
+    table = bundled_table(name)
     study = run_search(cfg, progress=False).study
     done = [r for r in trials_of(study) if r.state == optuna.trial.TrialState.COMPLETE]
     assert len(done) == 10
-    assert all(r.get(TrialAttrs.benchmark_epochs) == 4 for r in done)  # max_epochs: 4
-    assert {r.get(TrialAttrs.energy_source) for r in done} == {"table:ecnas-4v"}
+    assert all(r.get(TrialAttrs.benchmark_epochs) == table.max_epochs for r in done)
+    assert {r.get(TrialAttrs.energy_source) for r in done} == {f"table:{name}"}
+    assert {r.energy_kind for r in done} == {table.energy_kind}
+    assert all(r.chance_accuracy == pytest.approx(0.1) for r in done)  # meta num_classes 10
