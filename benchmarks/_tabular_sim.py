@@ -104,7 +104,7 @@ class Ledger:
         out: dict[str, Any] = {"trials": self.trials, "distinct_full": len(self.full)}
         for name, a in self.acc.items():
             out[name] = {
-                "kwh": round(a["kwh"], 6),
+                "kwh": float(f"{a['kwh']:.6g}"),  # significant digits: kWh may be 1e-6
                 "evals": round(a["evals"], 4),
                 "kwh_to": {k: a["kwh_to"].get(k, math.inf) for k in FRACTIONS},
                 "evals_to": {k: a["evals_to"].get(k, math.inf) for k in FRACTIONS},
@@ -113,8 +113,8 @@ class Ledger:
             }
         p = out["paid"]
         out["summary_line"] = (
-            f"{self.trials} trials, {len(self.full)} archs, {p['kwh']:.3f} kWh paid, "
-            f"98% at {p['kwh_to']['98']:.3f} kWh / {p['evals_to']['98']:.1f} evals"
+            f"{self.trials} trials, {len(self.full)} archs, {p['kwh']:.3g} kWh paid, "
+            f"98% at {p['kwh_to']['98']:.3g} kWh / {p['evals_to']['98']:.1f} evals"
         )
         return out
 

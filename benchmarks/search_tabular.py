@@ -89,7 +89,8 @@ def _stat_hv(values: list[float]) -> dict[str, Any]:
 
 
 def _num(x: float) -> float | None:
-    return None if not math.isfinite(x) else round(x, 6)
+    """Six significant digits (a table's kWh may be 1e-6: decimals would lose it)."""
+    return None if not math.isfinite(x) else float(f"{x:.6g}")
 
 
 def summarise(runs: list[dict[str, Any]], accounting: str) -> dict[str, Any]:
@@ -213,7 +214,7 @@ def main() -> None:
             "architectures": len(table.archs),
             "encodings": table.n_encodings,
             "front": [
-                {"arch": a, "accuracy": round(x, 6), "energy_kwh": round(y, 6)}
+                {"arch": a, "accuracy": round(x, 6), "energy_kwh": _num(y)}
                 for a, (x, y) in zip(front.archs, front.points, strict=True)
             ],  # noqa: E501
             "reference_point": {
@@ -224,7 +225,7 @@ def main() -> None:
             "hypervolume": front.hypervolume,
             "oracle": {
                 f"{round(f * 100)}": {
-                    "energy_kwh": round(o.energy_kwh, 6),
+                    "energy_kwh": _num(o.energy_kwh),
                     "archs": list(o.archs),
                     "hypervolume_fraction": round(o.hypervolume_fraction, 5),
                 }  # noqa: E501

@@ -38,6 +38,7 @@ COMMANDS = (
     "ablate",
     "schedule",
     "train",
+    "tabulate",
     "init",
     "studies",
 )

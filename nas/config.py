@@ -102,6 +102,9 @@ class StudySection:
             raise ConfigError("study.objectives lists an objective twice")
 
 
+BENCHMARK_PREFIX = "table:"
+
+
 @dataclass(frozen=True)
 class SearchSection:
     spaces: tuple[str, ...] = ("cnn", "vit")
@@ -110,10 +113,19 @@ class SearchSection:
     baselines: tuple[str, ...] = ("textbook", "resnet8", "mobilenetv2_tiny", "vit_tiny")
     # Train a trial predicted to cost more than 10x the study's median trial (refused otherwise).
     allow_costly: bool = False
+    # A tabular benchmark instead of the spaces: "table:DIR" or "table:NAME" (bundled,
+    # nas.tabular.bundled_tables); training is a lookup (nas.table_study).
+    benchmark: str | None = None
     # Per-space constructor options, from tables like [search.cnn]; filled by the parser.
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def check(self) -> None:
+        b = self.benchmark
+        if b is not None and not (b.startswith(BENCHMARK_PREFIX) and b[len(BENCHMARK_PREFIX) :]):
+            raise ConfigError(
+                f"search.benchmark {b!r} must be 'table:DIR' (a table folder) or 'table:NAME' "
+                "(a bundled table, e.g. table:ecnas-4v)"
+            )
         if not self.spaces:
             raise ConfigError("search.spaces must name at least one search space")
         from nas.space_options import check_option_values
@@ -332,6 +344,24 @@ class Config:
         if LIFECYCLE_OBJECTIVE in self.study.objectives and not self.lifecycle.active:
             raise ConfigError(
                 f"objective {LIFECYCLE_OBJECTIVE!r} needs a [lifecycle] section with requests_per_day"
+            )
+        if self.search.benchmark is not None:
+            self._check_benchmark()
+
+    def _check_benchmark(self) -> None:
+        """A tabular benchmark has no model: the features that need one are refused."""
+        needs_model = {
+            "[compression]": self.compression.enabled,
+            "[federated]": self.federated.enabled,
+            "[lifecycle]": self.lifecycle.active,
+            "efficiency.screen": self.efficiency.screen != "none",
+            "objective latency_ms": "latency_ms" in self.study.objectives,
+        }
+        on = [name for name, enabled in needs_model.items() if enabled]
+        if on:
+            raise ConfigError(
+                f"search.benchmark {self.search.benchmark!r}: a table's architectures are looked "
+                f"up, not built; {', '.join(on)} need(s) a model (turn it off)"
             )
 
     def to_dict(self) -> dict[str, Any]:
@@ -562,6 +592,7 @@ def load_config(path: str | Path) -> Config:
 # Keys whose value may be a file or folder: (section, key, prefix the path follows).
 PATH_KEYS: tuple[tuple[str, str, str], ...] = (
     ("data", "dataset", "npz:"),
+    ("search", "benchmark", BENCHMARK_PREFIX),
     ("data", "dataset", ""),  # a bare .npz path
     ("carbon", "region", "trace:"),
     ("schedule", "trace", ""),

@@ -99,6 +99,8 @@ def build_context(
 
     ``seed`` (default ``study.seed``) draws the data; ``budget`` replaces ``[data]``'s sizes;
     ``device`` and ``meter`` replace ``[hardware]``'s names; ``metered=False`` makes no meter.
+    With ``[search] benchmark`` set, the context is the table's
+    (:func:`nas.table_study.table_context`: ``device``, ``meter`` and ``budget`` do not apply).
     """
     from nas.config import config_intensity
     from nas.data import load_data
@@ -106,6 +108,16 @@ def build_context(
     from nas.hardware import resolve_device
 
     run_seed = config.study.seed if seed is None else seed
+    if config.search.benchmark is not None and workload is None:  # a tabular benchmark:
+        from nas.table_study import table_context  # its lookups, meter and no data
+
+        return table_context(
+            config,
+            seed=run_seed,
+            intensity=intensity,
+            metered=metered,
+            artifact_store=artifact_store,
+        )
     dev = resolve_device(device or config.hardware.device)
     m = create_meter(meter or config.hardware.meter, device=str(dev)) if metered else None
     try:

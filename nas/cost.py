@@ -32,13 +32,14 @@ class CostReport:
 
     ``params``: number of parameter elements (trainable and frozen; buffers such as
     BatchNorm running statistics are not counted). ``flops``: fvcore convention (one
-    multiply-add = one flop) for the whole ``input_shape`` batch. ``flops_by_operator``:
+    multiply-add = one flop) for the whole ``input_shape`` batch; None where nothing was
+    counted (a tabular benchmark's architecture: the table has no FLOPs). ``flops_by_operator``:
     the same total split by operator (``conv``, ``linear``, ``scaled_dot_product_attention``...).
     ``uncounted_ops``: operator name -> number of calls fvcore could not count.
     """
 
     params: int
-    flops: int
+    flops: int | None
     input_shape: tuple[int, ...]
     flops_by_operator: dict[str, int] = field(default_factory=dict)
     uncounted_ops: dict[str, int] = field(default_factory=dict)
@@ -118,4 +119,6 @@ def analyze_cost(
 
 def count_flops(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     """FLOPs (one multiply-add = one flop) of one forward pass on ``input_shape``."""
-    return analyze_cost(model, input_shape).flops
+    flops = analyze_cost(model, input_shape).flops
+    assert flops is not None  # fvcore counted them
+    return flops

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -43,7 +44,7 @@ from nas.record import RECORD_VERSION, PhaseLog, Provenance, TrialAttrs, fields,
 from nas.record import Inference as InferenceAttr
 from nas.trial import Deployed, RunningTrial, Step
 from nas.trial_memory import check_trial
-from search_spaces import SearchSpace, create_search_space
+from search_spaces import SearchSpace
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +92,10 @@ def assemble_steps(context: RunContext) -> list[Step]:
         steps.append(CompressionStep(context, best_teacher=best_trial_model))
     if cfg.federated.enabled:  # trains by federated rounds instead of the central loop
         steps.append(FederatedStep(context))
-    # training energy predicted on the built model; a 10x trial refused before it trains
-    steps.append(CostGuard(allow_costly=cfg.search.allow_costly))
+    if context.workload.trains_modules:  # training energy predicted on the built model; a
+        # 10x trial refused before it trains (a table's lookups cost what the table says)
+        steps.append(CostGuard(allow_costly=cfg.search.allow_costly))
+    steps += context.workload.steps(context)  # e.g. a table's lookup bookkeeping
     steps.append(EfficiencyStep(cfg.efficiency))  # reuse, screening, early stopping
     if cfg.carbon.regions:  # spatial: the trial runs in the region forecast greenest
         steps.append(RegionPicker(context))
@@ -148,13 +151,11 @@ class Objective:
     def __init__(self, context: RunContext, steps: list[Step] | None = None) -> None:
         self.context = context
         cfg = context.config
-        self.spaces: dict[str, SearchSpace] = {
-            name: create_search_space(name, **cfg.search.options.get(name, {}))
-            for name in cfg.search.spaces
-        }
+        self.spaces: dict[str, SearchSpace] = context.workload.search_spaces(cfg)
         self.steps = assemble_steps(context) if steps is None else steps
         self._provenance: dict[str, Any] | None = None
-        warm_up()  # the memory guard's first meta-device run: here, not in trial 0's build
+        if context.workload.trains_modules:  # the memory guard's first meta-device run:
+            warm_up()  # here, not in trial 0's build
 
     @property
     def config(self):  # noqa: ANN201 - nas.config.Config
@@ -200,7 +201,8 @@ class Objective:
         t.log.started_at = datetime.now(UTC)  # the trial's carbon interval starts here
 
         with t.phase("build"):
-            check_trial(t)  # on the meta device: a model that would not fit fails here
+            if work.trains_modules:  # on the meta device: a model that would not fit fails
+                check_trial(t)
             torch.manual_seed(t.seed)
             t.model = work.build(t.space, t.spec)
             cost = work.cost(t.model, (1, *t.input_shape))
@@ -234,7 +236,9 @@ class Objective:
             finally:
                 epochs.close()
         t.train_result = result
-        t.record({TrialAttrs.train_loss: result.final_loss, TrialAttrs.epochs: result.epochs})
+        t.record({TrialAttrs.epochs: result.epochs})
+        if math.isfinite(result.final_loss):  # a table's lookup records no loss
+            t.record({TrialAttrs.train_loss: result.final_loss})
         t.record({TrialAttrs.train_samples: result.samples})
         for step in steps:
             step.after_train(t)
@@ -257,7 +261,7 @@ class Objective:
             test_accuracy = work.evaluate(model, t.data.test, device=device)
         t.record({TrialAttrs.accuracy: accuracy, TrialAttrs.test_accuracy: test_accuracy})
         latency_ms = float("nan")
-        if cfg.eval.measure_inference:
+        if cfg.eval.measure_inference and work.trains_modules:
             with t.phase("inference"):
                 latency_ms = self.measure_inference(t, model, device)
 
@@ -266,7 +270,7 @@ class Objective:
         for step in steps:
             metrics.update(step.evaluated(t, metrics))
         t.metrics = metrics
-        if self.context.artifact_store is not None:
+        if self.context.artifact_store is not None and work.trains_modules:
             with t.phase("upload"):
                 t.record({TrialAttrs.weights_artifact_id: self.upload(t, model)})
         values = [float(metrics[o]) for o in cfg.study.objectives]

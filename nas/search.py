@@ -158,7 +158,7 @@ def build_objective(  # noqa: ANN201 - nas.pipeline.Objective
     from nas.pipeline import Objective
 
     ctx = context or build_context(config, intensity=intensity)
-    if ctx.artifact_store is None:
+    if ctx.artifact_store is None and ctx.workload.trains_modules:  # a table has no weights
         ctx.config.artifact_dir.mkdir(parents=True, exist_ok=True)
         store = optuna.artifacts.FileSystemArtifactStore(str(ctx.config.artifact_dir))
         ctx = ctx.replace(artifact_store=store)
@@ -209,9 +209,14 @@ def run_search(
     from nas.baselines import enqueue_baselines
 
     d = context.data  # a new study's first trials: the reference designs that fit its space
-    enqueued = enqueue_baselines(
-        study, config, in_channels=d.in_channels, num_classes=d.num_classes, image_size=d.image_size
-    )
+    enqueued = (
+        enqueue_baselines(
+            study, config, in_channels=d.in_channels, num_classes=d.num_classes,
+            image_size=d.image_size,
+        )
+        if context.workload.trains_modules  # a table study's space is the table's
+        else []
+    )  # fmt: skip
     counts = StudyCounts.of(study)
     if n_trials is not None:
         remaining = n_trials

@@ -13,9 +13,14 @@ through (:attr:`nas.context.RunContext.workload`).
 :class:`TorchWorkload` (the default) does this with real PyTorch training. A tabular
 benchmark, where "training" is a lookup in a table of measured accuracy and energy per epoch,
 is another :class:`Workload`: ``build`` returns a handle of the architecture, ``train`` looks
-its epochs up, ``evaluate`` returns the table's accuracy. The steps stay as they are; those
-that need a real ``nn.Module`` (compression, federated rounds, screening, inference, the
-memory guard) are features such a study leaves off.
+its epochs up, ``evaluate`` returns the table's accuracy
+(:class:`nas.table_study.TableWorkload`). The steps stay as they are; those that need a real
+``nn.Module`` (compression, federated rounds, screening, inference, the memory guard, the
+weights upload) are features such a study leaves off (``trains_modules = False``).
+
+Two more things come from the workload: the run's search spaces (:meth:`Workload.search_spaces`:
+the config's ``[search]`` spaces by default, a table's parameters for a table) and steps of
+its own (:meth:`Workload.steps`, placed before reuse and early stopping).
 """
 
 from __future__ import annotations
@@ -30,6 +35,9 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
     from torch.utils.data import TensorDataset
 
+    from nas.config import Config
+    from nas.context import RunContext
+    from nas.trial import Step
     from search_spaces import ArchSpec, SearchSpace
 
 
@@ -39,8 +47,25 @@ class Workload(abc.ABC):
     Contract: ``train`` trains ``model`` in place by ``plan`` and calls
     ``plan.on_epoch_end(epoch, mean_loss)`` after every epoch (early stopping and the
     per-epoch energy ledger rely on it; a callback may raise ``optuna.TrialPruned``);
-    ``evaluate`` returns a fraction in [0, 1].
+    ``evaluate`` returns a fraction in [0, 1]. ``trains_modules``: whether ``build`` returns
+    an ``nn.Module`` (the memory guard, inference measurement and the weights upload need one).
     """
+
+    trains_modules: bool = True
+
+    def search_spaces(self, config: Config) -> dict[str, SearchSpace]:
+        """The spaces a trial samples from, by name: the config's ``[search]`` spaces, each
+        built from its ``[search.<space>]`` options."""
+        from search_spaces import create_search_space
+
+        return {
+            name: create_search_space(name, **config.search.options.get(name, {}))
+            for name in config.search.spaces
+        }
+
+    def steps(self, context: RunContext) -> list[Step]:
+        """Steps of this workload's own, run before reuse and early stopping (none here)."""
+        return []
 
     @abc.abstractmethod
     def build(self, space: SearchSpace, spec: ArchSpec) -> Any:

@@ -12,6 +12,7 @@ from nas.config import all_objectives, config_from_dict
 from nas.errors import ConfigError
 from nas.lifecycle import LifecycleSection, project, project_trial
 from nas.report import Point, pareto_front, points
+from nas.workload import TorchWorkload
 from tests.report.tiny_study import tiny_study
 
 VOLUME = {"requests_per_day": 1e7, "days_deployed": 365.0, "retrain_every_days": 120.0}
@@ -125,7 +126,7 @@ def test_absent_section_does_nothing() -> None:
     from nas.pipeline import assemble_steps
 
     assert not config_from_dict({}).lifecycle.active
-    steps = assemble_steps(SimpleNamespace(config=config_from_dict({})))  # type: ignore[arg-type]
+    steps = assemble_steps(SimpleNamespace(config=config_from_dict({}), workload=TorchWorkload()))  # type: ignore[arg-type]
     assert not any(isinstance(s, LifecycleStep) for s in steps)  # no attrs, no objective
     with pytest.raises(ConfigError, match="needs a \\[lifecycle\\] section"):
         config_from_dict({"study": {"objectives": ["accuracy", "lifecycle_kgco2e"]}})

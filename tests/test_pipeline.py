@@ -32,6 +32,7 @@ from nas.record import (
     fields,
 )
 from nas.scheduling.step import BudgetGuard, GreenWindow
+from nas.workload import TorchWorkload
 from tests.report.tiny_study import tiny_study
 
 S = optuna.trial.TrialState
@@ -76,7 +77,11 @@ def test_steps_are_assembled_in_the_order_their_hooks_run() -> None:
         train=SimpleNamespace(tensors=(None, labels)), num_classes=10, in_channels=1, image_size=28
     )
     env = SimpleNamespace(
-        config=cfg, data=data, device=__import__("torch").device("cpu"), input_shape=(1, 28, 28)
+        config=cfg,
+        data=data,
+        device=__import__("torch").device("cpu"),
+        input_shape=(1, 28, 28),
+        workload=TorchWorkload(),  # adds no steps of its own
     )
     steps = assemble_steps(env)  # type: ignore[arg-type]
     assert [type(s) for s in steps] == [
@@ -88,7 +93,8 @@ def test_steps_are_assembled_in_the_order_their_hooks_run() -> None:
         GreenWindow,
         LifecycleStep,
     ]
-    bare = assemble_steps(SimpleNamespace(config=config_from_dict({})))  # type: ignore[arg-type]
+    bare = SimpleNamespace(config=config_from_dict({}), workload=TorchWorkload())
+    bare = assemble_steps(bare)  # type: ignore[arg-type]
     # the fingerprint is always stored, the training energy always predicted
     assert [type(s) for s in bare] == [CostGuard, EfficiencyStep]
 

@@ -30,6 +30,12 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
         help="study seed (overrides study.seed): sampler and trials",
     )
     p.add_argument("--dataset", help="fashion-mnist | cifar10 | npz:PATH")
+    p.add_argument(
+        "--benchmark",
+        metavar="table:DIR",
+        help="search a tabular benchmark instead of training: table:DIR (a table folder) or "
+        "table:NAME (bundled, e.g. table:ecnas-4v); overrides [search] benchmark",
+    )
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--meter", help="auto | nvml | rapl | estimate")
     p.add_argument("--json", action="store_true", help="print the Pareto front as JSON on stdout")
@@ -110,6 +116,8 @@ def apply_run_flags(cfg: Any, args: argparse.Namespace) -> Any:
         cfg = cfg.replace("study", **study)
     if getattr(args, "dataset", None):
         cfg = cfg.replace("data", dataset=args.dataset)
+    if getattr(args, "benchmark", None):
+        cfg = cfg.replace("search", benchmark=args.benchmark)
     hw: dict[str, Any] = {}
     if getattr(args, "device", None):
         hw["device"] = args.device

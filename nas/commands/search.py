@@ -27,7 +27,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     print(
         f"econas: study '{cfg.study.name}' in {redact_url(cfg.storage_url)} "
-        f"({cfg.study.trials} trials, data {cfg.data.dataset})",
+        f"({cfg.study.trials} trials, "
+        f"{cfg.search.benchmark or 'data ' + cfg.data.dataset})",
         file=sys.stderr,
     )
     if cfg.tracking.active:

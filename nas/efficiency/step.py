@@ -137,10 +137,10 @@ class EfficiencyStep(Step):
         def at_rung(epoch: int, loss: float) -> None:
             if epoch >= epochs - 1:
                 return
-            from nas.train import evaluate
-
-            accuracy = evaluate(t.model, val, device=t.device)
-            t.model.train()
+            work = t.context.workload
+            accuracy = work.evaluate(t.model, val, device=t.device)
+            if work.trains_modules:
+                t.model.train()  # evaluate left it in eval mode
             spent = sum(t.epoch_energy_kwh)  # the training so far (the pipeline's epochs)
             t.record({rung_key(epoch, "accuracy"): accuracy, rung_key(epoch, "energy_kwh"): spent})
             history = rung_history(t.trial.study, epoch, exclude=t.number)

@@ -102,6 +102,11 @@ class TrialAttrs:
     training_work = _f(
         "training_work", str, "", "JSON: FLOPs, params, activations, samples, steps predicted on"
     )
+    benchmark_arch = _f("benchmark_arch", str, "", "tabular benchmark: the table's architecture id")
+    benchmark_repeat = _f("benchmark_repeat", int, "", "tabular benchmark: the repeat looked up")
+    benchmark_epochs = _f(
+        "benchmark_epochs", int, "epochs", "tabular benchmark: the recorded epoch trained to"
+    )
 
 
 class Provenance:

@@ -3,7 +3,8 @@
 Optuna's public API writes one user attr per transaction (about 4 ms each on SQLite, so a
 trial's ~100 attrs cost ~0.4 s). For SQL storages this writes them in one upsert statement
 through Optuna's own table model; any other storage (journal, in-memory, gRPC), or an Optuna
-whose internals differ, falls back to the public per-attr API. Either way the ``Trial``
+whose internals differ, falls back to the public per-attr API. A journal storage gets them in
+one append (one lock and one write, not one per attr). Either way the ``Trial``
 object's cached attrs are updated as ``trial.set_user_attr`` would.
 """
 
@@ -28,7 +29,7 @@ def store_attrs(trial: optuna.Trial, attrs: Mapping[str, Any]) -> None:
     # an exception's text recorded as fail_message may quote a URL: no credential at rest
     items = {str(k): scrub(v) if isinstance(v, str) else v for k, v in attrs.items()}
     try:
-        done = _bulk_upsert(trial, items)
+        done = _bulk_upsert(trial, items) or _journal_append(trial, items)
     except Exception:  # noqa: BLE001 - internals moved or the DB refused: the public API
         log.debug("bulk user-attr write failed; writing one by one", exc_info=True)
         done = False
@@ -71,4 +72,30 @@ def _bulk_upsert(trial: optuna.Trial, items: dict[str, Any]) -> bool:
                 set_={"value_json": stmt.excluded.value_json},
             )
         )
+    return True
+
+
+def _journal_append(trial: optuna.Trial, items: dict[str, Any]) -> bool:
+    """Every attr as the journal's own one-attr log entry, appended in one write."""
+    from optuna.storages.journal import JournalStorage
+    from optuna.storages.journal._storage import JournalOperation
+
+    storage = trial.storage
+    if not isinstance(storage, JournalStorage):
+        return False
+    state = storage.get_trial(trial._trial_id).state
+    storage.check_trial_is_updatable(trial._trial_id, state)
+    with storage._thread_lock:
+        worker_id = storage._replay_result.worker_id
+        logs = [
+            {
+                "op_code": JournalOperation.SET_TRIAL_USER_ATTR,
+                "worker_id": worker_id,
+                "trial_id": trial._trial_id,
+                "user_attr": {key: value},
+            }
+            for key, value in items.items()
+        ]
+        storage._backend.append_logs(logs)
+        storage._sync_with_backend()
     return True

@@ -201,11 +201,12 @@ def feedback(study: optuna.Study, trial_number: int | None = None) -> list[Sugge
     if point is None:
         return []
     pts = points(trials)
+    looked_up = _family(point) == "table"  # a tabular benchmark: no model to quantize, screen
     found = [
-        _quantization(point, pts),
+        None if looked_up else _quantization(point, pts),
         _region(point),
         _window(study, point),
-        _proxy(trials, pts),
+        None if looked_up else _proxy(trials, pts),
     ]
     out = [s for s in found if s is not None]
     return sorted(out, key=lambda s: -(s.saving_kgco2e if s.saving_kgco2e is not None else -1.0))

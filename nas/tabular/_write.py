@@ -149,6 +149,7 @@ def _atomic(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, 0o666 & ~_umask())  # as open() would make it (mkstemp's is 0600)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -165,3 +166,9 @@ def _write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
 
 def _write_json(path: Path, obj: Mapping[str, Any]) -> None:
     _atomic(path, (json.dumps(dict(obj), indent=1) + "\n").encode("utf-8"))
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -17,6 +17,7 @@ import torch
 from nas.cli import main
 from nas.cost import count_params
 from nas.train import evaluate
+from nas.workload import TorchWorkload
 from search_spaces import ArchSpec, build_model
 from tests.configs import TINY_VIT, tiny_toml
 
@@ -235,5 +236,7 @@ def test_disabled_section_changes_nothing(tmp_path: Path) -> None:
     from nas.pipeline import assemble_steps
 
     for doc in ({"compression": {"enabled": False, "prune_ratios": [0.5]}}, {}):
-        steps = assemble_steps(SimpleNamespace(config=config_from_dict(doc)))  # type: ignore[arg-type]
+        steps = assemble_steps(
+            SimpleNamespace(config=config_from_dict(doc), workload=TorchWorkload())
+        )  # type: ignore[arg-type]
         assert not any(isinstance(s, CompressionStep) for s in steps)

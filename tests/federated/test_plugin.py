@@ -16,6 +16,7 @@ from nas.errors import ConfigError
 from nas.federated import DEFAULT_NETWORK_KWH_PER_GB
 from nas.federated.step import FederatedStep
 from nas.pipeline import assemble_steps
+from nas.workload import TorchWorkload
 from tests.configs import tiny_config_dict, to_toml
 
 FEDERATED = {
@@ -95,7 +96,7 @@ def test_too_many_clients_for_the_data_exits_2(
 def test_absent_or_disabled_section_adds_no_plugin() -> None:
     for doc in ({}, {"federated": {"enabled": False, "clients": 16}}):
         cfg = config_from_dict(doc)
-        steps = assemble_steps(SimpleNamespace(config=cfg, data=None))  # type: ignore[arg-type]
+        steps = assemble_steps(SimpleNamespace(config=cfg, data=None, workload=TorchWorkload()))  # type: ignore[arg-type]
         assert not any(isinstance(s, FederatedStep) for s in steps)
     assert config_from_dict({}).federated.network[0] == DEFAULT_NETWORK_KWH_PER_GB
 
