@@ -427,6 +427,40 @@ def test_two_sigkills_before_the_first_checkpoint_lose_no_joule(study_cfg, tmp_p
     assert not (folder / "progress.json").exists()
 
 
+def test_a_second_train_of_the_same_trial_is_refused_while_the_first_runs(
+    study_cfg,  # noqa: ANN001
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Issue 26 item 4: one run per trial; the second (this process) gets one line and exit
+    2 while the first (a child frozen mid-epoch) holds the lock, and nothing of it is
+    touched; once the first has finished, the same command reports the trial trained."""
+    config, study = study_cfg
+    number = sorted(_complete(study), key=lambda t: t.user_attrs["accuracy"])[2].number
+    folder = _folder(tmp_path, config, number)
+    first = _start_frozen(config, number, tmp_path, "1")
+    monkeypatch.chdir(tmp_path)
+    checkpoint, progress = (folder / "checkpoint.pt").read_bytes(), (folder / "progress.json")
+    spent = progress.read_text()
+    argv = _argv(config, "--trial", str(number), "--epochs", "2", "--train-size", "600")
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0], err
+    assert f"trial {number} of study" in err[0] and "another econas train" in err[0]
+    assert f"(pid {first.pid})" in err[0] and "train.lock" in err[0]
+    assert (folder / "checkpoint.pt").read_bytes() == checkpoint and progress.read_text() == spent
+    first.send_signal(signal.SIGCONT)
+    out, first_err = first.communicate(timeout=300)
+    assert first.returncode == 0, first_err[-2000:]
+    study = optuna.load_study(study_name=config.study.name, storage=config.storage_url)
+    stored = json.loads(study.user_attrs[final_key(number)])
+    assert stored[Final.weights_artifact_id] == json.loads(out)["weights_artifact_id"]
+    assert main(argv) == 0  # the lock went with its process; the trial is trained
+    assert "already trained" in capsys.readouterr().err
+
+
 def test_ctrl_c_keeps_the_boundary_and_the_interrupted_epochs_energy(
     study_cfg,
     tmp_path: Path,  # noqa: ANN001

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,12 @@ class CheckpointDir:
     @property
     def file(self) -> Path:
         return self.path / CHECKPOINT
+
+    def lock(self) -> AbstractContextManager[None]:
+        """This trial's training lock (:func:`nas.final._lock.trial_lock`): one run at a time."""
+        from nas.final._lock import trial_lock
+
+        return trial_lock(self.path, what=f"trial {self.trial} of study {self.study!r}")
 
     def save(self, ckpt: Checkpoint) -> None:
         import torch
