@@ -461,19 +461,30 @@ def test_a_second_train_of_the_same_trial_is_refused_while_the_first_runs(
     assert "already trained" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("signum", "code", "line"),
+    [
+        (signal.SIGINT, 130, "econas: interrupted"),
+        (signal.SIGTERM, 143, "econas: terminated (SIGTERM)"),  # issue 26 item 5: as Ctrl-C
+    ],
+    ids=["sigint", "sigterm"],
+)
 def test_ctrl_c_keeps_the_boundary_and_the_interrupted_epochs_energy(
-    study_cfg,
-    tmp_path: Path,  # noqa: ANN001
+    study_cfg,  # noqa: ANN001
+    tmp_path: Path,
+    signum: int,
+    code: int,
+    line: str,
 ) -> None:
     config, study = study_cfg
     # not the module's trained trial (the most accurate), whose record other tests read
     number = min(_complete(study), key=lambda t: t.user_attrs["accuracy"]).number
     proc, cmd, env, folder = _start_and_freeze_mid_epoch(config, number, tmp_path)
     before = torch.load(folder / "checkpoint.pt", weights_only=True)
-    proc.send_signal(signal.SIGINT)  # delivered when it runs again
+    proc.send_signal(signum)  # delivered when it runs again
     proc.send_signal(signal.SIGCONT)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130 and err.strip().splitlines()[-1] == "econas: interrupted"
+    assert proc.returncode == code and err.strip().splitlines()[-1] == line, err[-2000:]
     after = torch.load(folder / "checkpoint.pt", weights_only=True)
     assert after["epoch"] == before["epoch"]  # the boundary's state, not the half epoch's
     for key, value in before["trainer"]["model"].items():
