@@ -4,7 +4,10 @@ Each verb lives in ``nas/commands/<verb>.py`` and exposes ``add_parser(subparser
 registers the sub-parser and sets ``func`` to a ``run(args) -> int`` callable. Heavy imports
 (torch, optuna) happen inside ``run`` so ``econas --help`` stays fast.
 
-Exit codes: 0 success; 2 bad input (one line on stderr, no traceback); 1 unexpected failure.
+Exit codes: 0 success; 2 bad input, a corrupt or read-only storage (one line on stderr, no
+traceback); 1 a fault of the machine (a full disk: one line) or an unexpected failure (a
+traceback); 130 Ctrl-C; 143 SIGTERM (``search``, ``worker``, ``train``, ``export``: handled as
+Ctrl-C, nas.signals).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from contextlib import nullcontext
 from typing import NoReturn, TextIO
 
 from nas.credentials import remember_environment, remember_strings, scrub
@@ -42,6 +46,10 @@ COMMANDS = (
     "init",
     "studies",
 )
+
+# verbs that handle SIGTERM as Ctrl-C (nas.signals): the running trial is failed with its
+# energy, a training keeps its checkpoint, an export leaves nothing; exit 143
+SIGTERM_VERBS = frozenset({"search", "worker", "train", "export"})
 
 
 class _CleanStream:
@@ -176,19 +184,30 @@ def _main(argv: Sequence[str] | None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
+    from nas.signals import describe, interrupt_in, sigterm_as_interrupt
+    from nas.storage_faults import fault_of
+
     try:
-        return int(args.func(args) or 0)
-    except BadInputError as exc:
-        print(f"econas: error: {one_line(scrub(exc))}", file=sys.stderr)
-        return 2
-    except EconasError as exc:
-        print(f"econas: failed: {one_line(scrub(exc))}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("econas: interrupted", file=sys.stderr)
-        return 130
-    except Exception:  # unexpected: keep the traceback, exit 1
-        traceback.print_exc()
+        with sigterm_as_interrupt() if args.command in SIGTERM_VERBS else nullcontext():
+            return int(args.func(args) or 0)
+    except KeyboardInterrupt as exc:  # Ctrl-C (130) or SIGTERM (143)
+        line, code = describe(exc)
+        print(line, file=sys.stderr)
+        return code
+    except Exception as exc:  # noqa: BLE001 - each kind below gets its one line
+        interrupt = interrupt_in(exc)  # an interrupt a library masked (optuna's tell)
+        if interrupt is not None:
+            line, code = describe(interrupt)
+            print(line, file=sys.stderr)
+            return code
+        error = exc if isinstance(exc, EconasError) else fault_of(exc)  # storage, full disk
+        if isinstance(error, BadInputError):
+            print(f"econas: error: {one_line(scrub(error))}", file=sys.stderr)
+            return 2
+        if isinstance(error, EconasError):
+            print(f"econas: failed: {one_line(scrub(error))}", file=sys.stderr)
+            return 1
+        traceback.print_exc()  # unexpected: keep the traceback, exit 1
         return 1
 
 

@@ -42,6 +42,7 @@ from nas.errors import InvalidArchError, TrialFailure
 from nas.memory import warm_up
 from nas.record import RECORD_VERSION, PhaseLog, Provenance, TrialAttrs, fields, store_attrs
 from nas.record import Inference as InferenceAttr
+from nas.storage_faults import is_fault
 from nas.trial import Deployed, RunningTrial, Step
 from nas.trial_memory import check_trial
 from search_spaces import SearchSpace
@@ -174,6 +175,10 @@ class Objective:
             t.record({TrialAttrs.fail_reason: exc.reason, TrialAttrs.fail_message: str(exc)[:500]})
             raise
         except Exception as exc:  # recorded; the study goes on (search catches it)
+            if is_fault(exc):  # a full disk, a read-only storage: the search stops, one line
+                t.record({TrialAttrs.fail_reason: "storage_fault"})
+                t.record({TrialAttrs.fail_message: str(exc)[:500]})
+                raise
             log.warning("trial %d failed: %r", trial.number, exc, exc_info=True)
             t.record({TrialAttrs.fail_reason: f"error:{type(exc).__name__}"})
             t.record({TrialAttrs.fail_message: str(exc)[:500]})

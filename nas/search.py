@@ -14,7 +14,9 @@ import optuna
 from nas.config import Config
 from nas.errors import EconasError, TrialFailure
 from nas.record import StudyAttrs, TrialAttrs, TrialRecord
-from nas.study import StudyCounts, fail_stale, open_study
+from nas.signals import Terminated, interrupt_in
+from nas.storage_faults import fault_of, is_fault
+from nas.study import StudyCounts, fail_stale, open_study, redact_url
 from nas.text import human_duration, one_line
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -102,7 +104,7 @@ class _ExpectedFailureFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        if isinstance(exc, TrialFailure | KeyboardInterrupt):
+        if isinstance(exc, TrialFailure | KeyboardInterrupt) or (exc is not None and is_fault(exc)):
             return False
         return not record.getMessage().endswith("failed with value None.")
 
@@ -114,22 +116,42 @@ def _quiet_expected_failures() -> None:
 
 
 class _Interruptible:
-    """Wraps the objective: a trial stopped by Ctrl-C is recorded as ``fail_reason=interrupted``
-    (Optuna then tells it FAIL and re-raises), and the last trial asked is remembered so that
-    :func:`run_search` can fail it if the interrupt came outside the objective."""
+    """Wraps the objective: a trial stopped by Ctrl-C or SIGTERM is recorded as
+    ``fail_reason=interrupted`` (Optuna then tells it FAIL and re-raises), and the last trial
+    asked is remembered so that :func:`run_search` can fail it if the interrupt came outside
+    the objective. A storage or disk fault inside a trial (a full disk, a read-only database:
+    :func:`nas.storage_faults.is_fault`) is kept in ``fault``: the trial fails as any other,
+    and :class:`_StopOnFault` stops the study, since every later trial would fail the same."""
 
     def __init__(self, objective: Callable[[optuna.Trial], Any]) -> None:
         self.objective = objective
         self.trial_id: int | None = None
+        self.fault: Exception | None = None
 
     def __call__(self, trial: optuna.Trial) -> Any:
         self.trial_id = trial._trial_id
         try:
             return self.objective(trial)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
+            how = "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C (SIGINT)"
             trial.set_user_attr(TrialAttrs.fail_reason, "interrupted")
-            trial.set_user_attr(TrialAttrs.fail_message, "stopped by Ctrl-C (SIGINT)")
+            trial.set_user_attr(TrialAttrs.fail_message, f"stopped by {how}")
             raise
+        except Exception as exc:
+            if is_fault(exc):
+                self.fault = exc
+            raise
+
+
+class _StopOnFault:
+    """Stops the study once a trial failed on a storage or disk fault (:class:`_Interruptible`)."""
+
+    def __init__(self, objective: _Interruptible) -> None:
+        self.objective = objective
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if self.objective.fault is not None:
+            study.stop()
 
 
 def _fail_if_running(study: optuna.Study, trial_id: int | None) -> None:
@@ -242,7 +264,9 @@ def run_search(
         build_objective(config, study=study, context=context.replace(config=config))
     )
     target = counts.finished + remaining if n_trials is not None else config.study.trials
-    callbacks: list[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = []
+    callbacks: list[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = [
+        _StopOnFault(objective)
+    ]
     if progress:
         callbacks.append(ProgressBar(target=target, done=counts.finished, stream=stream))
     if n_trials is None:
@@ -276,6 +300,18 @@ def run_search(
         except KeyboardInterrupt:  # finished trials are already in the storage
             _fail_if_running(study, objective.trial_id)
             raise
+        except Exception as exc:  # raised by Optuna itself, outside the objective
+            _fail_if_running(study, objective.trial_id)  # best effort: the storage may refuse
+            interrupt = interrupt_in(exc)
+            if interrupt is not None:  # Ctrl-C while Optuna told a state: it masks it
+                raise interrupt from None
+            fault = fault_of(exc, redact_url(config.storage_url))
+            if fault is not None:  # the storage failed under Optuna (commit, ask, tell)
+                raise fault from None
+            raise
+        if objective.fault is not None:  # a trial failed on a full disk or read-only storage
+            fault = fault_of(objective.fault, redact_url(config.storage_url))
+            raise fault or EconasError(str(objective.fault)) from None
         gained = StudyCounts.of(study).finished - before
         if n_trials is not None or gained == 0 or _stopped(study):
             break

@@ -5,7 +5,13 @@ Optuna and SQLAlchemy raise ``StorageInternalError``, ``OperationalError``,
 turns any of them into one line that names the storage (credentials masked) and what is
 wrong: :class:`~nas.errors.BadInputError` (exit 2) when the storage itself is unusable
 (corrupt, not a database, read-only), :class:`StorageFault` (exit 1) for a fault of the
-machine (disk full, I/O error).
+machine (disk full, I/O error). A file econas writes itself (an artifact, a checkpoint, an
+export) that fails the same way is named instead of the storage.
+
+:func:`fault_of` is what the CLI and the search ask: is this exception (or one in its
+``__context__``/``__cause__`` chain: Optuna masks a failed commit as ``UnboundLocalError`` or
+``AssertionError: Should not reach.``) a storage or disk fault, and if so, its one line. The
+storage it names is the one :func:`nas.study.open_storage` opened last.
 """
 
 from __future__ import annotations
@@ -41,9 +47,51 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return seen
 
 
+# errnos of a machine that cannot store what econas writes (not a bad path or permission)
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
+_opened: list[str] = []
+
+
+def note_storage(where: str) -> None:
+    """Remember the storage just opened (masked), for :func:`fault_of`'s line."""
+    _opened[:] = [where]
+
+
+def is_fault(exc: BaseException) -> bool:
+    """A storage error or a disk that cannot be written (full, read-only, I/O error), anywhere
+    in ``exc``'s chain: the machine or the storage failed, not the trial."""
+    if is_storage_error(exc):
+        return True
+    return any(isinstance(e, OSError) and e.errno in DISK_ERRNOS for e in _chain(exc))
+
+
+def fault_of(exc: BaseException, where: str | None = None) -> EconasError | None:
+    """:func:`storage_fault` of ``exc`` when :func:`is_fault`, else None; ``where`` defaults
+    to the storage opened last."""
+    if not is_fault(exc):
+        return None
+    return storage_fault(exc, where or (_opened[0] if _opened else "(unknown)"))
+
+
+def _file_fault(chain: list[BaseException]) -> EconasError | None:
+    """A file econas itself writes that the disk refused: named by its path."""
+    for e in chain:
+        if not isinstance(e, OSError) or not e.filename or e.errno not in DISK_ERRNOS:
+            continue
+        name = scrub(str(e.filename))[:300]
+        if e.errno == errno.EROFS:
+            return BadInputError(f"cannot write {name}: read-only file system")
+        said = "the disk is full" if e.errno in (errno.ENOSPC, errno.EDQUOT) else "disk I/O error"
+        return StorageFault(f"cannot write {name}: {said}")
+    return None
+
+
 def storage_fault(exc: BaseException, where: str) -> EconasError:
     """One line for a storage failure; ``where`` names the storage (already masked)."""
     chain = _chain(exc)
+    named = _file_fault(chain)
+    if named is not None:
+        return named
     text = " ".join(str(e) for e in chain).lower()
     for needle, said, users in _KNOWN:
         if needle in text:

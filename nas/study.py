@@ -24,7 +24,7 @@ from nas.config import Config, all_objectives
 from nas.credentials import is_secret_key, remember, scrub, secrets_in_url, userinfo_end
 from nas.errors import BadInputError, ConfigError
 from nas.record import StudyAttrs
-from nas.storage_faults import is_storage_error, storage_fault
+from nas.storage_faults import is_storage_error, note_storage, storage_fault
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +141,7 @@ def open_storage(
     """
     remember(url)
     safe = redact_url(url)
+    note_storage(safe)
     if url.startswith("journal:"):
         return _open_journal(Path(url.removeprefix("journal:")), create=create)
     if "://" not in url:

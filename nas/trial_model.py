@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import optuna
 import torch
@@ -14,6 +16,8 @@ from torch import nn
 from nas.errors import BadInputError
 from nas.record import Final, TrialAttrs, TrialRecord
 from search_spaces import ArchSpec, build_model
+
+log = logging.getLogger(__name__)
 
 _COMPLETE = (optuna.trial.TrialState.COMPLETE,)
 
@@ -160,13 +164,42 @@ def upload_weights(store, model: nn.Module, name: str, owner) -> str:  # noqa: A
     meta = getattr(state, "_metadata", None)
     if meta is not None:
         cpu._metadata = meta  # type: ignore[attr-defined]
+    tracked = _TrackedStore(store)
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="TypedStorage is deprecated")  # int8 params
         path = Path(tmp) / f"{name}.pt"
         torch.save(cpu, path)
-        return optuna.artifacts.upload_artifact(
-            artifact_store=store,
-            file_path=str(path),
-            study_or_trial=owner,
-            mimetype="application/octet-stream",
-        )
+        try:
+            return optuna.artifacts.upload_artifact(
+                artifact_store=tracked,
+                file_path=str(path),
+                study_or_trial=owner,
+                mimetype="application/octet-stream",
+            )
+        except BaseException:  # a full disk, a read-only storage, Ctrl-C: no orphan file
+            tracked.remove_written()
+            raise
+
+
+class _TrackedStore:
+    """An artifact store that remembers what it wrote, so that an upload that fails (the
+    file cut short by a full disk, or written but its owner's attr refused by the storage)
+    removes it: every artifact file has an owner."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.written: list[str] = []
+
+    def write(self, artifact_id: str, content_body: Any) -> None:
+        self.written.append(artifact_id)
+        self.store.write(artifact_id, content_body)
+
+    def remove_written(self) -> None:
+        for artifact_id in self.written:
+            try:
+                self.store.remove(artifact_id)
+            except Exception:  # noqa: BLE001 - best effort; the first error is what matters
+                log.debug("could not remove artifact %s", artifact_id, exc_info=True)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)

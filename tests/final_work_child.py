@@ -18,15 +18,13 @@ import sys
 from typing import Any
 
 
-def main() -> int:
-    log_path, stop_at = sys.argv[1], int(sys.argv[2])
-    argv = sys.argv[4:]
+def install_work_meter(log_path: str | None) -> None:
+    """Every meter econas creates from now on counts work (module docstring); closed
+    ``phase:train`` windows are appended to ``log_path`` when given."""
     import torch
     from torch import nn
 
     import nas.energy
-    from nas.cli import main as cli
-    from nas.final import CheckpointDir
 
     done = [0]
 
@@ -44,12 +42,21 @@ def main() -> int:
 
         def _end(self, name: str, token: Any) -> tuple[dict[str, float], dict[str, Any]]:
             units = done[0] - token
-            if name == "phase:train":
+            if name == "phase:train" and log_path is not None:
                 with open(log_path, "a") as f:
                     f.write(json.dumps({"work": units}) + "\n")
             return {"cpu": units * 1e-6}, {"work_units": units, "scope": "process"}
 
     nas.energy.create_meter = lambda *a, **k: WorkMeter()  # type: ignore[assignment]
+
+
+def main() -> int:
+    log_path, stop_at = sys.argv[1], int(sys.argv[2])
+    argv = sys.argv[4:]
+    from nas.cli import main as cli
+    from nas.final import CheckpointDir
+
+    install_work_meter(log_path)
     save = CheckpointDir.save
 
     def save_then_stop(self: Any, ckpt: Any) -> None:

@@ -187,18 +187,107 @@ def test_ctrl_c_keeps_finished_trials_and_fails_the_interrupted_one(
     assert trials[2].user_attrs["fail_reason"] == "interrupted"
 
 
-def test_sigint_to_a_worker_exits_130_and_leaves_no_running_trial(tmp_path: Path) -> None:
-    config = _config(tmp_path, "sigint", train=300, epochs=3)
+STOPS = {  # the signal, the exit code and the last line
+    "sigint": (signal.SIGINT, 130, "econas: interrupted"),
+    "sigterm": (signal.SIGTERM, 143, "econas: terminated (SIGTERM)"),
+}
+
+
+@pytest.mark.parametrize("stop", sorted(STOPS))
+def test_a_signal_to_a_worker_leaves_no_running_trial(stop: str, tmp_path: Path) -> None:
+    """Ctrl-C, and SIGTERM as Ctrl-C (issue 26 item 5): the trial is failed with its energy."""
+    signum, code, line = STOPS[stop]
+    config = _config(tmp_path, stop, train=300, epochs=3)
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     proc = _start_worker(config, storage, 50, tmp_path)
-    _freeze_mid_trial(proc, storage, "sigint")
-    proc.send_signal(signal.SIGINT)  # delivered when it runs again
+    _freeze_mid_trial(proc, storage, stop)
+    proc.send_signal(signum)  # delivered when it runs again
     proc.send_signal(signal.SIGCONT)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err[-2000:]
-    assert err.strip().splitlines()[-1] == "econas: interrupted" and "Traceback" not in err
-    trials = _trials(storage, "sigint")
+    assert proc.returncode == code, err[-2000:]
+    assert err.strip().splitlines()[-1] == line and "Traceback" not in err
+    trials = _trials(storage, stop)
     assert not [t for t in trials if t.state == S.RUNNING]
     assert any(t.state == S.COMPLETE for t in trials)
     failed = [t for t in trials if t.state == S.FAIL]
     assert failed and all(t.user_attrs.get("fail_reason") == "interrupted" for t in failed)
+    assert all(t.user_attrs["search_energy_kwh"] > 0 for t in failed)  # what it spent
+
+
+def test_sigterm_to_a_search_mid_trial_exits_143_and_a_rerun_continues(tmp_path: Path) -> None:
+    """Issue 26 item 5: `kill -TERM` to `econas search` mid-trial: the trial is failed with its
+    energy, one line, exit 143; the same command then runs the trials still missing."""
+    config = _config(tmp_path, "term", train=300, epochs=3)
+    storage = f"sqlite:///{tmp_path / 'runs' / 'term' / 'study.db'}"
+    cmd = [sys.executable, "-m", "nas.cli", "search", str(config), "--trials", "3"]
+    proc = subprocess.Popen(
+        cmd,
+        cwd=tmp_path,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=default_signals,
+    )
+    _freeze_mid_trial(proc, storage, "term")
+    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signal.SIGCONT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err[-2000:]
+    assert err.strip().splitlines()[-1] == "econas: terminated (SIGTERM)" and "Traceback" not in err
+    trials = _trials(storage, "term")
+    assert not [t for t in trials if t.state == S.RUNNING]
+    (failed,) = [t for t in trials if t.state == S.FAIL]
+    assert failed.user_attrs["fail_reason"] == "interrupted"
+    assert failed.user_attrs["fail_message"] == "stopped by SIGTERM"
+    assert failed.user_attrs["search_energy_kwh"] > 0
+    done = len([t for t in trials if t.state == S.COMPLETE])
+    rerun = subprocess.run(
+        cmd, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300
+    )
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert f"econas: {3 - done} new trials" in rerun.stderr
+    assert len([t for t in _trials(storage, "term") if t.state == S.COMPLETE]) == 3
+
+
+def test_sigterm_handler_is_scoped_to_the_long_verbs() -> None:
+    from nas.signals import Terminated, sigterm_as_interrupt
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Terminated), sigterm_as_interrupt():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises at once
+    assert signal.getsignal(signal.SIGTERM) == before  # restored
+    old = signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a parent asked to ignore it
+    try:
+        with sigterm_as_interrupt():
+            assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def test_ctrl_c_while_optuna_tells_a_trial_is_an_interrupt_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """Ctrl-C landing inside Optuna's tell makes Optuna raise ``UnboundLocalError:
+    updated_state`` with the interrupt as its context; econas sees the interrupt: exit 130,
+    one line, and the trial is failed, not left RUNNING."""
+    monkeypatch.chdir(tmp_path)
+    torch.set_num_threads(1)
+    real = optuna.storages.RDBStorage.set_trial_state_values
+    calls = {"n": 0}
+
+    def interrupted_tell(self, trial_id, state, values=None):  # noqa: ANN001, ANN202
+        if state == S.COMPLETE and calls["n"] == 0:
+            calls["n"] += 1
+            raise KeyboardInterrupt
+        return real(self, trial_id, state, values)
+
+    monkeypatch.setattr(optuna.storages.RDBStorage, "set_trial_state_values", interrupted_tell)
+    config = _config(tmp_path, "tell")
+    assert main(["search", str(config), "--trials", "2"]) == 130
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == "econas: interrupted" and "Traceback" not in err
+    assert calls["n"] == 1
+    (trial,) = _trials(f"sqlite:///{tmp_path}/runs/tell/study.db", "tell")
+    assert trial.state == S.FAIL and trial.user_attrs["fail_reason"] == "interrupted"

@@ -296,42 +296,59 @@ def test_corrupt_or_foreign_checkpoints_are_refused_never_restarted(
         os.chdir(old)
 
 
-def _start_and_freeze_mid_epoch(config, number: int, cwd: Path) -> tuple:  # noqa: ANN001
-    """Start `econas train` in a subprocess; return it frozen (SIGSTOP) inside epoch 2, after
-    epoch 1's checkpoint and once epoch 2 has written its energy so far."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "nas.cli",
-        *_argv(config, "--trial", str(number), "--epochs", "3", "--train-size", "20000", "--json"),
-    ]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+def _train_cmd(config, number: int, *child: str) -> list[str]:  # noqa: ANN001
+    """`econas train` of trial ``number`` (2 epochs of 600 images); with ``child``
+    (``STOP_EPOCH [work]``), run by tests/final_stop_child.py, which freezes itself mid-epoch."""
+    argv = _argv(config, "--trial", str(number), "--epochs", "2", "--train-size", "600", "--json")
+    module = ["tests.final_stop_child", *child, "--"] if child else ["nas.cli"]
+    return [sys.executable, "-m", *module, *argv]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+
+
+def _folder(cwd: Path, config, number: int) -> Path:  # noqa: ANN001
+    return cwd / "runs" / config.study.name / "final" / f"trial-{number}"
+
+
+def _wait_stopped(proc: subprocess.Popen, timeout_s: float = 300) -> None:
+    """Until ``proc`` has stopped itself (SIGSTOP); fails if it exits or takes too long."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        pid, status = os.waitpid(proc.pid, os.WNOHANG | os.WUNTRACED)
+        if pid:
+            assert os.WIFSTOPPED(status), f"exited ({status}): {proc.stderr.read()[-2000:]}"
+            return
+        time.sleep(0.02)
+    proc.kill()
+    pytest.fail("the child never stopped itself")
+
+
+def _start_frozen(config, number: int, cwd: Path, *child: str) -> subprocess.Popen:  # noqa: ANN001
+    """`econas train` started in a subprocess and returned frozen at a known point: right
+    after its first progress.json write in epoch ``child[0]`` (tests/final_stop_child.py)."""
     proc = subprocess.Popen(
-        cmd,
+        _train_cmd(config, number, *child),
         cwd=cwd,
-        env=env,
+        env=_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         preexec_fn=default_signals,  # SIGINT reaches it even when the suite runs in background
     )
-    folder = cwd / "runs" / config.study.name / "final" / f"trial-{number}"
-    progress = folder / "progress.json"
-    deadline = time.monotonic() + 240
-    while True:
-        assert proc.poll() is None, proc.communicate()[1][-2000:]
-        assert time.monotonic() < deadline, "never got mid-epoch"
-        if (folder / "checkpoint.pt").exists() and progress.exists():
-            proc.send_signal(signal.SIGSTOP)  # freeze, then check it still is mid-epoch
-            try:
-                epoch = json.loads(progress.read_text())["epoch"]
-                saved = torch.load(folder / "checkpoint.pt", weights_only=True)["epoch"]
-            except (OSError, ValueError, RuntimeError, KeyError):  # caught mid-write
-                epoch, saved = -1, -2
-            if epoch >= 1 and epoch == saved:
-                return proc, cmd, env, folder
-            proc.send_signal(signal.SIGCONT)
-        time.sleep(0.05)
+    _wait_stopped(proc)
+    return proc
+
+
+def _start_and_freeze_mid_epoch(config, number: int, cwd: Path) -> tuple:  # noqa: ANN001
+    """`econas train` frozen inside epoch 2, after epoch 1's checkpoint and once epoch 2 has
+    written its energy so far; with the command that resumes it."""
+    proc = _start_frozen(config, number, cwd, "1")
+    folder = _folder(cwd, config, number)
+    assert json.loads((folder / "progress.json").read_text())["epoch"] == 1
+    assert torch.load(folder / "checkpoint.pt", weights_only=True)["epoch"] == 1
+    return proc, _train_cmd(config, number), _env(), folder
 
 
 def _ledger_kwh(ckpt: dict) -> dict[str, float]:
@@ -353,7 +370,7 @@ def test_sigkill_mid_epoch_resumes_at_the_boundary_and_keeps_every_joule(
     lost_kwh = sum(spent["spent"]["energy_j"].values()) / 3.6e6
     rerun = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
-    assert f"resuming at epoch {ckpt['epoch'] + 1}/3" in rerun.stderr
+    assert f"resuming at epoch {ckpt['epoch'] + 1}/2" in rerun.stderr
     out = json.loads(rerun.stdout)
     assert out["resumed_from_epoch"] == ckpt["epoch"]
     assert out["lost_energy_kwh"] == pytest.approx(lost_kwh, rel=1e-9)  # recorded, not dropped
@@ -367,19 +384,107 @@ def test_sigkill_mid_epoch_resumes_at_the_boundary_and_keeps_every_joule(
     assert out["energy_kwh"] == pytest.approx(sum(phases.values()), rel=1e-9)
 
 
+def _spent_kwh(folder: Path) -> float:
+    return (
+        sum(json.loads((folder / "progress.json").read_text())["spent"]["energy_j"].values())
+        / 3.6e6
+    )
+
+
+def test_two_sigkills_before_the_first_checkpoint_lose_no_joule(study_cfg, tmp_path: Path) -> None:  # noqa: ANN001
+    """Issue 26 item 3: killed before its first checkpoint, rerun, killed again at the same
+    point, then finished: both kills' energy is recorded as lost, each exactly once. The work
+    meter makes the two killed runs' spending equal (same build, same first batch)."""
+    config, study = study_cfg
+    number = sorted(_complete(study), key=lambda t: t.user_attrs["accuracy"])[1].number
+    folder = _folder(tmp_path, config, number)
+    first = _start_frozen(config, number, tmp_path, "0", "work")
+    one = _spent_kwh(folder)
+    first.kill()
+    first.communicate()
+    assert one > 0 and not (folder / "checkpoint.pt").exists()
+    second = _start_frozen(config, number, tmp_path, "0", "work")
+    both = _spent_kwh(folder)
+    second.kill()
+    second.communicate()
+    assert not (folder / "checkpoint.pt").exists()
+    assert both == pytest.approx(2 * one, rel=1e-9)  # the first kill's energy carried on
+    done = subprocess.run(
+        _train_cmd(config, number, "-1", "work"),
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout)
+    assert out["lost_energy_kwh"] == pytest.approx(2 * one, rel=1e-9)  # once each, not dropped
+    study = optuna.load_study(study_name=config.study.name, storage=config.storage_url)
+    phases = json.loads(json.loads(study.user_attrs[final_key(number)])[Final.phases])
+    assert phases["lost"] == pytest.approx(2 * one, rel=1e-9)
+    assert out["energy_kwh"] == pytest.approx(sum(phases.values()), rel=1e-9)
+    assert not (folder / "progress.json").exists()
+
+
+def test_a_second_train_of_the_same_trial_is_refused_while_the_first_runs(
+    study_cfg,  # noqa: ANN001
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Issue 26 item 4: one run per trial; the second (this process) gets one line and exit
+    2 while the first (a child frozen mid-epoch) holds the lock, and nothing of it is
+    touched; once the first has finished, the same command reports the trial trained."""
+    config, study = study_cfg
+    number = sorted(_complete(study), key=lambda t: t.user_attrs["accuracy"])[2].number
+    folder = _folder(tmp_path, config, number)
+    first = _start_frozen(config, number, tmp_path, "1")
+    monkeypatch.chdir(tmp_path)
+    checkpoint, progress = (folder / "checkpoint.pt").read_bytes(), (folder / "progress.json")
+    spent = progress.read_text()
+    argv = _argv(config, "--trial", str(number), "--epochs", "2", "--train-size", "600")
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0], err
+    assert f"trial {number} of study" in err[0] and "another econas train" in err[0]
+    assert f"(pid {first.pid})" in err[0] and "train.lock" in err[0]
+    assert (folder / "checkpoint.pt").read_bytes() == checkpoint and progress.read_text() == spent
+    first.send_signal(signal.SIGCONT)
+    out, first_err = first.communicate(timeout=300)
+    assert first.returncode == 0, first_err[-2000:]
+    study = optuna.load_study(study_name=config.study.name, storage=config.storage_url)
+    stored = json.loads(study.user_attrs[final_key(number)])
+    assert stored[Final.weights_artifact_id] == json.loads(out)["weights_artifact_id"]
+    assert main(argv) == 0  # the lock went with its process; the trial is trained
+    assert "already trained" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("signum", "code", "line"),
+    [
+        (signal.SIGINT, 130, "econas: interrupted"),
+        (signal.SIGTERM, 143, "econas: terminated (SIGTERM)"),  # issue 26 item 5: as Ctrl-C
+    ],
+    ids=["sigint", "sigterm"],
+)
 def test_ctrl_c_keeps_the_boundary_and_the_interrupted_epochs_energy(
-    study_cfg,
-    tmp_path: Path,  # noqa: ANN001
+    study_cfg,  # noqa: ANN001
+    tmp_path: Path,
+    signum: int,
+    code: int,
+    line: str,
 ) -> None:
     config, study = study_cfg
     # not the module's trained trial (the most accurate), whose record other tests read
     number = min(_complete(study), key=lambda t: t.user_attrs["accuracy"]).number
     proc, cmd, env, folder = _start_and_freeze_mid_epoch(config, number, tmp_path)
     before = torch.load(folder / "checkpoint.pt", weights_only=True)
-    proc.send_signal(signal.SIGINT)  # delivered when it runs again
+    proc.send_signal(signum)  # delivered when it runs again
     proc.send_signal(signal.SIGCONT)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130 and err.strip().splitlines()[-1] == "econas: interrupted"
+    assert proc.returncode == code and err.strip().splitlines()[-1] == line, err[-2000:]
     after = torch.load(folder / "checkpoint.pt", weights_only=True)
     assert after["epoch"] == before["epoch"]  # the boundary's state, not the half epoch's
     for key, value in before["trainer"]["model"].items():

@@ -600,3 +600,34 @@ def test_a_stale_fingerprint_rule_does_not_lock_a_study(tmp_path: Path) -> None:
     assert open_study(cfg).study_name == "stale"
     with pytest.raises(ConfigError, match=r"differs in train\.epochs"):
         open_study(cfg.replace("train", epochs=3))
+
+
+def test_sigterm_during_an_export_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 26 item 5: SIGTERM is handled as Ctrl-C by export: exit 143, one line, no
+    staging folder and no output left behind."""
+    import os
+    import signal
+
+    import nas.export._trial
+
+    url, artifacts, name = _copy(tmp_path)
+    trial = _front_trial(url, name).number
+    real = nas.export._trial.publish
+
+    def terminated_publish(tmp: Path, out: Path) -> None:
+        assert any(tmp.iterdir())  # killed with the export written, before it is moved
+        os.kill(os.getpid(), signal.SIGTERM)
+        real(tmp, out)
+
+    monkeypatch.setattr(nas.export._trial, "publish", terminated_publish)
+    before = signal.getsignal(signal.SIGTERM)
+    out = tmp_path / "exports" / "e"
+    argv = _export(url, name, trial, out, "--format", "state_dict", "--artifacts", str(artifacts))
+    assert main(argv) == 143
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == "econas: terminated (SIGTERM)", err
+    assert "Traceback" not in err
+    assert list((tmp_path / "exports").iterdir()) == []  # no .e.*.partial, no e
+    assert signal.getsignal(signal.SIGTERM) == before  # the handler went with the verb

@@ -4,14 +4,19 @@
 and on Ctrl-C; it loads with ``torch.load(weights_only=True)`` (tensors, numbers, strings).
 Its ``ledger`` holds every phase measured so far, over every run, so a resumed run carries
 the energy already spent and never counts it twice. ``progress.json`` is rewritten every few
-seconds during an epoch with that epoch's energy so far: a run killed mid-epoch (SIGKILL)
-leaves it behind, and the next run records it as phase ``lost`` (the work is redone).
+seconds during an epoch with the energy spent since the checkpoint on disk: that epoch's so
+far, this run's build, and what an earlier killed run had already left there. A run killed
+mid-epoch (SIGKILL) leaves it behind, and the next run records it as phase ``lost`` (the work
+is redone); the file stays until a checkpoint holds the figure or the next run's progress file
+replaces it with a figure that includes it, so a second kill before the first checkpoint
+loses nothing either.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,6 +110,12 @@ class CheckpointDir:
     def file(self) -> Path:
         return self.path / CHECKPOINT
 
+    def lock(self) -> AbstractContextManager[None]:
+        """This trial's training lock (:func:`nas.final._lock.trial_lock`): one run at a time."""
+        from nas.final._lock import trial_lock
+
+        return trial_lock(self.path, what=f"trial {self.trial} of study {self.study!r}")
+
     def save(self, ckpt: Checkpoint) -> None:
         import torch
 
@@ -190,8 +201,13 @@ class CheckpointDir:
         os.replace(tmp, self.path / PROGRESS)
 
     def take_progress(self, checkpoint_epoch: int) -> Measurement | None:
-        """Energy a killed run spent in an unfinished epoch (removes the file). Progress of an
-        epoch the checkpoint already holds (killed between saving and clearing) is stale."""
+        """Energy killed runs spent since the checkpoint (their build and unfinished epoch).
+
+        The file is left in place: it is the only record of that energy until a checkpoint
+        holds it (then :meth:`clear_progress` removes it) or this run's first progress write
+        replaces it with a figure that includes it (:meth:`write_progress` is atomic), so a run
+        killed again before either happens loses nothing. Progress of an epoch the checkpoint
+        already holds (killed between saving and clearing) is stale and removed."""
         path = self.path / PROGRESS
         if not path.exists():
             return None
@@ -202,7 +218,8 @@ class CheckpointDir:
             spent = measurement_from_json(data["spent"], name="lost") if ok else None
         except (ValueError, KeyError, TypeError) as exc:
             raise BadInputError(f"{path} is corrupt ({exc}); delete it to resume") from None
-        path.unlink()
+        if spent is None:
+            path.unlink()
         return spent
 
     def clear_progress(self) -> None:

@@ -29,7 +29,7 @@ from nas.carbon import IntensitySource, kgco2e
 from nas.compression import CompressionChoice, deploy, pruned_network, scratch_model
 from nas.context import RunContext
 from nas.data import DataSplits
-from nas.energy import Meter, add_measurements, energy_kind
+from nas.energy import add_measurements, energy_kind
 from nas.errors import BadInputError, EconasError, TrialFailure
 from nas.final._checkpoint import Checkpoint, CheckpointDir, measurement_to_json
 from nas.final._options import BudgetStop, FinalOptions, final_plan
@@ -79,7 +79,8 @@ class FinalRun:
         self.ckpt = CheckpointDir(
             base / "final" / f"trial-{trial.number}", study=study.study_name, trial=trial.number
         )
-        self._mark = 0  # log measurements up to here are in the checkpoint on disk
+        self._mark = 0  # log measurements up to here are not redone after an interrupt
+        self._saved = 0  # log measurements up to here are in the checkpoint on disk
 
     # -- what it will cost ------------------------------------------------------------------
     @property
@@ -188,10 +189,15 @@ class FinalRun:
         log = PhaseLog(meter)
         for m in ckpt.measurements():
             log.add(m)
+        self._saved = len(log.measurements)
+        # a run killed mid-epoch: its energy was spent, the work is redone. progress.json stays
+        # until this run's first progress write (which carries it on) or checkpoint holds it.
         lost = self.ckpt.take_progress(ckpt.epoch)
-        if lost is not None:  # a run killed mid-epoch: its energy was spent, the work is redone
+        if lost is not None:
             log.add(lost)
-            self._line(f"recorded {lost.energy_kwh:.3e} kWh of an interrupted epoch as lost")
+            self._line(
+                f"recorded {lost.energy_kwh:.3e} kWh an interrupted run spent since the checkpoint as lost"
+            )
         self._mark = len(log.measurements)  # what the checkpoint on disk accounts for
         resumed_from = ckpt.epoch
         if resumed_from:
@@ -236,13 +242,14 @@ class FinalRun:
             while trainer.epoch < opts.epochs:
                 epoch = trainer.epoch
                 with log.phase("train"):
-                    loss = trainer.run_epoch(on_batch=self._ticker(meter, epoch))
+                    loss = trainer.run_epoch(on_batch=self._ticker(log, epoch))
                 with log.phase("eval"):
                     val_acc = evaluate(model, data.val, device=device)
                 ckpt.epoch, ckpt.trainer = trainer.epoch, trainer.state_dict()
                 with log.phase("checkpoint"):
                     ckpt.ledger = [measurement_to_json(m) for m in log.merged()]
                     self.ckpt.save(ckpt)
+                    self._saved = len(log.measurements)
                     self.ckpt.clear_progress()
                 self._mark = len(log.measurements)
                 kwh = log.energy_kwh()
@@ -350,8 +357,11 @@ class FinalRun:
             input_shape=(d.in_channels, d.image_size, d.image_size),
         )
 
-    def _ticker(self, meter: Meter, epoch: int) -> Callable[[int], None]:
-        """After each batch: every CHUNK_S, the epoch's energy so far to progress.json."""
+    def _ticker(self, log: PhaseLog, epoch: int) -> Callable[[int], None]:
+        """After each batch: every CHUNK_S, to progress.json, the energy spent since the
+        checkpoint on disk: what earlier killed runs left there (taken as ``lost`` at the
+        start), this run's build, and the epoch's energy so far."""
+        meter = log.meter
         window = "final:chunk"
         meter.begin_window(window, sync=False, restart=True)
         state: dict[str, Any] = {"t": time.perf_counter(), "spent": None}
@@ -366,7 +376,10 @@ class FinalRun:
                 m if state["spent"] is None else add_measurements(state["spent"], m, "lost")
             )
             state["t"] = time.perf_counter()
-            self.ckpt.write_progress(epoch, state["spent"])
+            unsaved = state["spent"]
+            for earlier in reversed(log.measurements[self._saved :]):
+                unsaved = add_measurements(earlier, unsaved, "lost")
+            self.ckpt.write_progress(epoch, unsaved)
 
         return tick
 

@@ -2,8 +2,9 @@
 budget (:class:`~nas.final.FinalRun`) in one run context; ``nas.train_trial`` and the verb
 both call :func:`train_trials`.
 
-Per trial: a corrupt or foreign checkpoint and a model that would not fit are bad input
-before any work; the projection (energy, kgCO2e, duration) is printed on ``stream`` and kept
+Per trial: another process training the same trial (its run folder's ``train.lock``,
+:mod:`nas.final._lock`), a corrupt or foreign checkpoint and a model that would not fit are
+bad input before any work; the projection (energy, kgCO2e, duration) is printed on ``stream`` and kept
 with the trial; with ``[schedule]`` the greenest start in the window is printed too; a
 projection above what is left of ``max_kgco2e`` refuses to start (exit 2). A dry run stops
 after the projections.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any, TextIO
 
 from nas.errors import BadInputError
@@ -61,33 +63,50 @@ def train_trials(
     try:
         for trial in trials:
             final = FinalRun(study, trial, context, options, stream=out)
-            final.ckpt.load(options.settings())  # a corrupt or foreign checkpoint: bad input
-            final.check_memory()  # data and training fit in memory, before any work
-            projection = final.project()
-            _print_projection(trial.number, projection, out)
-            final.store_projection(projection)
-            if config.schedule.active:
-                _print_green_start(config, projection.duration_s, out)
-            left = None if options.max_kgco2e is None else options.max_kgco2e - spent
-            if left is not None and (projection.kgco2e or 0.0) > left:
-                raise BadInputError(
-                    f"trial {trial.number}: projected {projection.kgco2e:.3e} kgCO2e exceeds the "
-                    f"{left:.3e} kgCO2e left of --max-kgco2e {options.max_kgco2e:.3e}; not started"
-                )
-            if dry_run:
-                outputs.append(summary(final, None, projection))
-                continue
-            if left is not None:
-                final.opts = dataclasses.replace(options, max_kgco2e=left)
-            record = final.run(projection)
-            spent += float(record.get(Final.kgco2e) or 0.0)
+            # one run per trial at a time (a second is refused, exit 2), before any work
+            with nullcontext() if dry_run else final.ckpt.lock():
+                record, projection = _train_one(final, config, options, spent, dry_run, out)
             outputs.append(summary(final, record, projection))
+            if record is None:  # a dry run
+                continue
+            spent += float(record.get(Final.kgco2e) or 0.0)
             if on_result is not None:
                 on_result(outputs[-1])
     finally:
         if context.meter is not None:
             context.meter.close()
     return outputs
+
+
+def _train_one(
+    final: FinalRun,
+    config: Config,
+    options: FinalOptions,
+    spent: float,
+    dry_run: bool,
+    out: TextIO,
+) -> tuple[dict[str, Any] | None, Projection]:
+    """One trial of :func:`train_trials` (module docstring): its record (None for a dry run)
+    and its projection; ``spent`` is the kgCO2e the trials before it spent."""
+    number = final.trial.number
+    final.ckpt.load(options.settings())  # a corrupt or foreign checkpoint: bad input
+    final.check_memory()  # data and training fit in memory, before any work
+    projection = final.project()
+    _print_projection(number, projection, out)
+    final.store_projection(projection)
+    if config.schedule.active:
+        _print_green_start(config, projection.duration_s, out)
+    left = None if options.max_kgco2e is None else options.max_kgco2e - spent
+    if left is not None and (projection.kgco2e or 0.0) > left:
+        raise BadInputError(
+            f"trial {number}: projected {projection.kgco2e:.3e} kgCO2e exceeds the "
+            f"{left:.3e} kgCO2e left of --max-kgco2e {options.max_kgco2e:.3e}; not started"
+        )
+    if dry_run:
+        return None, projection
+    if left is not None:
+        final.opts = dataclasses.replace(options, max_kgco2e=left)
+    return final.run(projection), projection
 
 
 def summary(
