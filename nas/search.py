@@ -91,6 +91,12 @@ def _nan(value: float | None) -> float:
     return float("nan") if value is None else value
 
 
+def _started(study: optuna.Study) -> int:
+    """Trials that have run or are running (enqueued ones still waiting are not)."""
+    waiting = optuna.trial.TrialState.WAITING
+    return sum(t.state != waiting for t in study.get_trials(deepcopy=False))
+
+
 def _stopped(study: optuna.Study) -> bool:
     """A step stopped the study on purpose (e.g. the carbon budget)."""
     attrs = study.user_attrs
@@ -231,14 +237,11 @@ def run_search(
     from nas.baselines import enqueue_baselines
 
     d = context.data  # a new study's first trials: the reference designs that fit its space
-    enqueued = (
+    if context.workload.trains_modules:  # a table study's space is the table's
         enqueue_baselines(
             study, config, in_channels=d.in_channels, num_classes=d.num_classes,
             image_size=d.image_size,
-        )
-        if context.workload.trains_modules  # a table study's space is the table's
-        else []
-    )  # fmt: skip
+        )  # fmt: skip
     counts = StudyCounts.of(study)
     if n_trials is not None:
         remaining = n_trials
@@ -278,7 +281,7 @@ def run_search(
         tracking = TrackingCallback(tracker)
         tracking.backfill(study)
         callbacks.append(tracking)
-    n_before = len(study.trials) - len(enqueued)  # the baselines waiting are new trials
+    n_before = _started(study)  # enqueued baselines wait: they are new trials once run
     # Failed trials (invalid architecture, NaN loss...) don't count towards study.trials: run
     # more passes until the target is reached, as long as a pass finishes some trial and the
     # study wasn't stopped (carbon budget, timeout). Workers run exactly n_trials attempts.
@@ -317,7 +320,7 @@ def run_search(
             break
         now = StudyCounts.of(study)
         remaining = target - now.finished - now.running
-    new = len(study.trials) - n_before
+    new = _started(study) - n_before
     if tracker is not None:
         finish_tracking(tracker, study)
     if new and StudyCounts.of(study).complete == 0:

@@ -51,6 +51,16 @@ def test_a_new_study_starts_with_its_baseline_and_a_resumed_one_does_not(tmp_pat
     again = run_search(_cfg("base", study={"trials": 3}), progress=False)  # resumed
     names = [t.user_attrs.get(TrialAttrs.baseline) for t in again.study.trials]
     assert names.count("textbook") == 1 and len(again.study.trials) == 3
+    assert again.new_trials == 1
+
+
+def test_a_study_shorter_than_its_baselines_counts_only_what_ran(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = _cfg("short", study={"trials": 1}, search={"baselines": ["textbook", "resnet8"]})
+    result = run_search(cfg, progress=False)
+    assert result.new_trials == 1  # resnet8 still waits, for a resumed run to train
+    states = [t.state for t in sorted(result.study.trials, key=lambda t: t.number)]
+    assert states == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.WAITING]
 
 
 def test_a_second_worker_on_the_study_does_not_enqueue_again(tmp_path, monkeypatch):
