@@ -142,7 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--version", action=_VersionAction, help="print the econas, torch and optuna versions"
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    # dest "verb": a verb may have an argument named "command" (`econas measure -- COMMAND`)
+    sub = parser.add_subparsers(dest="verb", metavar="COMMAND", parser_class=_Parser)
     for name in COMMANDS:
         try:
             module = importlib.import_module(f"nas.commands.{name}")
@@ -188,7 +189,7 @@ def _main(argv: Sequence[str] | None) -> int:
     from nas.storage_faults import fault_of
 
     try:
-        with sigterm_as_interrupt() if args.command in SIGTERM_VERBS else nullcontext():
+        with sigterm_as_interrupt() if args.verb in SIGTERM_VERBS else nullcontext():
             return int(args.func(args) or 0)
     except KeyboardInterrupt as exc:  # Ctrl-C (130) or SIGTERM (143)
         line, code = describe(exc)

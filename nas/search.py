@@ -180,10 +180,10 @@ def build_objective(  # noqa: ANN201 - nas.pipeline.Objective
     intensity: IntensitySource | None = None,
 ):
     """The trial objective (:class:`nas.pipeline.Objective`, whose steps come from the config's
-    sections) on ``context`` (default: :func:`nas.context.build_context` of ``config``), with
+    sections) on ``context`` (default: :func:`nas.runs.build_context` of ``config``), with
     the study's artifact store for the trials' weights."""
-    from nas.context import build_context
     from nas.pipeline import Objective
+    from nas.runs import build_context
 
     ctx = context or build_context(config, intensity=intensity)
     if ctx.artifact_store is None and ctx.workload.trains_modules:  # a table has no weights
@@ -219,7 +219,7 @@ def run_search(
     With ``n_trials`` (workers), run exactly that many more trials instead.
     """
     from nas.config import config_intensity
-    from nas.context import build_context
+    from nas.runs import build_context
     from nas.space_options import check_images, configured_spaces
     from nas.tracking import TrackingCallback, finish_tracking, open_tracker
 

@@ -36,8 +36,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from torch.utils.data import TensorDataset
 
     from nas.config import Config
-    from nas.context import RunContext
-    from nas.trial import Step
     from search_spaces import ArchSpec, SearchSpace
 
 
@@ -63,7 +61,7 @@ class Workload(abc.ABC):
             for name in config.search.spaces
         }
 
-    def steps(self, context: RunContext) -> list[Step]:
+    def steps(self, context: Any) -> list[Any]:  # RunContext -> nas.trial.Step list
         """Steps of this workload's own, run before reuse and early stopping (none here)."""
         return []
 

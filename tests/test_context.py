@@ -10,9 +10,10 @@ import optuna
 import pytest
 
 from nas.config import config_from_dict
-from nas.context import RunContext, build_context
+from nas.context import RunContext
 from nas.data import DataBudget
 from nas.errors import DataError
+from nas.runs import build_context
 from nas.train import TrainingPlan, TrainResult
 from nas.workload import TorchWorkload
 from tests.report.tiny_study import tiny_config_dict

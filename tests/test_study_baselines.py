@@ -17,6 +17,7 @@ from nas.prediction import prediction_errors
 from nas.record import StudyAttrs, TrialAttrs, phase_key
 from nas.search import run_search
 from nas.study import open_study
+from nas.workload import TorchWorkload
 from search_spaces.baselines import baseline_specs
 from tests.configs import TINY_VIT, tiny_config
 
@@ -156,7 +157,7 @@ def test_allow_costly_reaches_the_guard() -> None:
 
     for allow in (False, True):
         cfg = tiny_config("steps", search={"allow_costly": allow})
-        ctx = SimpleNamespace(config=cfg)
+        ctx = SimpleNamespace(config=cfg, workload=TorchWorkload())
         guards = [s for s in assemble_steps(ctx) if isinstance(s, CostGuard)]
         assert len(guards) == 1 and guards[0].allow_costly is allow
 

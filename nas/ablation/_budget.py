@@ -14,8 +14,9 @@ from typing import Any
 
 from nas.compression.techniques import RowBudget
 from nas.config import Config
-from nas.context import RunContext, build_context
+from nas.context import RunContext
 from nas.errors import BadInputError
+from nas.runs import build_context
 
 
 def ablation_context(config: Config, *, seed: int) -> tuple[RunContext, RowBudget]:

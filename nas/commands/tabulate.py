@@ -37,7 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from nas.commands._common import config_from_args
-    from nas.table_study.tabulate import parse_epochs, tabulate
+    from nas.tabulate import parse_epochs, tabulate
 
     epochs = parse_epochs(args.epochs)
     cfg = config_from_args(args)

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from nas.config import Config
-from nas.context import RunContext, build_context, data_budget
+from nas.context import RunContext, data_budget
 from nas.errors import BadInputError
+from nas.runs import build_context
 
 if TYPE_CHECKING:  # pragma: no cover
     from nas.carbon import IntensitySource

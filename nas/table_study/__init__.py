@@ -18,7 +18,7 @@ carbon budget, workers, pareto, report and dashboard.
 :func:`load_benchmark` reads ``table:DIR`` (a folder) or ``table:NAME`` (a bundled table); a
 malformed table is one :class:`~nas.tabular.TableError` line (exit 2).
 :func:`table_context` is the run context of such a study (no data, no device work).
-``econas tabulate`` (:mod:`nas.table_study.tabulate`) makes a table of a study's own space.
+``econas tabulate`` (:mod:`nas.tabulate`) makes a table of a study's own space.
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ from nas.tabular import Table, TableError, bundled_tables, load_table
 if TYPE_CHECKING:  # pragma: no cover
     from nas.carbon import IntensitySource
     from nas.config import Config
-    from nas.context import RunContext
 
 __all__ = [
     "TableArchSpec",
@@ -75,26 +74,26 @@ def table_context(
     intensity: IntensitySource | None = None,
     metered: bool = True,
     artifact_store: Any = None,
-) -> RunContext:
-    """The run context of a table study: the table's workload and meter, placeholder data
-    (a table holds no images), the CPU as device; the carbon source is the config's."""
+) -> dict[str, Any]:
+    """The fields of a table study's :class:`~nas.context.RunContext` (``build_context``
+    makes it): the table's workload and meter, placeholder data (a table holds no images),
+    the CPU as device; the carbon source is the config's."""
     import torch
 
     from nas.config import config_intensity
-    from nas.context import RunContext
 
     assert config.search.benchmark is not None
     table = load_benchmark(config.search.benchmark)  # malformed: one line, before any work
     source = config_intensity(config) if intensity is None else intensity
     splits = placeholder_splits(table)
     meter = TableMeter(table) if metered else None
-    return RunContext(
-        config=config,
-        data=splits,
-        device=torch.device("cpu"),
-        meter=meter,
-        intensity=source,
-        seed=seed,
-        artifact_store=artifact_store,
-        workload=TableWorkload(table, meter=meter, splits=splits),
-    )
+    return {
+        "config": config,
+        "data": splits,
+        "device": torch.device("cpu"),
+        "meter": meter,
+        "intensity": source,
+        "seed": seed,
+        "artifact_store": artifact_store,
+        "workload": TableWorkload(table, meter=meter, splits=splits),
+    }

@@ -9,12 +9,12 @@ import optuna
 import pytest
 
 from nas.cli import main
-from nas.context import build_context
 from nas.errors import BadInputError
 from nas.record import TrialAttrs, TrialRecord
+from nas.runs import build_context
 from nas.search import run_search
-from nas.table_study.tabulate import PARAM, parse_epochs, tabulate
 from nas.tabular import TableError, load_table
+from nas.tabulate import PARAM, parse_epochs, tabulate
 from nas.workload import TorchWorkload
 from tests.configs import tiny_config
 

@@ -247,7 +247,7 @@ def tabulate(
 ) -> TabulateResult:
     """Train ``archs`` architectures of ``config``'s spaces at ``epochs`` (``repeats`` times)
     and write (or complete) the table in ``out`` (see the module docstring)."""
-    from nas.context import build_context
+    from nas.runs import build_context
 
     if archs < 1 or repeats < 1:
         raise BadInputError("--archs and --repeats must be >= 1")
