@@ -19,6 +19,7 @@ from nas.commands._common import (
     print_json,
     study_from_args,
 )
+from nas.text import plural
 
 
 def _train_size(text: str) -> str | int:
@@ -98,8 +99,8 @@ def run(args: argparse.Namespace) -> int:
 def _print_result(s: dict[str, Any]) -> None:
     err = s["projection_error_pct"]
     print(
-        f"trial {s['trial']}: test accuracy {s['test_accuracy']:.4f} after {s['epochs']} epochs on "
-        f"{s['train_size']} images (proxy: {s['proxy_test_accuracy'] or float('nan'):.4f}); "
+        f"trial {s['trial']}: test accuracy {s['test_accuracy']:.4f} after "
+        f"{plural(s['epochs'], 'epoch')} on {plural(s['train_size'], 'image')} (proxy: {s['proxy_test_accuracy'] or float('nan'):.4f}); "
         f"{s['energy_kwh']:.3e} kWh, {s['kgco2e']:.3e} kgCO2e ({s['energy_kind']}); "
         f"projection {s['projected_energy_kwh']:.3e} kWh, error {err:+.1f}%" + _range_note(s)
     )

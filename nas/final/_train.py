@@ -64,7 +64,7 @@ def train_trials(
             final.ckpt.load(options.settings())  # a corrupt or foreign checkpoint: bad input
             final.check_memory()  # data and training fit in memory, before any work
             projection = final.project()
-            _print_projection(trial.number, projection, out)
+            _print_projection(trial.number, projection, out, kind=final.rec.energy_kind)
             final.store_projection(projection)
             if config.schedule.active:
                 _print_green_start(config, projection.duration_s, out)
@@ -144,13 +144,16 @@ def _json(text: Any) -> Any:
         return None
 
 
-def _print_projection(number: int, p: Projection, stream: TextIO) -> None:
+def _print_projection(number: int, p: Projection, stream: TextIO, *, kind: str | None) -> None:
+    """The projection line; ``kind``: the proxy's energy kind (``estimated``, ``measured``),
+    which the projection inherits."""
     from nas.text import human_duration
 
     print(
         f"econas: trial {number}: projected {p.energy_kwh:.3e} kWh ({p.range_text()}), "
         f"{p.kgco2e:.3e} kgCO2e at {p.intensity_g_per_kwh:.4g} gCO2e/kWh ({p.intensity_source}), "
-        f"about {human_duration(p.duration_s)} (projected from the proxy: {p.method})",
+        f"about {human_duration(p.duration_s)} (projected from the proxy's "
+        f"{kind or 'unlabelled'} energy: {p.method})",
         file=stream,
         flush=True,
     )
