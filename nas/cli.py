@@ -186,9 +186,21 @@ def _main(argv: Sequence[str] | None) -> int:
     except KeyboardInterrupt:
         print("econas: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader left (`econas studies | head`): stop quietly
+        _silence_stdout()
+        return 141  # 128 + SIGPIPE, as a shell reports a writer the pipe stopped
     except Exception:  # unexpected: keep the traceback, exit 1
         traceback.print_exc()
         return 1
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush raises nothing either."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.__stdout__.fileno())
+    except (OSError, AttributeError, ValueError):  # no real stdout: nothing to flush
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -239,3 +239,15 @@ def test_training_lines_say_the_energy_is_estimated(trained: dict[str, Any]) -> 
     epochs = [line for line in lines if " epoch 1/1 " in line]
     assert len(projected) == 1 and "(projected from the proxy's estimated energy:" in projected[0]
     assert len(epochs) == 1 and "kgCO2e so far (estimated)" in epochs[0]
+
+
+def test_a_reader_that_leaves_the_pipe_gets_no_traceback() -> None:
+    """`econas studies | head -1`: the pipe closes before econas writes; it stops quietly."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nas.cli", "studies"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+    )  # fmt: skip
+    proc.stdout.close()  # before the interpreter has started: its first write breaks the pipe
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 141 and err.decode() == ""
