@@ -10,7 +10,7 @@ The Python front door, the same work as the ``econas`` verbs::
         print(rec.number, rec.accuracy, rec.kgco2e, rec.get("energy_kind"))
     records = nas.trial_records(result.study)     # every trial, phases included (rec.phases)
     study = nas.load_study(config)                # later: read it back from its storage
-    nas.train_trial(config, trial=3, dry_run=True)               # projected kWh, kgCO2e
+    trained = nas.train_trial(config, trial=3)   # nas.TrainedTrial: .test_accuracy, .kgco2e
     nas.export_trial(config, trial=3, out="model/", fmt="onnx")  # model + carbon label
 
 Importing ``nas`` is cheap: the names above load on first use, and torch only with the
@@ -45,6 +45,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from nas.errors import BadInputError, ConfigError, EconasError
     from nas.record import TrialRecord
     from nas.search import SearchResult
+    from nas.trained import TrainedTrial
 
 _LAZY: dict[str, str] = {
     "load_config": "nas.api",
@@ -58,6 +59,7 @@ _LAZY: dict[str, str] = {
     "Config": "nas.config",
     "TrialRecord": "nas.record",
     "SearchResult": "nas.search",
+    "TrainedTrial": "nas.trained",
     "EconasError": "nas.errors",
     "BadInputError": "nas.errors",
     "ConfigError": "nas.errors",
@@ -69,6 +71,7 @@ __all__ = [
     "ConfigError",
     "EconasError",
     "SearchResult",
+    "TrainedTrial",
     "TrialRecord",
     "__version__",
     "export_trial",

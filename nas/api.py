@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from nas.record import TrialRecord
     from nas.search import SearchResult
+    from nas.trained import TrainedTrial
 
 ConfigLike = Config | str | Path
 
@@ -140,11 +141,12 @@ def train_trial(
     meter: str | None = None,
     storage: str | None = None,
     study_name: str | None = None,
-) -> dict[str, Any]:
+) -> TrainedTrial:
     """``econas train``: the trial at full budget (projected first, metered, checkpointed,
-    resumable); ``dry_run`` stops after the projection. Returns the verb's JSON summary
-    (:func:`nas.final.train_trials`). Its ``[final]`` section is ``config``'s, else the
-    study's."""
+    resumable); ``dry_run`` stops after the projection. Returns a
+    :class:`nas.TrainedTrial` (``.test_accuracy``, ``.kgco2e``, ``.energy_kind``,
+    ``.projected_kgco2e``, ...; ``.to_dict()`` is the verb's ``--json``). Its ``[final]``
+    section is ``config``'s, else the study's."""
     from nas.final import FinalOptions, train_trials
     from nas.study import study_config
 

@@ -19,7 +19,7 @@ from typing import Any
 import optuna
 
 from nas.record import Final, Inference, Provenance, StudyAttrs, TrialAttrs, TrialRecord, finite
-from nas.text import json_text, markdown_cell, one_line
+from nas.text import json_text, markdown_cell, one_line, plural
 
 SCHEMA = "econas.carbon_label/1"
 RUNTIME_NAMES = {"pytorch": "PyTorch", "onnxruntime_cpu": "ONNX Runtime, CPU"}
@@ -75,6 +75,8 @@ def build_carbon_label(
             "runtime": a.get(Inference.runtime),
             "device": a.get(Inference.device),
             "batch_size": a.get(Inference.batch_size),
+            # measured in the trial's process: its torch threads (older records: provenance)
+            "threads": a.get(Inference.threads) or a.get(Provenance.threads),
             "meter": a.get(Inference.energy_source),
             "kind": a.get(Inference.energy_kind),
         }
@@ -88,6 +90,7 @@ def build_carbon_label(
             "runtime": "onnxruntime",
             "device": "cpu",
             "batch_size": o.get("batch_size"),
+            "threads": o.get("threads"),
             "meter": o.get("energy_source"),
             "kind": o.get("energy_kind"),
         }
@@ -287,8 +290,8 @@ def model_card(label: dict[str, Any]) -> str:
         ),
         (
             "search share",
-            f"{_g(share.get('kgco2e'))} kgCO2e (the whole search / {share.get('models_deployed', 1)} "
-            f"model(s); {share.get('kind')})",
+            f"{_g(share.get('kgco2e'))} kgCO2e (the whole search / "
+            f"{plural(share.get('models_deployed', 1), 'deployed model')}; {share.get('kind')})",
         ),
         (
             "the whole search",
@@ -303,11 +306,13 @@ def model_card(label: dict[str, Any]) -> str:
                 f"{_g(inf['energy_kwh'])} kWh, {_g(inf['kgco2e'])} kgCO2e ({inf['kind']})",
             )
         )
+        threads = inf.get("threads")
         rows.append(
             (
                 f"latency ({runtime})",
                 f"{_g(inf['latency_ms'])} ms per batch of {inf.get('batch_size') or '?'} "
-                f"(median, {inf.get('device') or '?'})",
+                f"(median, {inf.get('device') or '?'}, "
+                f"{plural(threads, 'thread') if threads else 'threads not recorded'})",
             )
         )
     prov = label.get("provenance") or {}

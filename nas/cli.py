@@ -195,6 +195,9 @@ def _main(argv: Sequence[str] | None) -> int:
         line, code = describe(exc)
         print(line, file=sys.stderr)
         return code
+    except BrokenPipeError:  # the reader left (`econas studies | head`): stop quietly
+        _silence_stdout()
+        return 141  # 128 + SIGPIPE, as a shell reports a writer the pipe stopped
     except Exception as exc:  # noqa: BLE001 - each kind below gets its one line
         interrupt = interrupt_in(exc)  # an interrupt a library masked (optuna's tell)
         if interrupt is not None:
@@ -210,6 +213,15 @@ def _main(argv: Sequence[str] | None) -> int:
             return 1
         traceback.print_exc()  # unexpected: keep the traceback, exit 1
         return 1
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush raises nothing either."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.__stdout__.fileno())
+    except (OSError, AttributeError, ValueError):  # no real stdout: nothing to flush
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -34,7 +34,15 @@ if TYPE_CHECKING:
 
     from nas.memory import DataEstimate
 
-__all__ = ["DataBudget", "DataSplits", "list_datasets", "load_data", "parse_dataset_arg"]
+__all__ = [
+    "DataBudget",
+    "DataSplits",
+    "list_datasets",
+    "load_data",
+    "parse_dataset_arg",
+    "drawn_test_indices",
+    "indices_digest",
+]
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 _FASHION_MNIST_ENV = "ECONAS_FASHION_MNIST_DIR"
@@ -143,11 +151,7 @@ def load_data(
         shapes = _npz_image_shapes(path)  # from the headers: nothing decompressed yet
         if shapes is not None:
             _check_memory(label, *shapes, budget, memory_budget_gb, raw_held=False)
-        raw = _read_npz_cached(path)
-    elif kind == "fashion-mnist":
-        raw = _fashion_mnist(cache)
-    else:
-        raw = _torchvision_cached("cifar10", str(cache))
+    raw = _read_raw(kind, path, cache)
     x_train, y_train, x_test, y_test, source = raw
     train_idx, val_idx, test_idx = _draw_indices(len(y_train), len(y_test), budget, seed)
     _check_image_size(label, x_train.shape, budget.resolution)
@@ -179,6 +183,39 @@ def load_data(
         val_indices=val_idx,
         test_indices=test_idx,
     )
+
+
+def drawn_test_indices(
+    name: str, *, budget: DataBudget, seed: int = 0, cache_dir: str | Path | None = None
+) -> tuple[np.ndarray, int]:
+    """The test subset :func:`load_data` draws for ``budget`` and ``seed``, as positions in
+    ``name``'s test split (sorted), and that split's size; nothing is converted or normalised
+    (an export names the images its ``test_accuracy`` was scored on with these)."""
+    kind, path = parse_dataset_arg(name)
+    cache = Path(cache_dir).expanduser() if cache_dir else Path.home() / ".cache" / "econas"
+    if path is not None:
+        from nas.files import regular_file
+
+        regular_file(path, "data file", error=DataError)
+    _, y_train, _, y_test, _ = _read_raw(kind, path, cache)
+    _, _, test_idx = _draw_indices(len(y_train), len(y_test), budget, seed)
+    return test_idx, len(y_test)
+
+
+def indices_digest(indices: np.ndarray) -> str:
+    """SHA-256 of subset positions written as ``"3,17,42"``: how a record says which images
+    a figure was measured on without storing them."""
+    text = ",".join(str(int(i)) for i in indices)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _read_raw(kind: str, path: Path | None, cache: Path) -> _Raw:
+    """The raw arrays of a data set (decoded once per process)."""
+    if path is not None:
+        return _read_npz_cached(path)
+    if kind == "fashion-mnist":
+        return _fashion_mnist(cache)
+    return _torchvision_cached("cifar10", str(cache))
 
 
 def preprocessing(

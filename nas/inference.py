@@ -39,6 +39,7 @@ class InferenceCost:
     runtime: str
     device: str
     batch_size: int
+    threads: int  # the runtime's intra-op CPU threads (torch's; ONNX Runtime's set to the same)
     samples: int
     latency_ms: float  # median per batch
     latency_p90_ms: float
@@ -54,6 +55,7 @@ class InferenceCost:
             f"{prefix}runtime": self.runtime,
             f"{prefix}device": self.device,
             f"{prefix}batch_size": self.batch_size,
+            f"{prefix}threads": self.threads,
             f"{prefix}samples": self.samples,
             f"{prefix}latency_ms": self.latency_ms,
             f"{prefix}latency_p90_ms": self.latency_p90_ms,
@@ -86,13 +88,15 @@ def measure_inference(
     ``runtime="torch"`` takes an ``nn.Module`` (put in eval mode and moved to ``device``);
     ``runtime="onnxruntime"`` takes the path of an ``.onnx`` file. The window runs at least
     ``min_duration_s`` and at least ``min_batches`` batches (so the median latency is a
-    median), and stops at ``max_batches`` batches in any case.
+    median), and stops at ``max_batches`` batches in any case. Both runtimes run with
+    torch's intra-op thread count (``torch.get_num_threads()``), recorded as ``threads``.
     """
     _validate(input_shape, batch_size, min_duration_s, warmup, max_batches)
+    threads = torch.get_num_threads()
     if runtime == "torch":
         run_batch, device = _torch_runner(model, input_shape, batch_size, device)
     elif runtime == "onnxruntime":
-        run_batch, device = _ort_runner(model, input_shape, batch_size, device)
+        run_batch, device = _ort_runner(model, input_shape, batch_size, device, threads)
     else:
         raise BadInputError(
             f"inference runtime {runtime!r} is unknown; use one of {list(RUNTIMES)}"
@@ -139,6 +143,7 @@ def measure_inference(
         runtime=runtime,
         device=device,
         batch_size=batch_size,
+        threads=threads,
         samples=samples,
         latency_ms=float(np.median(lat_ms)),
         latency_p90_ms=float(np.percentile(lat_ms, 90)),
@@ -198,7 +203,11 @@ def _torch_runner(
 
 
 def _ort_runner(
-    model: nn.Module | str | Path, input_shape: tuple[int, ...], batch_size: int, device: str
+    model: nn.Module | str | Path,
+    input_shape: tuple[int, ...],
+    batch_size: int,
+    device: str,
+    threads: int,
 ) -> tuple[Callable[[], object], str]:
     if isinstance(model, nn.Module) or not Path(model).is_file():
         raise BadInputError(f"runtime 'onnxruntime' needs the path of an .onnx file, got {model!r}")
@@ -224,8 +233,10 @@ def _ort_runner(
         if not index.isdigit():
             raise BadInputError(f"device {device!r} is not a cuda device index")
         options = [(providers[kind], {"device_id": int(index)})]
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads  # as torch's: the two runtimes' figures compare
     try:
-        session = ort.InferenceSession(str(model), providers=options)
+        session = ort.InferenceSession(str(model), sess_options=so, providers=options)
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
         raise BadInputError(f"onnxruntime cannot load {model}: {str(exc).splitlines()[0]}") from exc
     inp = session.get_inputs()[0]

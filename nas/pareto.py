@@ -27,7 +27,7 @@ from nas.record import (
     TrialRecord,
     records,
 )
-from nas.text import for_terminal
+from nas.text import for_terminal, plural
 
 
 # -- the routine ----------------------------------------------------------------------------
@@ -78,6 +78,7 @@ ROW_FIELDS = (
     Inference.batch_size,
     Inference.runtime,
     Inference.device,
+    Inference.threads,
     Inference.energy_kwh_per_1k,
     TrialAttrs.family,
     TrialAttrs.arch,
@@ -244,16 +245,22 @@ def _legend_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
     ]
     how = sorted(
         {
-            (r.get("inference_batch_size"), r.get("inference_runtime"), r.get("inference_device"))
+            (
+                r.get("inference_batch_size"),
+                r.get("inference_runtime"),
+                r.get("inference_device"),
+                r.get("inference_threads"),
+            )
             for r in rows
             if r.get("latency_ms") is not None
         },
         key=str,
     )
-    for batch, runtime, device in how:
+    for batch, runtime, device, threads in how:
+        on = f"{device or '?'}" + (f", {plural(threads, 'thread')}" if threads else "")
         lines.append(
             f"latency_ms: median time per batch of {batch if batch is not None else '?'} "
-            f"({runtime or '?'} on {device or '?'}, this machine, after warm-up)"
+            f"({runtime or '?'} on {on}, this machine, after warm-up)"
         )
     for r in rows:
         if r.get("at_or_below_chance"):

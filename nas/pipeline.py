@@ -333,6 +333,7 @@ class Objective:
                 InferenceAttr.runtime: inf.runtime,
                 InferenceAttr.device: inf.device,
                 InferenceAttr.batch_size: inf.batch_size,
+                InferenceAttr.threads: inf.threads,
                 InferenceAttr.samples: inf.samples,
                 InferenceAttr.latency_ms: inf.latency_ms,
                 InferenceAttr.latency_p90_ms: inf.latency_p90_ms,

@@ -81,8 +81,11 @@ def test_train_projection_and_export(
             nas.export_trial(cfg_path, trial=number, out=tmp_path / "x", fmt="tflite")
     finally:
         os.chdir(old)
-    assert projected["trial"] == number and projected["dry_run"] is True
-    assert projected["projected_kgco2e"] > 0 and projected["epochs"] == 2
+    assert isinstance(projected, nas.TrainedTrial)  # typed, not a dict
+    assert projected.trial == number and projected.dry_run and not projected.trained
+    assert projected.projected_kgco2e > 0 and projected.epochs == 2
+    assert projected.test_accuracy is None and projected.kgco2e is None  # nothing trained
+    assert projected.to_dict()["projected_kgco2e"] == projected.projected_kgco2e
     label = json.loads(Path(written["carbon_label"]).read_text())
     assert written["weights"] == "proxy" and Path(written["model"]).is_file()
     assert json.loads(Path(written["figures"]).read_text())["trial"] == number

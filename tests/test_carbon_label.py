@@ -7,9 +7,11 @@ from pathlib import Path
 
 import optuna
 import pytest
+import torch
 
 from nas.carbon_label import build_carbon_label, model_card
 from nas.cli import main
+from nas.text import plural
 from tests.report.tiny_study import tiny_study
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning", "ignore::UserWarning")
@@ -99,15 +101,22 @@ def test_label_without_onnx_has_no_onnx_figures(exported) -> None:  # noqa: ANN0
     assert "emissions: " in model_card(label)
 
 
-def test_model_card_latency_rows_say_batch_runtime_and_device(exported) -> None:  # noqa: ANN001
+def test_model_card_latency_rows_say_batch_runtime_device_and_threads(exported) -> None:  # noqa: ANN001
     _, trial, out = exported
     card = (out / "README.md").read_text()
     assert "ms/batch" not in card  # PyTorch's and ONNX Runtime's latencies, each labelled
-    batch = trial.user_attrs["inference_batch_size"]
+    a = trial.user_attrs
+    batch, threads = a["inference_batch_size"], a["inference_threads"]
+    assert threads == a["threads"]  # measured in the trial's process, with its torch threads
+    how = f"(median, cpu, {plural(threads, 'thread')})"
     assert (
-        f"| latency (PyTorch) | {trial.user_attrs['inference_latency_ms']:.4g} ms per batch "
+        f"| latency (PyTorch) | {a['inference_latency_ms']:.4g} ms per batch of {batch} {how}"
         in card
     )
-    assert f"ms per batch of {batch} (median, cpu)" in card
-    assert "| latency (ONNX Runtime, CPU) |" in card
+    figures = json.loads((out / "figures.json").read_text())
+    ort_threads = figures["onnxruntime_cpu_threads"]  # the exporting process's torch threads
+    assert ort_threads == torch.get_num_threads()
+    ort_how = f"(median, cpu, {plural(ort_threads, 'thread')})"
+    ort_ms = figures["onnxruntime_cpu_latency_ms"]
+    assert f"| latency (ONNX Runtime, CPU) | {ort_ms:.4g} ms per batch of 1 {ort_how}" in card
     assert "| 1,000 inferences (PyTorch) |" in card

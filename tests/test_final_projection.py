@@ -69,7 +69,7 @@ def test_a_restart_projects_its_rebuild_warm_up_and_lost_energy() -> None:
     assert resumed.phases_kwh["lost"] == 3e-7
     measured = project_energy(PHASES_KWH, PHASES_S, **COMMON, restarts=1, restart_build_kwh=1e-8)
     assert measured.energy_kwh - fresh.energy_kwh == pytest.approx(0.5e-6 + 1e-8)
-    assert "1 earlier run(s) rebuilt and warmed up again" in resumed.method
+    assert "1 earlier run rebuilt and warmed up again" in resumed.method  # not "1 runs"
     assert "3.000e-07 kWh measured as lost" in resumed.method
 
 
@@ -199,7 +199,7 @@ def test_a_resumed_runs_epochs_cost_no_more_than_the_fresh_runs_beyond_the_proje
     summary = json.loads(rout)
     assert (
         summary["resumed_from_epoch"] == 2
-        and "resumed: 1 earlier run(s)" in (summary["projection_method"])
+        and "resumed: 1 earlier run rebuilt" in (summary["projection_method"])
     )
     assert summary["projected_energy_kwh"] >= json.loads(out)["projected_energy_kwh"]
     allowed = summary["projected_energy_kwh_high"] / summary["projected_energy_kwh"] - 1.0

@@ -49,3 +49,17 @@ def test_stop_reason_shows_even_without_completed_trials() -> None:
     text = pareto_table(study)
     assert text.splitlines()[0] == "no completed trials yet"
     assert "study stopped: carbon budget reached" in text and "carbon budget:" in text
+
+
+def test_latency_legend_says_batch_runtime_device_and_threads() -> None:
+    study = _study()
+    trial = study.ask()
+    attrs = {"accuracy": 0.6, "kgco2e": 1e-7, "energy_kind": "estimated"}
+    attrs |= {"inference_latency_ms": 0.9, "inference_batch_size": 1, "inference_threads": 1}
+    attrs |= {"inference_runtime": "torch", "inference_device": "cpu"}
+    for key, value in attrs.items():
+        trial.set_user_attr(key, value)
+    study.tell(trial, [0.6, 1e-7])
+    text = pareto_table(study)
+    legend = "latency_ms: median time per batch of 1 (torch on cpu, 1 thread, this machine, "
+    assert legend in text

@@ -33,7 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("config", nargs="?", help="study config (TOML); or give --storage")
     p.add_argument("--storage", help="Optuna storage URL")
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
     p.add_argument("--artifacts", help="artifact directory, to show trials' weights")
     p.add_argument(
         "--writable",

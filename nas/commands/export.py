@@ -22,7 +22,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     add_study_source_args(p)
     p.add_argument("--trial", type=int, required=True, help="trial number")
-    p.add_argument("--format", choices=FORMATS, default="onnx")
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="onnx",
+        help="onnx (checked in ONNX Runtime), pt2 (torch.export) or state_dict (default onnx)",
+    )
     p.add_argument("--out", required=True, help="output directory (new or empty; see --force)")
     p.add_argument(
         "--force",

@@ -6,6 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from nas.commands._common import print_json
+from nas.text import plural
 
 if TYPE_CHECKING:
     from nas.scheduling import SimulationResult
@@ -97,8 +98,10 @@ def _add_archive(verbs: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--trace", required=True, metavar="CSV", help="trace CSV or shipped name")
     p.add_argument("--mape", type=float, required=True, metavar="P", help="percent, e.g. 7")
-    p.add_argument("--seed", type=int, required=True, metavar="S")
-    p.add_argument("--out", required=True, metavar="FILE")
+    p.add_argument(
+        "--seed", type=int, required=True, metavar="S", help="seed of the synthetic errors"
+    )
+    p.add_argument("--out", required=True, metavar="FILE", help="archive CSV to write")
     p.add_argument("--horizon-hours", type=float, default=48.0, metavar="H", help="(48)")
     p.add_argument("--issue-every-hours", type=float, default=1.0, metavar="H", help="(1)")
     p.add_argument("--json", action="store_true", help="a JSON summary on stdout")
@@ -333,7 +336,7 @@ def format_table(r: SimulationResult) -> str:
         + (" (perfect foresight: an upper bound)" if r.forecast_is_upper_bound else "")
         + (", re-planned at every slot" if r.replan else ""),
         f"trace(s) {', '.join(r.traces)}; home region {r.regions[0]} (run-now runs there)",
-        f"{r.jobs} jobs of {r.job_hours:g} h, one every {r.arrival_every_hours:g} h "
+        f"{plural(r.jobs, 'job')} of {r.job_hours:g} h, one every {r.arrival_every_hours:g} h "
         f"({r.first_arrival} .. {r.last_arrival}), window {r.window_hours:g} h, "
         f"slots of {r.slot_minutes:g} min",
         f"job power {r.job_kw:g} kW assumed: {energy_kwh:g} kWh per job",

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from nas.commands._common import add_run_args, config_from_args, print_json
+from nas.text import plural
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -27,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     print(
         f"econas: study '{cfg.study.name}' in {redact_url(cfg.storage_url)} "
-        f"({cfg.study.trials} trials, "
+        f"({plural(cfg.study.trials, 'trial')}, "
         f"{cfg.search.benchmark or 'data ' + cfg.data.dataset})",
         file=sys.stderr,
     )

@@ -10,7 +10,7 @@ with the trial; ``econas export`` then ships these weights. Parses, calls
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING
 
 from nas.commands._common import (
     add_carbon_source_args,
@@ -19,6 +19,10 @@ from nas.commands._common import (
     print_json,
     study_from_args,
 )
+from nas.text import plural
+
+if TYPE_CHECKING:  # pragma: no cover
+    from nas.trained import TrainedTrial
 
 
 def _train_size(text: str) -> str | int:
@@ -91,22 +95,34 @@ def run(args: argparse.Namespace) -> int:
         on_result=None if args.json else _print_result,
     )
     if args.json:
-        print_json(outputs if args.top is not None else outputs[0])
+        dicts = [o.to_dict() for o in outputs]
+        print_json(dicts if args.top is not None else dicts[0])
     return 0
 
 
-def _print_result(s: dict[str, Any]) -> None:
-    err = s["projection_error_pct"]
-    print(
-        f"trial {s['trial']}: test accuracy {s['test_accuracy']:.4f} after {s['epochs']} epochs on "
-        f"{s['train_size']} images (proxy: {s['proxy_test_accuracy'] or float('nan'):.4f}); "
-        f"{s['energy_kwh']:.3e} kWh, {s['kgco2e']:.3e} kgCO2e ({s['energy_kind']}); "
-        f"projection {s['projected_energy_kwh']:.3e} kWh, error {err:+.1f}%" + _range_note(s)
+def result_line(s: TrainedTrial) -> str:
+    """The line ``econas train`` prints for a trained trial."""
+    err = s.projection_error_pct
+    proxy = s.proxy_test_accuracy if s.proxy_test_accuracy is not None else float("nan")
+    return (
+        f"trial {s.trial}: test accuracy {_num(s.test_accuracy, '.4f')} after "
+        f"{plural(s.epochs, 'epoch')} on {plural(s.train_size, 'image')} (proxy: {proxy:.4f}); "
+        f"{_num(s.energy_kwh, '.3e')} kWh, {_num(s.kgco2e, '.3e')} kgCO2e ({s.energy_kind}); "
+        f"projection {_num(s.projected_energy_kwh, '.3e')} kWh, error {_num(err, '+.1f')}%"
+        + _range_note(s)
     )
 
 
-def _range_note(s: dict[str, Any]) -> str:
-    lo, hi = s.get("projected_energy_kwh_low"), s.get("projected_energy_kwh_high")
+def _print_result(s: TrainedTrial) -> None:
+    print(result_line(s))
+
+
+def _num(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _range_note(s: TrainedTrial) -> str:
+    lo, hi = s.projected_energy_kwh_low, s.projected_energy_kwh_high
     if lo is None or hi is None:
-        return f" (range unknown: {s.get('projection_range_basis') or 'not benchmarked'})"
-    return f" (likely {lo:.3e} to {hi:.3e} kWh, {s.get('projection_range_basis')})"
+        return f" (range unknown: {s.projection_range_basis or 'not benchmarked'})"
+    return f" (likely {lo:.3e} to {hi:.3e} kWh, {s.projection_range_basis})"

@@ -12,6 +12,7 @@ import argparse
 import sys
 
 from nas.commands._common import add_run_args, config_from_args, print_json
+from nas.text import plural
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     n_trials = args.trials if args.trials is not None else cfg.study.trials
     print(
         f"econas: worker joining study '{cfg.study.name}' in {redact_url(cfg.storage_url)} "
-        f"for {n_trials} trials (data {cfg.data.dataset})",
+        f"for {plural(n_trials, 'trial')} (data {cfg.data.dataset})",
         file=sys.stderr,
     )
     if cfg.tracking.active:
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(pareto_rows(result.study))
     print(
-        f"econas: worker ran its {n_trials} trials in {result.wall_s:.1f} s; study now has "
+        f"econas: worker ran its {plural(n_trials, 'trial')} in {result.wall_s:.1f} s; study now has "
         f"{counts.complete} complete, {counts.pruned} pruned, {counts.failed} failed, "
         f"{counts.running} running",
         file=sys.stderr,

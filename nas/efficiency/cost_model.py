@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nas.stats import median
+from nas.text import plural
 
 J_PER_KWH = 3.6e6
 FEATURES = ("compute", "activations", "samples", "updates")
@@ -193,7 +194,8 @@ class TrainingCostModel:
             latest = self._seen[-self.recent :]
             scale = median([kwh / _energy(w, prices) for w, kwh in latest])
             prices = (prices[0] * scale, prices[1] * scale, prices[2] * scale, prices[3] * scale)
-            basis += f" x the last {len(latest)} trials' ratio" if n < self.min_fit else ""
+            whose = "trial's" if len(latest) == 1 else f"{len(latest)} trials'"
+            basis += f" x the last {whose} ratio" if n < self.min_fit else ""
         return CostPrediction(
             energy_kwh=_energy(work, prices), basis=basis, observations=n, prices_j=prices
         )
@@ -244,7 +246,7 @@ def refusal(
         return None
     return (
         f"predicted training energy {predicted_kwh * J_PER_KWH:.3g} J is {ratio:.1f}x the "
-        f"study's median trial ({typical * J_PER_KWH:.3g} J over {len(done)} trials), above "
+        f"study's median trial ({typical * J_PER_KWH:.3g} J over {plural(len(done), 'trial')}), above "
         f"the {max_ratio:g}x limit"
     )
 

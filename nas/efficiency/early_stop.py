@@ -15,6 +15,7 @@ import optuna
 
 from nas.pareto import nondominated_ranks as _ranks
 from nas.record import TrialRecord, rung_key
+from nas.text import plural
 
 _REACHED = (
     optuna.trial.TrialState.COMPLETE,
@@ -58,7 +59,7 @@ def should_stop(
     share = better / (len(history) + 1)
     if share >= keep:
         return True, (
-            f"early-stopped: front {mine} at the rung, {better} of {len(history)} trials "
+            f"early-stopped: front {mine} at the rung, {better} of {plural(len(history), 'trial')} "
             f"in better fronts (keep {keep:.2f})"
         )
     return False, ""

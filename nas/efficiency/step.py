@@ -31,6 +31,7 @@ from nas.efficiency.reuse import (
 from nas.record import Efficiency, TrialRecord, proxy_key, rung_key
 from nas.sections.efficiency import EfficiencySection
 from nas.stats import quantile
+from nas.text import plural
 from nas.trial import RunningTrial, Step, TrainingPlan
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ class EfficiencyStep(Step):
         if not math.isfinite(score) or score < threshold:
             raise optuna.TrialPruned(
                 f"screened: {name} {score:.4g} below the {sec.screen_quantile:.2f} quantile "
-                f"{threshold:.4g} of {len(history)} {family} candidates"
+                f"{threshold:.4g} of {plural(len(history), family + ' candidate')}"
             )
 
     def _choose(self, t: RunningTrial, peers: list[TrialRecord]) -> str | None:

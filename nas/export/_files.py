@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,9 +26,17 @@ def check_out_dir(out: Path, *, force: bool) -> None:
 
 @contextlib.contextmanager
 def staging_dir(out: Path) -> Iterator[Path]:
-    """A temporary directory next to ``out`` (same file system), removed unless published."""
+    """A temporary directory next to ``out`` (same file system), removed unless published.
+    Made with ``mkdir``'s default mode, so the published directory has the mode the user's
+    umask gives any new directory (``tempfile.mkdtemp`` would make it 0700)."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    while True:
+        tmp = out.parent / f".{out.name}.{secrets.token_hex(6)}.partial"
+        try:
+            tmp.mkdir()
+            break
+        except FileExistsError:  # pragma: no cover - 48 random bits
+            continue
     try:
         yield tmp
     finally:

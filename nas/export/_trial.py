@@ -29,6 +29,23 @@ if TYPE_CHECKING:  # pragma: no cover
     from search_spaces import ArchSpec
 
 WEIGHTS = ("proxy", "final")
+TEST_INDICES = "test_indices.json"
+# figures of a training (the weights it made), not of the architecture or the data set
+_TRAINING_KEYS = (
+    "accuracy",
+    "test_accuracy",
+    "kgco2e",
+    "energy_kwh",
+    "energy_source",
+    "energy_kind",
+    "hardware",
+    "intensity_g_per_kwh",
+    "intensity_source",
+    "duration_s",
+    "metered_fraction",
+    "search_energy_kwh",
+    "at_or_below_chance",
+)
 
 
 @dataclass(frozen=True)
@@ -126,8 +143,8 @@ def _write(
 
     from nas.carbon_label import build_carbon_label, write_carbon_label
     from nas.export._model import check_onnx, check_pt2, export_model
-    from nas.pareto import trial_row
-    from nas.record import Compression, TrialAttrs, TrialRecord
+    from nas.record import Compression, TrialRecord
+    from nas.study import study_config
     from nas.trial_model import get_trial, load_trial_model, weights_source
 
     trial = get_trial(study, number)
@@ -150,13 +167,16 @@ def _write(
     structure = TrialRecord.of(weights_source(study, trial)[1]).get(Compression.pruned_structure)
     if structure:  # the spec alone can't rebuild pruned weights
         (out / "pruned_structure.json").write_text(structure + "\n")
-    figures = trial_row(full) | {
+    tested = _test_indices(study, full, weights, stream)
+    if tested is not None:
+        (out / TEST_INDICES).write_text(json.dumps(tested) + "\n")
+    c = study_config(study)
+    figures = shipped_figures(full, weights, proxy_train_size=c.data.train_size) | {
         "study": study.study_name,
         "format": fmt,
-        "weights": weights,
         "quantization": rec.quantization,
         "max_abs_diff_vs_pytorch": check,
-        "intensity_source": rec.get(TrialAttrs.intensity_source),
+        "test_indices": TEST_INDICES if tested is not None else None,
     }
     onnx_figures = _measure_onnx(path, spec, rec, min_duration_s) if fmt == "onnx" else None
     figures |= onnx_figures or {}
@@ -167,6 +187,8 @@ def _write(
         "preprocessing": str(out / "preprocessing.json"),
         "figures": str(out / "figures.json"),
     }
+    if tested is not None:
+        written["test_indices"] = str(out / TEST_INDICES)
     projection = None if full.has_final else _projection(study, trial, stream)
     label = build_carbon_label(
         study,
@@ -252,3 +274,116 @@ def _measure_onnx(
         intensity_g_per_kwh=rec.get(TrialAttrs.intensity_g_per_kwh),
         intensity_source=rec.get(TrialAttrs.intensity_source),
     )
+
+
+def shipped_figures(
+    rec: TrialRecord, weights: str, *, proxy_train_size: int | None = None
+) -> dict[str, Any]:
+    """``figures.json``'s figures: at the top level those of the shipped ``weights`` (their
+    accuracies, the energy and kgCO2e of the training that made them, its meter and
+    intensity) beside the architecture's (params, FLOPs, the search's inference
+    measurement); the other training's figures under ``proxy`` (the search's proxy, when
+    the full-budget weights are shipped) or ``final`` (a full-budget training not shipped).
+    ``proxy_train_size``: the images the proxy trained on (the study's ``data.train_size``;
+    None: the whole split less validation)."""
+    from nas.pareto import trial_row
+    from nas.record import Final, TrialAttrs, below_chance, finite
+
+    row = trial_row(rec)
+    final = row.pop("final", None)
+    if weights == "proxy":
+        return {
+            "weights": "proxy",
+            "figures_of": (
+                "the shipped weights: the search's proxy training"
+                + ("; the full-budget training (not shipped) is under 'final'" if final else "")
+            ),
+            **row,
+            "epochs": rec.get(TrialAttrs.epochs),
+            "train_size": proxy_train_size,
+            **({"final": final} if final else {}),
+        }
+    f = rec.final
+    proxy = {k: row.pop(k) for k in _TRAINING_KEYS if k in row}
+    val = finite(f.get(Final.val_accuracy))
+    top = {
+        "accuracy": val,  # validation accuracy, as the search's
+        "test_accuracy": finite(f.get(Final.test_accuracy)),
+        "kgco2e": finite(f.get(Final.kgco2e)),
+        "energy_kwh": finite(f.get(Final.energy_kwh)),
+        "energy_source": f.get(Final.energy_source),
+        "energy_kind": f.get(Final.energy_kind),
+        "hardware": f.get(Final.hardware),
+        "intensity_g_per_kwh": finite(f.get(Final.intensity_g_per_kwh)),
+        "intensity_source": f.get(Final.intensity_source),
+        "duration_s": finite(f.get(Final.duration_s)),
+        "at_or_below_chance": below_chance(val, rec.chance_accuracy),
+        "epochs": f.get(Final.epochs),
+        "train_size": f.get(Final.train_size),
+        "test_size": f.get(Final.test_size),
+    }
+    extra = {k: v for k, v in (final or {}).items() if k not in top and k != "val_accuracy"}
+    return {
+        "weights": "final",
+        "figures_of": (
+            "the shipped weights: the full-budget training (econas train); the search's "
+            "proxy training of this trial is under 'proxy'"
+        ),
+        "trial": row.pop("trial"),
+        "state": row.pop("state"),
+        **top,
+        **row,  # the architecture's and the data set's: params, flops, latency, chance
+        **extra,  # the full-budget run's status, projection, lost energy, weights id
+        "proxy": proxy | {"epochs": rec.get(TrialAttrs.epochs), "train_size": proxy_train_size},
+    }
+
+
+def _test_indices(
+    study: optuna.Study, rec: TrialRecord, weights: str, stream: TextIO
+) -> dict[str, Any] | None:
+    """Which images of the data set's test split the shipped weights' ``test_accuracy`` was
+    scored on (``test_indices.json``): the subset the search (proxy) or ``econas train``
+    (final) drew, drawn again with the same seed and checked against the record."""
+    from nas.data import DataBudget, drawn_test_indices, indices_digest
+    from nas.errors import DataError
+    from nas.record import Final, TrialAttrs, finite
+    from nas.study import study_config
+
+    c = study_config(study)
+    d = c.data
+    if weights == "final":
+        f = rec.final
+        size, seed = f.get(Final.test_size), f.get(Final.data_seed, c.study.seed)
+        accuracy, digest = finite(f.get(Final.test_accuracy)), f.get(Final.test_indices_sha256)
+    else:
+        size, seed = d.test_size, c.study.seed
+        accuracy, digest = rec.num(TrialAttrs.test_accuracy), None
+    budget = DataBudget(train_size=None, val_size=d.val_size, test_size=size, resolution=None)
+    try:
+        indices, split = drawn_test_indices(d.dataset, budget=budget, seed=int(seed))
+    except DataError as exc:
+        print(f"econas: no {TEST_INDICES}: {exc}", file=stream)
+        return None
+    if (size is not None and len(indices) != size) or (
+        digest is not None and indices_digest(indices) != digest
+    ):
+        print(
+            f"econas: no {TEST_INDICES}: the test subset drawn again is not the one the "
+            f"{weights} weights were scored on (the data set changed?)",
+            file=stream,
+        )
+        return None
+    return {
+        "dataset": d.dataset,
+        "split": "test",
+        "split_size": split,
+        "images": len(indices),
+        "weights": weights,
+        "test_accuracy": accuracy,
+        "how": (
+            "test_accuracy is the share of the test split's images at these positions (0-based, "
+            "in the data set's own order) that the model classifies as labelled, each image "
+            "prepared as preprocessing.json says"
+        ),
+        "indices": [int(i) for i in indices],
+    }

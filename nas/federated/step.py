@@ -25,6 +25,7 @@ from nas.federated.engine import FederatedSpec, train_federated
 from nas.federated.split import label_skew, split_indices
 from nas.record import Federated
 from nas.sections.federated import FederatedSection
+from nas.text import plural
 from nas.train import TrainingPlan, TrainResult
 from nas.trial import RunningTrial, Step
 
@@ -86,8 +87,8 @@ class FederatedStep(Step):
                 Federated.rounds: rounds,
                 Federated.prox_mu: spec.mu,
                 Federated.epochs_mapping: (
-                    f"{epochs} centralised epochs -> {rounds} rounds x "
-                    f"{spec.local_epochs} local epochs on {spec.clients_per_round}/{spec.clients} "
+                    f"{plural(epochs, 'centralised epoch')} -> {plural(rounds, 'round')} x "
+                    f"{plural(spec.local_epochs, 'local epoch')} on {spec.clients_per_round}/{spec.clients} "
                     "clients" + (" (compute-matched)" if spec.rounds is None else " (rounds fixed)")
                 ),
                 Federated.model_bytes: model_bytes,

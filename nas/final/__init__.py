@@ -1,7 +1,8 @@
 """From proxy to product: train a chosen trial at full budget (``econas train``).
 
     options = FinalOptions.of(config, epochs=5)
-    outputs = train_trials(study, [3], config, options)   # what econas train --json prints
+    results = train_trials(study, [3], config, options)   # [nas.trained.TrainedTrial]
+    results[0].test_accuracy, results[0].to_dict()         # .to_dict(): econas train --json
 
 or, one trial by hand::
 

@@ -31,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from nas.errors import BadInputError
+from nas.text import plural
 
 _ONCE = ("quantize", "upload", "store")
 _MAX_WINDOW_S = 10 * 365.25 * 86400
@@ -191,17 +192,17 @@ def project_energy(
     where = (
         f"its last epoch's ({per_sample_kwh:.3e} kWh)"
         if steady
-        else (f"{per_sample_kwh:.3e} kWh over {samples} samples")
+        else (f"{per_sample_kwh:.3e} kWh over {plural(samples, 'sample')}")
     )
     method = (
-        f"proxy {basis} energy per sample-epoch, {where}, x {train_size} images x {epochs} "
-        "epochs, plus its warm-up and build once per process, validation every epoch and the "
+        f"proxy {basis} energy per sample-epoch, {where}, x {plural(train_size, 'image')} x "
+        f"{plural(epochs, 'epoch')}, plus its warm-up and build once per process, validation every epoch and the "
         "test set scaled per image, a checkpoint write every epoch (as the proxy's weights "
         "upload), and the proxy's quantize/upload/store once"
     )
     if restarts > 0 or lost_kwh > 0:
         method += (
-            f"; resumed: {restarts} earlier run(s) rebuilt and warmed up again, "
+            f"; resumed: {plural(restarts, 'earlier run')} rebuilt and warmed up again, "
             f"{lost_kwh:.3e} kWh measured as lost in interrupted epochs"
         )
     return Projection(

@@ -28,7 +28,7 @@ import torch._dynamo  # noqa: F401  (the first optimizer imports it: 1.6 s, proc
 from nas.carbon import IntensitySource, kgco2e
 from nas.compression import CompressionChoice, deploy, pruned_network, scratch_model
 from nas.context import RunContext
-from nas.data import DataSplits
+from nas.data import DataSplits, indices_digest
 from nas.energy import add_measurements, energy_kind
 from nas.errors import BadInputError, EconasError, TrialFailure
 from nas.final._checkpoint import Checkpoint, CheckpointDir, measurement_to_json
@@ -46,6 +46,7 @@ from nas.record import (
     final_key,
     finite,
 )
+from nas.text import plural
 from nas.train import Trainer, TrainingPlan, evaluate
 from search_spaces import ArchSpec
 
@@ -213,10 +214,12 @@ class FinalRun:
         if proxy_threads is not None and proxy_threads != torch.get_num_threads():
             if not os.environ.get("OMP_NUM_THREADS") and device.type == "cpu":
                 torch.set_num_threads(int(proxy_threads))  # what the projection assumes
-                self._line(f"training with the proxy's {proxy_threads} threads, as projected")
+                self._line(
+                    f"training with the proxy's {plural(proxy_threads, 'thread')}, as projected"
+                )
             else:
                 self._line(
-                    f"the proxy trained with {proxy_threads} threads, this run uses "
+                    f"the proxy trained with {plural(proxy_threads, 'thread')}, this run uses "
                     f"{torch.get_num_threads()} (OMP_NUM_THREADS): the projection assumes the "
                     "same setting"
                 )
@@ -256,9 +259,10 @@ class FinalRun:
                 kg = self._kg(intensity, kwh, log)
                 done = trainer.epoch - resumed_from
                 eta = (time.perf_counter() - t_start) / done * (opts.epochs - trainer.epoch)
+                kind = energy_kind(m.kind for m in log.merged())
                 self._line(
                     f"trial {self.trial.number} epoch {trainer.epoch}/{opts.epochs}  loss {loss:.4f}  "
-                    f"val acc {val_acc:.4f}  {kwh:.3e} kWh  {kg:.3e} kgCO2e so far  "
+                    f"val acc {val_acc:.4f}  {kwh:.3e} kWh  {kg:.3e} kgCO2e so far ({kind})  "
                     f"ETA {int(eta) // 60}:{int(eta) % 60:02d}"
                 )
                 if (
@@ -486,6 +490,8 @@ class FinalRun:
             Final.epochs_planned: self.opts.epochs,
             Final.train_size: len(d.train),
             Final.test_size: len(d.test),
+            Final.data_seed: self.context.seed,
+            Final.test_indices_sha256: indices_digest(d.test_indices),
             Final.batch_size: self.opts.batch_size,
             Final.lr: self.opts.lr,
             Final.val_accuracy: val_acc,

@@ -15,6 +15,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from nas.text import plural
+
 FORMAT = "econas.projection_spread/1"
 SPREAD_FILE = Path(__file__).with_name("projection_spread.json")
 ENV = "ECONAS_PROJECTION_SPREAD"
@@ -81,9 +83,9 @@ def spread_for(
         return None, f"the spread file holds no {'resumed' if resumed else 'fresh'} runs"
     cls = entry.get("hardware_class") or {}
     basis = (
-        f"from {n} {'resumed' if resumed else 'fresh'} runs of benchmarks/projection.py on "
+        f"from {plural(n, 'resumed run' if resumed else 'fresh run')} of benchmarks/projection.py on "
         f"{describe(cls)}, commit {str(entry.get('commit') or '?')[:10]}, {entry.get('at')}"
     )
     if not exact:
-        basis += f"; this proxy ran with {hw['threads']} threads"
+        basis += f"; this proxy ran with {plural(hw['threads'], 'thread')}"
     return (float(lo), float(hi)), basis

@@ -22,6 +22,7 @@ from nas.errors import BadInputError
 from nas.final._options import FinalOptions, final_context
 from nas.final._project import Projection
 from nas.final._run import FinalRun
+from nas.trained import TrainedTrial
 
 if TYPE_CHECKING:  # pragma: no cover
     import optuna
@@ -47,18 +48,19 @@ def train_trials(
     *,
     dry_run: bool = False,
     stream: TextIO | None = None,
-    on_result: Callable[[dict[str, Any]], None] | None = None,
-) -> list[dict[str, Any]]:
+    on_result: Callable[[TrainedTrial], None] | None = None,
+) -> list[TrainedTrial]:
     """Train trials ``numbers`` of ``study`` at ``options``' budget (module docstring); one
-    summary per trial (what ``econas train --json`` prints), each also to ``on_result`` as
-    soon as its trial is trained. ``options.max_kgco2e`` is one budget for them all."""
+    :class:`~nas.trained.TrainedTrial` per trial (``.to_dict()`` is what ``econas train
+    --json`` prints), each also to ``on_result`` as soon as its trial is trained.
+    ``options.max_kgco2e`` is one budget for them all."""
     from nas.record import Final
     from nas.trial_model import get_trial
 
     trials = [get_trial(study, n) for n in numbers]  # an unknown trial: bad input, first
     context = final_context(config, options, metered=not dry_run)
     out = sys.stderr if stream is None else stream
-    outputs: list[dict[str, Any]] = []
+    outputs: list[TrainedTrial] = []
     spent = 0.0
     try:
         for trial in trials:
@@ -92,7 +94,7 @@ def _train_one(
     final.ckpt.load(options.settings())  # a corrupt or foreign checkpoint: bad input
     final.check_memory()  # data and training fit in memory, before any work
     projection = final.project()
-    _print_projection(number, projection, out)
+    _print_projection(number, projection, out, kind=final.rec.energy_kind)
     final.store_projection(projection)
     if config.schedule.active:
         _print_green_start(config, projection.duration_s, out)
@@ -109,10 +111,8 @@ def _train_one(
     return final.run(projection), projection
 
 
-def summary(
-    final: FinalRun, record: dict[str, Any] | None, projection: Projection
-) -> dict[str, Any]:
-    """One trial's final training (or, without ``record``, its projection) in flat keys."""
+def summary(final: FinalRun, record: dict[str, Any] | None, projection: Projection) -> TrainedTrial:
+    """One trial's final training (or, without ``record``, its projection), typed."""
     from nas.record import Final, TrialAttrs
 
     rec = final.rec
@@ -120,38 +120,38 @@ def summary(
     g = projection.intensity_g_per_kwh
     lo = r.get(Final.projected_energy_kwh_low, projection.energy_kwh_low)
     hi = r.get(Final.projected_energy_kwh_high, projection.energy_kwh_high)
-    return {
-        "trial": final.trial.number,
-        "epochs": r.get(Final.epochs, final.opts.epochs),
-        "train_size": r.get(Final.train_size, len(final.data.train)),
-        "test_accuracy": r.get(Final.test_accuracy),
-        "val_accuracy": r.get(Final.val_accuracy),
-        "proxy_accuracy": rec.accuracy,
-        "proxy_test_accuracy": rec.num(TrialAttrs.test_accuracy),
-        "energy_kwh": r.get(Final.energy_kwh),
-        "kgco2e": r.get(Final.kgco2e),
-        "lost_energy_kwh": r.get(Final.lost_energy_kwh),
-        "energy_kind": r.get(Final.energy_kind),
-        "energy_source": r.get(Final.energy_source),
-        "intensity_g_per_kwh": r.get(Final.intensity_g_per_kwh, projection.intensity_g_per_kwh),
-        "intensity_source": r.get(Final.intensity_source, projection.intensity_source),
+    return TrainedTrial(
+        trial=final.trial.number,
+        dry_run=record is None,
+        epochs=r.get(Final.epochs, final.opts.epochs),
+        train_size=r.get(Final.train_size, len(final.data.train)),
+        test_accuracy=r.get(Final.test_accuracy),
+        val_accuracy=r.get(Final.val_accuracy),
+        proxy_accuracy=rec.accuracy,
+        proxy_test_accuracy=rec.num(TrialAttrs.test_accuracy),
+        energy_kwh=r.get(Final.energy_kwh),
+        kgco2e=r.get(Final.kgco2e),
+        lost_energy_kwh=r.get(Final.lost_energy_kwh),
+        energy_kind=r.get(Final.energy_kind),
+        energy_source=r.get(Final.energy_source),
+        intensity_g_per_kwh=r.get(Final.intensity_g_per_kwh, projection.intensity_g_per_kwh),
+        intensity_source=r.get(Final.intensity_source, projection.intensity_source),
         # a resumed run projects again (its rebuild, warm-up, lost work): the record's
-        "projected_energy_kwh": r.get(Final.projected_energy_kwh, projection.energy_kwh),
-        "projected_kgco2e": r.get(Final.projected_kgco2e, projection.kgco2e),
-        "projected_energy_kwh_low": lo,
-        "projected_energy_kwh_high": hi,
-        "projected_kgco2e_low": None if lo is None or g is None else lo * g / 1000.0,
-        "projected_kgco2e_high": None if hi is None or g is None else hi * g / 1000.0,
-        "projection_range_basis": r.get(Final.projection_range_basis, projection.range_basis),
-        "projected_duration_s": projection.duration_s,
-        "projection_method": r.get(Final.projection_method, projection.method),
-        "projected_phases_kwh": _json(r.get(Final.projected_phases)) or projection.phases_kwh,
-        "phases_kwh": _json(r.get(Final.phases)),
-        "projection_error_pct": r.get(Final.projection_error_pct),
-        "resumed_from_epoch": r.get(Final.resumed_from_epoch, 0),
-        "weights_artifact_id": r.get(Final.weights_artifact_id),
-        "dry_run": record is None,
-    }
+        projected_energy_kwh=r.get(Final.projected_energy_kwh, projection.energy_kwh),
+        projected_kgco2e=r.get(Final.projected_kgco2e, projection.kgco2e),
+        projected_energy_kwh_low=lo,
+        projected_energy_kwh_high=hi,
+        projected_kgco2e_low=None if lo is None or g is None else lo * g / 1000.0,
+        projected_kgco2e_high=None if hi is None or g is None else hi * g / 1000.0,
+        projection_range_basis=r.get(Final.projection_range_basis, projection.range_basis),
+        projected_duration_s=projection.duration_s,
+        projection_method=r.get(Final.projection_method, projection.method),
+        projected_phases_kwh=_json(r.get(Final.projected_phases)) or projection.phases_kwh,
+        phases_kwh=_json(r.get(Final.phases)),
+        projection_error_pct=r.get(Final.projection_error_pct),
+        resumed_from_epoch=r.get(Final.resumed_from_epoch, 0),
+        weights_artifact_id=r.get(Final.weights_artifact_id),
+    )
 
 
 def _json(text: Any) -> Any:
@@ -163,13 +163,16 @@ def _json(text: Any) -> Any:
         return None
 
 
-def _print_projection(number: int, p: Projection, stream: TextIO) -> None:
+def _print_projection(number: int, p: Projection, stream: TextIO, *, kind: str | None) -> None:
+    """The projection line; ``kind``: the proxy's energy kind (``estimated``, ``measured``),
+    which the projection inherits."""
     from nas.text import human_duration
 
     print(
         f"econas: trial {number}: projected {p.energy_kwh:.3e} kWh ({p.range_text()}), "
         f"{p.kgco2e:.3e} kgCO2e at {p.intensity_g_per_kwh:.4g} gCO2e/kWh ({p.intensity_source}), "
-        f"about {human_duration(p.duration_s)} (projected from the proxy: {p.method})",
+        f"about {human_duration(p.duration_s)} (projected from the proxy's "
+        f"{kind or 'unlabelled'} energy: {p.method})",
         file=stream,
         flush=True,
     )

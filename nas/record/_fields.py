@@ -135,6 +135,7 @@ class Inference:
     runtime = _f("inference_runtime", str)
     device = _f("inference_device", str)
     batch_size = _f("inference_batch_size", int, "samples")
+    threads = _f("inference_threads", int, "threads", "intra-op CPU threads of the runtime")
     samples = _f("inference_samples", int, "samples", "predicted inside the window")
     latency_ms = _f("inference_latency_ms", _NUM, "ms", "median per batch")
     latency_p90_ms = _f("inference_latency_p90_ms", _NUM, "ms")
@@ -287,6 +288,15 @@ class Final:
     epochs_planned = _f("final_epochs_planned", int, "epochs")
     train_size = _f("final_train_size", int, "images")
     test_size = _f("final_test_size", int, "images")
+    data_seed = _f(
+        "final_data_seed", int, "", "the seed the train/val/test subsets were drawn with"
+    )
+    test_indices_sha256 = _f(
+        "final_test_indices_sha256",
+        str,
+        "",
+        "of the test subset's positions (nas.data.indices_digest)",
+    )
     batch_size = _f("final_batch_size", int, "samples")
     lr = _f("final_lr", _NUM)
     val_accuracy = _f("final_val_accuracy", _NUM, "fraction", "on the study's validation set")

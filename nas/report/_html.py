@@ -19,7 +19,7 @@ from nas.report._data import Point, carbon_budget, check_cap, pareto_front, poin
 from nas.report._feedback import feedback_lines
 from nas.report._fidelity import Fidelity, fidelity
 from nas.report._figures import eco_curve, hypervolume_figure, phase_energy_figure, phase_order
-from nas.text import for_terminal
+from nas.text import for_terminal, plural
 
 
 @dataclass(frozen=True)
@@ -144,11 +144,11 @@ def build_report(study: optuna.Study, *, cap_kgco2e: float | None = None) -> Rep
     parts = [
         f"<h1>econas report: study <code>{_e(study.study_name)}</code></h1>",
         f"<p class=meta>generated {datetime.now(UTC).isoformat(timespec='seconds')} from the "
-        f"study's storage; {len(pts)} completed trials, {len(front)} on the front; "
+        f"study's storage; {plural(len(pts), 'completed trial')}, {len(front)} on the front; "
         f"trials by state: {_e(states_text(cost.trials_by_state))}</p>",
         "<h2>Search cost (the whole study)</h2>",
         f"<p class=total>The search emitted <b>{_kg(cost.kgco2e)}</b> "
-        f"({cost.energy_kwh:.3e} kWh) over all {sum(cost.trials_by_state.values())} trials, "
+        f"({cost.energy_kwh:.3e} kWh) over all {plural(sum(cost.trials_by_state.values()), 'trial')}, "
         "failed and pruned ones included.</p>",
         "<ul>"
         + "".join(f"<li>energy meter: {_e(m)}</li>" for m in cost.meters)
