@@ -187,7 +187,9 @@ def _main(argv: Sequence[str] | None) -> int:
     from nas.storage_faults import fault_of
 
     try:
-        with sigterm_as_interrupt() if args.command in SIGTERM_VERBS else nullcontext():
+        # the verb from its module: `measure -- CMD` keeps CMD in args.command
+        verb = str(getattr(args.func, "__module__", "")).rpartition(".")[2]
+        with sigterm_as_interrupt() if verb in SIGTERM_VERBS else nullcontext():
             return int(args.func(args) or 0)
     except KeyboardInterrupt as exc:  # Ctrl-C (130) or SIGTERM (143)
         line, code = describe(exc)
