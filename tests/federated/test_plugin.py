@@ -135,8 +135,9 @@ def test_federated_trial_stores_accuracy_energy_and_carbon(
     assert a["comm_energy_kind"] == "estimated"
     assert a["comm_energy_source"] == "network-estimate"
     assert a["federated_comm_in_energy_total"] is True
-    phases = "sample,reuse,build,train,comm,eval,test,inference,upload,store".split(",")
-    assert a["phases"].split(",") == phases  # comm right after the training it belongs to
+    # screen: the cost guard predicts the training energy on the built model
+    phases = "sample,reuse,build,screen,train,comm,eval,test,inference,upload,store".split(",")
+    assert a["phases"].split(",") == phases, a["phases"]  # comm right after its training
     # the model's cost: training, its communication and validation; the search's: every phase
     total = a["train_energy_kwh"] + a["comm_energy_kwh"] + a["eval_energy_kwh"]
     search = sum(a[f"{p}_energy_kwh"] for p in phases)
