@@ -324,6 +324,7 @@ def run_search(
     if tracker is not None:
         finish_tracking(tracker, study)
     if new and StudyCounts.of(study).complete == 0:
-        reasons = {TrialRecord.of(t).get(TrialAttrs.fail_reason, "error") for t in study.trials}
+        failed = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,))
+        reasons = {TrialRecord.of(t).get(TrialAttrs.fail_reason, "error") for t in failed}
         raise EconasError(f"every trial failed ({', '.join(sorted(reasons))}); see -v output")
     return SearchResult(study=study, new_trials=new, wall_s=time.perf_counter() - t0)

@@ -311,7 +311,7 @@ def test_search_fails_a_trial_that_would_not_fit_and_goes_on(
     _npz(tmp_path / "d.npz", n=120, size=32, channels=1)
     cfg = tmp_path / "oom.toml"
     cfg.write_text(
-        '[study]\nname = "oom"\ntrials = 2\nsampler = "random"\n[search]\nspaces = ["cnn"]\n'
+        '[study]\nname = "oom"\ntrials = 2\nsampler = "random"\n[search]\nspaces = ["cnn"]\nbaselines = []\n'
         '[data]\ndataset = "npz:d.npz"\ntrain_size = 60\nval_size = 20\ntest_size = 20\n'
         'batch_size = 60\n[hardware]\ndevice = "cpu"\nmeter = "estimate"\n'
         "memory_budget_gb = 0.004\n[carbon]\nintensity_g_per_kwh = 50\n"

@@ -354,7 +354,7 @@ def _every_feature(root: Path) -> Any:
 
 @pytest.fixture(scope="module")
 def built_in(tmp_path_factory: pytest.TempPathFactory) -> ContractChecker:
-    """The three studies that run every built-in step, one checker over all of them."""
+    """The studies that run every built-in step, one checker over all of them."""
     root = tmp_path_factory.mktemp("contract")
     server = Loopback()
     try:
@@ -384,6 +384,10 @@ def built_in(tmp_path_factory: pytest.TempPathFactory) -> ContractChecker:
                 },
             )
             run_search(spatial, progress=False)
+            table = _study(  # a tabular benchmark: lookups through the table's own step
+                root, "table", study={"trials": 4}, search={"benchmark": "table:ecnas-4v"}
+            )
+            run_search(table, progress=False)
     finally:
         server.close()
     return checker
