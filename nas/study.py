@@ -166,6 +166,9 @@ def open_storage(
                     grace_period=grace_s,
                     heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2),
                 )
+            if url.startswith("sqlite:"):  # processes sharing one file wait for its lock up
+                # to 30 s (sqlite3's default is 5 s: a loaded machine's worker gave up)
+                kwargs["engine_kwargs"] = {"connect_args": {"timeout": SQLITE_LOCK_TIMEOUT_S}}
             return _create_rdb_storage(connect_url(url), kwargs)
     except ImportError as exc:
         cause = getattr(exc.__cause__, "name", None) or exc
@@ -230,6 +233,9 @@ def _open_journal(path: Path, *, create: bool) -> optuna.storages.BaseStorage:
 
 
 _SCHEMA_RACE = ("UniqueViolation", "IntegrityError", "already exists", "duplicate key")
+
+
+SQLITE_LOCK_TIMEOUT_S = 30.0
 
 
 def _create_rdb_storage(url: str, kwargs: dict[str, Any]) -> optuna.storages.RDBStorage:

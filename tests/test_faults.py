@@ -291,3 +291,14 @@ def test_ctrl_c_while_optuna_tells_a_trial_is_an_interrupt_not_a_traceback(
     assert calls["n"] == 1
     (trial,) = _trials(f"sqlite:///{tmp_path}/runs/tell/study.db", "tell")
     assert trial.state == S.FAIL and trial.user_attrs["fail_reason"] == "interrupted"
+
+
+def test_sqlite_storages_wait_for_a_lock_instead_of_failing_at_once(tmp_path: Path) -> None:
+    """Workers sharing one SQLite file: a writer waits up to SQLITE_LOCK_TIMEOUT_S for
+    another's lock (sqlite3's 5 s default made a loaded worker fail a trial as a fault)."""
+    from nas.study import SQLITE_LOCK_TIMEOUT_S
+
+    storage = open_storage(f"sqlite:///{tmp_path / 'study.db'}", heartbeat=False)
+    with storage.engine.connect() as conn:  # type: ignore[attr-defined]
+        timeout = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
+    assert SQLITE_LOCK_TIMEOUT_S >= 30 and timeout == SQLITE_LOCK_TIMEOUT_S * 1000
