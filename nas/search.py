@@ -139,9 +139,8 @@ class _Interruptible:
         try:
             return self.objective(trial)
         except KeyboardInterrupt as exc:
-            how = "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C (SIGINT)"
             trial.set_user_attr(TrialAttrs.fail_reason, "interrupted")
-            trial.set_user_attr(TrialAttrs.fail_message, f"stopped by {how}")
+            trial.set_user_attr(TrialAttrs.fail_message, f"stopped by {_how(exc)}")
             raise
         except Exception as exc:
             if is_fault(exc):
@@ -160,13 +159,24 @@ class _StopOnFault:
             study.stop()
 
 
-def _fail_if_running(study: optuna.Study, trial_id: int | None) -> None:
+def _how(exc: KeyboardInterrupt) -> str:
+    return "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C (SIGINT)"
+
+
+def _fail_if_running(
+    study: optuna.Study, trial_id: int | None, interrupt: KeyboardInterrupt | None = None
+) -> None:
+    """Fail the last trial asked if an interrupt or a storage fault left it RUNNING: the
+    interrupt may land after its objective returned, while Optuna tells its state."""
     if trial_id is None:
         return
     storage = study._storage
     try:
         if storage.get_trial(trial_id).state == optuna.trial.TrialState.RUNNING:
-            storage.set_trial_user_attr(trial_id, TrialAttrs.fail_reason, "interrupted")
+            if interrupt is not None:
+                storage.set_trial_user_attr(trial_id, TrialAttrs.fail_reason, "interrupted")
+                message = f"stopped by {_how(interrupt)}"
+                storage.set_trial_user_attr(trial_id, TrialAttrs.fail_message, message)
             storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL)
     except Exception:  # noqa: BLE001 - best effort while stopping; heartbeats cover the rest
         log.debug("could not fail interrupted trial %s", trial_id, exc_info=True)
@@ -300,12 +310,13 @@ def run_search(
                 callbacks=callbacks,
                 gc_after_trial=False,
             )
-        except KeyboardInterrupt:  # finished trials are already in the storage
-            _fail_if_running(study, objective.trial_id)
+        except KeyboardInterrupt as exc:  # finished trials are already in the storage
+            _fail_if_running(study, objective.trial_id, exc)
             raise
         except Exception as exc:  # raised by Optuna itself, outside the objective
-            _fail_if_running(study, objective.trial_id)  # best effort: the storage may refuse
             interrupt = interrupt_in(exc)
+            # best effort: the storage may refuse
+            _fail_if_running(study, objective.trial_id, interrupt)
             if interrupt is not None:  # Ctrl-C while Optuna told a state: it masks it
                 raise interrupt from None
             fault = fault_of(exc, redact_url(config.storage_url))
