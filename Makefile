@@ -52,6 +52,7 @@ bench: setup data
 	$(PY) benchmarks/forecast_archive.py
 	$(PY) benchmarks/search_tabular.py
 	$(PY) benchmarks/projection.py
+	$(PY) benchmarks/threads.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -1,7 +1,7 @@
 """How well training energy is predicted before training (nas.efficiency.cost_model).
 
 Trains, on the quickstart's budget (Fashion-MNIST, 2,000 training images, 2 epochs, batch 64,
-AdamW lr 3e-3, one thread), the four baselines and random samples of the default ``cnn`` and
+AdamW as the quickstart trains, one thread), the four baselines and random samples of the default ``cnn`` and
 ``vit`` spaces at 28x28, in a shuffled order as a study would meet them. Each training runs
 in one meter window (the auto meter: an estimate on machines without RAPL/NVML, labelled so)
 and is first predicted from the architectures trained before it
@@ -18,6 +18,7 @@ fitted to all trials (the figures ``DEFAULT_PRIOR`` states). Writes
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import random
 import sys
@@ -33,6 +34,7 @@ import _harness  # noqa: E402  (pins the thread environment before torch loads)
 import optuna  # noqa: E402
 import torch  # noqa: E402
 
+from nas.config import load_config  # noqa: E402
 from nas.cost import analyze_cost  # noqa: E402
 from nas.data import DataBudget, load_data  # noqa: E402
 from nas.efficiency.cost_model import (  # noqa: E402
@@ -45,12 +47,12 @@ from nas.efficiency.cost_model import (  # noqa: E402
 )
 from nas.energy import create_meter  # noqa: E402
 from nas.stats import median  # noqa: E402
-from nas.train import cross_entropy_loss, train_model  # noqa: E402
+from nas.train import TrainingPlan, train_model  # noqa: E402
 from search_spaces import ArchSpec, build_model, create_search_space  # noqa: E402
 from search_spaces.baselines import baseline_specs  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "cost_model.json"
-TRAIN, EPOCHS, BATCH, LR = 2000, 2, 64, 3e-3
+TRAIN, EPOCHS, BATCH = 2000, 2, 64
 TARGET_ERROR, TARGET_SHARE = 0.30, 0.80
 PRICE_NAMES = ("per_gflop", "per_mactivation", "per_ksample", "per_mparam_step")
 
@@ -90,6 +92,12 @@ def main() -> None:
     budget = DataBudget(train_size=TRAIN, val_size=500, test_size=1000, batch_size=BATCH)
     data = load_data("fashion-mnist", budget=budget, seed=0)
     meter = create_meter("auto", device="cpu")
+    # the quickstart's recipe, as a study trains it (AdamW, one-cycle, its label smoothing)
+    plan = TrainingPlan.from_config(
+        load_config(ROOT / "studies" / "quickstart.toml"), device=torch.device("cpu"), seed=0
+    )
+    assert (plan.epochs, plan.batch_size) == (EPOCHS, BATCH), "the quickstart's budget changed"
+    importlib.import_module("torch._dynamo")  # as nas.pipeline.Objective: start-up, not trial 0
     before = _harness.provenance()
     model = TrainingCostModel()
     rows: list[dict[str, Any]] = []
@@ -110,10 +118,7 @@ def main() -> None:
         pred = model.predict(work)
         start, wall = time.process_time(), time.perf_counter()
         with meter.window("train") as w:
-            train_model(
-                net, data.train, epochs=EPOCHS, batch_size=BATCH, lr=LR, weight_decay=0.01,
-                device=torch.device("cpu"), seed=i, loss_fn=cross_entropy_loss(0.0),
-            )  # fmt: skip
+            train_model(net, data.train, plan.replace(seed=i))
         cpu_s, wall_s = time.process_time() - start, time.perf_counter() - wall
         m = w.measurement
         kwh = m.total_energy_j / J_PER_KWH
@@ -131,6 +136,8 @@ def main() -> None:
                 "predicted_energy_j": pred.energy_j,
                 "relative_error": pred.energy_kwh / kwh - 1.0,
                 "basis": pred.basis,
+                "family": spec.family,
+                "features": list(work.features()),
                 "train_cpu_s": cpu_s,
                 "meter": m.source,
                 "kind": m.kind,
@@ -141,7 +148,7 @@ def main() -> None:
     prices = fit_prices(seen)
     out = {
         "benchmark": "cost_model",
-        "budget": {"train_size": TRAIN, "epochs": EPOCHS, "batch_size": BATCH, "lr": LR},
+        "budget": {"train_size": TRAIN, "epochs": EPOCHS, "batch_size": BATCH, "lr": plan.lr},
         "target": {"relative_error": TARGET_ERROR, "share": TARGET_SHARE},
         "all_trials": errors(rows, 0),
         "after_min_fit": errors(rows, model.min_fit),

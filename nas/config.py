@@ -200,8 +200,16 @@ class HardwareSection:
     # GiB that econas's data and training may use (nas.memory); unset: 80% of the memory
     # available when data loads or a trial starts. Not part of the study's fingerprint.
     memory_budget_gb: float | None = None
+    # CPU threads a search's trials train and infer with (0: torch's default, which honours
+    # OMP_NUM_THREADS). 1 by default: on a shared 2-core machine, 2 threads drew 1.10-1.38x
+    # the estimated energy of 1 for the baselines and a small CNN, for 0.73-0.94x the time
+    # (benchmarks/threads.py; medians of 6 paired rounds). Not part of the fingerprint: each
+    # trial records its threads.
+    threads: int = 1
 
     def check(self) -> None:
+        if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 0:
+            raise ConfigError(f"hardware.threads must be an integer >= 0, got {self.threads!r}")
         gb = self.memory_budget_gb
         if gb is not None and not (gb > 0 and math.isfinite(gb)):
             raise ConfigError(f"hardware.memory_budget_gb must be a positive number, got {gb}")
@@ -430,6 +438,7 @@ def fingerprint_dict(d: dict[str, Any]) -> dict[str, Any]:
     d.pop("final", None)
     d.pop("tracking", None)  # where results are also sent, not what they are
     d.pop("carbon", None)
+    d.get("hardware", {}).pop("threads", None)  # recorded per trial (provenance)
     d.get("hardware", {}).pop("memory_budget_gb", None)  # which trials run out, not what
     # they mean
     for key in ("max_kgco2e", "countdown_s"):
