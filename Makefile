@@ -53,6 +53,7 @@ bench: setup data
 	$(PY) benchmarks/search_tabular.py
 	$(PY) benchmarks/projection.py
 	$(PY) benchmarks/threads.py
+	$(PY) benchmarks/cost_model.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
