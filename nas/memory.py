@@ -321,7 +321,11 @@ def check_training(
 
 def warm_up() -> None:
     """Load what the first meta-device run needs (torch's meta kernels and decompositions:
-    seconds, once per process), so that it is not charged to the first trial's build phase."""
+    seconds, once per process), so that it is not charged to the first trial's build phase;
+    and torch._dynamo, which the first optimizer imports (878 modules, 1.6-4 s of CPU: inside
+    trial 0's train window it made trial 0 cost 3.6x its rerun, 14.9 J vs 4.2 J, and threw the
+    energy prediction off; ``econas train`` loads it at import, nas/final/_run.py)."""
+    import torch._dynamo  # noqa: F401
     from torch import nn
 
     def tiny() -> nn.Module:

@@ -157,12 +157,6 @@ class Objective:
         self._provenance: dict[str, Any] | None = None
         if context.workload.trains_modules:  # the memory guard's first meta-device run:
             warm_up()  # here, not in trial 0's build
-            # The first optimizer imports torch._dynamo (878 modules: 1.6-4 s of CPU, once
-            # per process). Loaded here, it is start-up like any import; inside trial 0's
-            # train window it made trial 0 cost 3.6x its rerun (14.9 J vs 4.2 J measured),
-            # threw its energy prediction off and, through it, the next trials' scale.
-            import torch._dynamo  # noqa: F401
-
             threads = cfg.hardware.threads
             if context.device.type == "cpu" and threads > 0:
                 torch.set_num_threads(threads)  # recorded per trial (Provenance.threads)
