@@ -42,8 +42,8 @@ from nas.efficiency.cost_model import (  # noqa: E402
     J_PER_KWH,
     TrainingCostModel,
     TrainingWork,
-    activation_elements,
     fit_prices,
+    forward_work,
 )
 from nas.energy import create_meter  # noqa: E402
 from nas.stats import median  # noqa: E402
@@ -54,7 +54,7 @@ from search_spaces.baselines import baseline_specs  # noqa: E402
 OUT = ROOT / "benchmarks" / "results" / "cost_model.json"
 TRAIN, EPOCHS, BATCH = 2000, 2, 64
 TARGET_ERROR, TARGET_SHARE = 0.30, 0.80
-PRICE_NAMES = ("per_gflop", "per_mactivation", "per_ksample", "per_mparam_step")
+PRICE_NAMES = ("per_gflop", "per_mactivation", "per_ksample", "per_mparam_step", "per_kcall")
 
 
 def specs(n_cnn: int, n_vit: int, seed: int) -> list[tuple[str, ArchSpec]]:
@@ -106,8 +106,10 @@ def main() -> None:
         torch.manual_seed(i)
         net = build_model(spec)
         cost = analyze_cost(net, (1, 1, 28, 28))
+        _, elements, calls = forward_work(net, (1, 28, 28))
         work = TrainingWork.of(
-            activations_per_sample=activation_elements(net, (1, 28, 28)),
+            activations_per_sample=float(elements),
+            calls_per_step=float(calls),
             flops_per_sample=cost.flops,
             params=cost.params,
             train_size=TRAIN,
@@ -131,6 +133,7 @@ def main() -> None:
                 "flops": cost.flops,
                 "params": cost.params,
                 "activations": work.activations_per_sample,
+                "calls_per_step": work.calls_per_step,
                 "wall_s": wall_s,
                 "measured_energy_j": m.total_energy_j,
                 "predicted_energy_j": pred.energy_j,

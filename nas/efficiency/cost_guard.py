@@ -27,7 +27,7 @@ import optuna
 from nas.efficiency.cost_model import (
     TrainingCostModel,
     TrainingWork,
-    activation_elements,
+    forward_work,
     refusal,
 )
 from nas.prediction import TRAIN_ENERGY
@@ -88,10 +88,12 @@ class CostGuard(Step):
     def work(self, t: RunningTrial) -> TrainingWork:
         cfg = t.config
         assert t.model is not None and t.spec is not None
+        _, elements, calls = forward_work(t.model, t.input_shape)
         return TrainingWork.of(
             flops_per_sample=float(t.attrs.get(TrialAttrs.flops) or 0),
             params=int(t.attrs.get(TrialAttrs.params) or 0),
-            activations_per_sample=float(activation_elements(t.model, t.input_shape)),
+            activations_per_sample=float(elements),
+            calls_per_step=float(calls),
             train_size=len(t.data.train),
             epochs=cfg.train.epochs,
             batch_size=cfg.data.batch_size,

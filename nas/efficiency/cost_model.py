@@ -1,9 +1,9 @@
 """Training energy known before training: predict a trial's training kWh from static features.
 
 A trial's training work is described by :class:`TrainingWork`: its forward FLOPs per sample
-and parameter count (:func:`nas.cost.analyze_cost`), the elements its forward pass creates
-(:func:`activation_elements`), and the samples and optimiser steps its plan trains for.
-Training energy is modelled as a sum of four kinds of work, each with a non-negative price:
+and parameter count (:func:`nas.cost.analyze_cost`), the elements its forward pass creates and the torch functions it calls
+(:func:`forward_work`), and the samples and optimiser steps its plan trains for.
+Training energy is modelled as a sum of five kinds of work, each with a non-negative price:
 
 - ``compute``: ``3 x flops_per_sample x samples`` (forward plus a backward pass of about
   twice the forward's FLOPs), priced per GFLOP;
@@ -11,7 +11,12 @@ Training energy is modelled as a sum of four kinds of work, each with a non-nega
   for beyond FLOPs (depthwise convolutions, BatchNorm, wide expanded maps, element-wise
   products), priced per million elements;
 - ``samples``: per-sample overhead (batching, the loss, Python per step), per 1,000 samples;
-- ``updates``: ``params x steps`` (the optimiser's update), per million parameter-steps.
+- ``updates``: ``params x steps`` (the optimiser's update), per million parameter-steps;
+- ``dispatch``: ``3 x calls_per_step x steps``, the torch functions one forward pass calls
+  (convolutions, norms, activations, additions...; the backward and the optimiser step
+  roughly double it), per 1,000 calls: the fixed cost of every operator call, whatever its
+  size, which decides the energy of the small networks a CPU proxy trains (a squeeze-excite
+  or residual block costs its calls, not its FLOPs).
 
 :class:`TrainingCostModel` starts from a :class:`CostPrior` (a stated default fitted on this
 project's CPU machines, or the caller's) and learns from the study's own trials
@@ -41,10 +46,11 @@ from nas.stats import median
 from nas.text import plural
 
 J_PER_KWH = 3.6e6
-FEATURES = ("compute", "activations", "samples", "updates")
-# feature units: GFLOP, million activation elements, thousand samples, million param-steps
-_SCALE = (1e9, 1e6, 1e3, 1e6)
-Prices = tuple[float, float, float, float]
+FEATURES = ("compute", "activations", "samples", "updates", "dispatch")
+# feature units: GFLOP, million activation elements, thousand samples, million param-steps,
+# thousand operator calls
+_SCALE = (1e9, 1e6, 1e3, 1e6, 1e3)
+Prices = tuple[float, float, float, float, float]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,10 +62,18 @@ class TrainingWork:
     samples: int  # training samples seen: train size x epochs
     steps: int  # optimiser steps: epochs x ceil(train size / batch size)
     activations_per_sample: float = 0.0  # elements the layers output for one sample
+    calls_per_step: float = 0.0  # torch functions one forward pass calls (0: not known)
     family: str = ""
 
     def __post_init__(self) -> None:
-        for name in ("flops_per_sample", "params", "samples", "steps", "activations_per_sample"):
+        for name in (
+            "flops_per_sample",
+            "params",
+            "samples",
+            "steps",
+            "activations_per_sample",
+            "calls_per_step",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not (value >= 0 and math.isfinite(value)):
                 raise ValueError(f"TrainingWork.{name} must be a finite number >= 0, got {value!r}")
@@ -74,6 +88,7 @@ class TrainingWork:
         epochs: int,
         batch_size: int,
         activations_per_sample: float = 0.0,
+        calls_per_step: float = 0.0,
         family: str = "",
     ) -> TrainingWork:
         """The work of ``epochs`` passes over ``train_size`` samples in ``batch_size`` batches."""
@@ -84,18 +99,20 @@ class TrainingWork:
             samples=train_size * epochs,
             steps=steps,
             activations_per_sample=activations_per_sample,
+            calls_per_step=calls_per_step,
             family=family,
         )
 
     def features(self) -> Prices:
-        """(GFLOP, million activation elements, thousand samples, million parameter-steps),
-        forward and backward: the priced quantities."""
+        """(GFLOP, million activation elements, thousand samples, million parameter-steps,
+        thousand operator calls), forward and backward: the priced quantities."""
         n = self.samples
         raw = (
             3.0 * self.flops_per_sample * n,
             3.0 * self.activations_per_sample * n,
             n,
             self.params * self.steps,
+            3.0 * self.calls_per_step * self.steps,
         )
         return tuple(v / s for v, s in zip(raw, _SCALE, strict=True))  # type: ignore[return-value]
 
@@ -108,6 +125,7 @@ class CostPrior:
     j_per_mactivation: float
     j_per_ksample: float
     j_per_mparam_step: float
+    j_per_kcall: float = 0.0
     source: str
 
     def prices(self) -> Prices:
@@ -116,6 +134,7 @@ class CostPrior:
             self.j_per_mactivation,
             self.j_per_ksample,
             self.j_per_mparam_step,
+            self.j_per_kcall,
         )
 
 
@@ -139,7 +158,7 @@ class CostPrediction:
     energy_kwh: float
     basis: str  # "prior" | "prior x study (n=3)" | "study fit (n=8)" ...
     observations: int
-    prices_j: Prices  # per GFLOP, 1M activations, 1k samples, 1M param-steps
+    prices_j: Prices  # per GFLOP, 1M activations, 1k samples, 1M param-steps, 1k calls
 
     @property
     def energy_j(self) -> float:
@@ -193,7 +212,7 @@ class TrainingCostModel:
         if n:
             latest = self._seen[-self.recent :]
             scale = median([kwh / _energy(w, prices) for w, kwh in latest])
-            prices = (prices[0] * scale, prices[1] * scale, prices[2] * scale, prices[3] * scale)
+            prices = tuple(p * scale for p in prices)  # type: ignore[assignment]
             whose = "trial's" if len(latest) == 1 else f"{len(latest)} trials'"
             basis += f" x the last {whose} ratio" if n < self.min_fit else ""
         return CostPrediction(
@@ -226,7 +245,7 @@ def fit_prices(seen: Sequence[tuple[TrainingWork, float]]) -> Prices:
                 prices[c] = float(v)
             sse = float(((xw @ np.array(prices) - 1.0) ** 2).sum())
             if best is None or sse < best[0]:
-                best = (sse, (prices[0], prices[1], prices[2], prices[3]))
+                best = (sse, tuple(prices))  # type: ignore[assignment]
     assert best is not None  # a single non-negative feature always fits (x, y > 0)
     return best[1]
 
@@ -257,18 +276,54 @@ def activation_elements(model: Any, input_shape: tuple[int, ...]) -> int:
     activations, residual additions, squeeze-excitation products, attention...): the memory
     traffic that costs a CPU time beyond the FLOPs. Eval mode, no grad; the mode is restored.
     """
+    return forward_work(model, input_shape)[1]
+
+
+def _flops_of(name: str, args: Any, kwargs: dict[str, Any], out: Any) -> int:
+    """fvcore's count (one multiply-add = one flop) of one torch function call."""
+    if name == "conv2d":
+        w = args[1] if len(args) > 1 else kwargs["weight"]
+        return int(out.numel() * w.shape[1] * w.shape[2] * w.shape[3])
+    if name == "linear":
+        w = args[1] if len(args) > 1 else kwargs["weight"]
+        return int(out.numel() * w.shape[1])
+    if name in ("matmul", "bmm", "__matmul__"):
+        return int(out.numel() * args[0].shape[-1])
+    if name == "scaled_dot_product_attention":
+        q, k, v = args[:3]
+        return int(q.numel() // q.shape[-1] * k.shape[-2] * (q.shape[-1] + v.shape[-1]))
+    if name == "batch_norm":
+        return 2 * int(out.numel())
+    if name == "layer_norm":
+        return 5 * int(out.numel())
+    if name == "adaptive_avg_pool2d":
+        return int(args[0].numel())
+    return 0
+
+
+def forward_work(model: Any, input_shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """``(flops, activation elements, torch-function calls)`` of the forward pass of one
+    ``input_shape`` sample, in one eager pass at the torch-function level: the FLOPs in fvcore's convention
+    (:func:`nas.cost.analyze_cost` gives the same totals for this project's CNN and ViT
+    spaces, ``tests/test_cost.py``) at a fraction of its trace's cost, so a sampler can
+    describe hundreds of candidates. Eval mode, no grad; the mode is restored."""
     import torch
     from torch.overrides import TorchFunctionMode
 
     class _Count(TorchFunctionMode):
-        total = 0
+        flops = 0
+        elements = 0
+        calls = 0
 
         def __torch_function__(
             self, func: Any, types: Any, args: Any = (), kwargs: Any = None
         ) -> Any:
-            out = func(*args, **(kwargs or {}))
+            kwargs = kwargs or {}
+            out = func(*args, **kwargs)
+            self.calls += 1
             if isinstance(out, torch.Tensor):
-                self.total += out.numel()
+                self.elements += out.numel()
+                self.flops += _flops_of(getattr(func, "__name__", ""), args, kwargs, out)
             return out
 
     was_training = model.training
@@ -282,4 +337,4 @@ def activation_elements(model: Any, input_shape: tuple[int, ...]) -> int:
             model(x)
     finally:
         model.train(was_training)
-    return counter.total
+    return counter.flops, counter.elements, counter.calls

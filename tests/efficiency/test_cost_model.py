@@ -17,10 +17,12 @@ from nas.efficiency.cost_model import (
 )
 
 
-def _work(flops: float, params: int, acts: float = 0.0, *, family: str = "cnn") -> TrainingWork:
+def _work(
+    flops: float, params: int, acts: float = 0.0, calls: float = 0.0, *, family: str = "cnn"
+) -> TrainingWork:
     return TrainingWork.of(
         flops_per_sample=flops, params=params, train_size=2000, epochs=2, batch_size=64,
-        activations_per_sample=acts, family=family,
+        activations_per_sample=acts, calls_per_step=calls, family=family,
     )  # fmt: skip
 
 
@@ -28,22 +30,27 @@ def _joules(work: TrainingWork, prices: tuple[float, ...]) -> float:
     return sum(f * p for f, p in zip(work.features(), prices, strict=True))
 
 
-WORKS = [
-    _work(f, p, a)
-    for f, p, a in [
-        (3e5, 9e3, 2e4), (1e7, 8e4, 1e5), (4e6, 7e4, 3e5), (2e7, 1e5, 2e5), (5e5, 3e4, 5e4),
-        (3e7, 3e5, 6e5), (8e6, 1.4e5, 9e4), (1e6, 1e4, 1e5), (6e6, 5e4, 4e5),
-    ]
+ROWS = [
+    (3e5, 9e3, 2e4), (1e7, 8e4, 1e5), (4e6, 7e4, 3e5), (2e7, 1e5, 2e5), (5e5, 3e4, 5e4),
+    (3e7, 3e5, 6e5), (8e6, 1.4e5, 9e4), (1e6, 1e4, 1e5), (6e6, 5e4, 4e5),
 ]  # fmt: skip
+CALLS = [13, 41, 65, 75, 92, 24, 39, 29, 56]  # torch-function calls of a forward pass
+WORKS = [_work(f, p, a, c) for (f, p, a), c in zip(ROWS, CALLS, strict=True)]
 
 
 def test_work_counts_samples_and_steps() -> None:
     w = _work(1e6, 1000, 500)
     assert (w.samples, w.steps) == (4000, 2 * 32)  # ceil(2000 / 64) = 32 steps an epoch
-    gflop, mact, ksamples, mparam_steps = w.features()
+    gflop, mact, ksamples, mparam_steps, kcalls = w.features()
     assert gflop == pytest.approx(3 * 1e6 * 4000 / 1e9)  # forward + backward ~ 3 forwards
     assert mact == pytest.approx(3 * 500 * 4000 / 1e6)
     assert (ksamples, mparam_steps) == (pytest.approx(4.0), pytest.approx(1000 * 64 / 1e6))
+    assert kcalls == 0.0  # calls_per_step not given: a work stored before it was counted
+    w = TrainingWork.of(
+        flops_per_sample=1e6, params=1000, train_size=2000, epochs=2, batch_size=64,
+        calls_per_step=20,
+    )  # fmt: skip
+    assert w.features()[4] == pytest.approx(3 * 20 * 64 / 1e3)  # forward, backward, step
     with pytest.raises(ValueError, match="flops_per_sample"):
         TrainingWork(flops_per_sample=math.nan, params=1, samples=1, steps=1)
 
@@ -64,7 +71,7 @@ def test_few_trials_scale_the_prior_by_the_measured_ratio() -> None:
 
 
 def test_enough_trials_fit_the_study_s_own_prices() -> None:
-    true = (0.4, 0.02, 0.9, 0.05)  # a machine whose prices differ from the prior's mix
+    true = (0.4, 0.02, 0.9, 0.05, 0.3)  # a machine whose prices differ from the prior's mix
     model = TrainingCostModel.from_observations(
         ((w, _joules(w, true) / J_PER_KWH) for w in WORKS[:8]), min_fit=6
     )
