@@ -44,7 +44,7 @@ OBJECTIVES: dict[str, str] = {
     "params": "minimize",
     LIFECYCLE_OBJECTIVE: "minimize",  # needs a [lifecycle] section
 }
-SAMPLERS = ("tpe", "nsga2", "random")
+SAMPLERS = ("tpe", "nsga2", "random", "eco")
 MAX_BATCH_SIZE = 65536  # larger batches are typos (10**12), not settings
 MAX_CONFIG_BYTES = 1024 * 1024  # a study config is a few KB; /dev/zero is not one
 MAX_NAME_BYTES = 200  # a study name names runs/<name>/: one path component (NAME_MAX is 255)

@@ -273,9 +273,11 @@ def run_search(
 
     # what pays on this hardware: measured once per study, its energy in the search cost
     config = calibrate_study(study, context)
-    objective = _Interruptible(
-        build_objective(config, study=study, context=context.replace(config=config))
-    )
+    from nas.proposals import bind_sampler
+
+    inner_objective = build_objective(config, study=study, context=context.replace(config=config))
+    bind_sampler(study, inner_objective)  # sampler "eco": the spaces it draws from
+    objective = _Interruptible(inner_objective)
     target = counts.finished + remaining if n_trials is not None else config.study.trials
     callbacks: list[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = [
         _StopOnFault(objective)

@@ -330,6 +330,10 @@ def make_sampler(config: Config) -> optuna.samplers.BaseSampler:
             )
         elif config.study.sampler == "random":
             inner = optuna.samplers.RandomSampler(seed=seed)
+        elif config.study.sampler == "eco":  # bound to the spaces by nas.proposals
+            from nas.search_strategy import ArchSampler
+
+            inner = ArchSampler(seed=seed, n_startup_trials=config.study.startup_trials)
         else:
             inner = optuna.samplers.TPESampler(
                 seed=seed,
