@@ -178,6 +178,7 @@ def run_seed(seed: int, args: argparse.Namespace) -> dict[str, Any]:
 def _trial_json(t: optuna.trial.FrozenTrial) -> dict[str, Any]:
     a = t.user_attrs
     keep = ("accuracy", "kgco2e", "search_energy_kwh", "family", "arch_spec", "reused")
+    keep += ("sample_energy_kwh", "train_energy_kwh")  # the proposal's cost, the training's
     out = {k: a[k] for k in keep if k in a}
     out |= {k: v for k, v in a.items() if k.startswith("proxy_") or k.startswith("screen_")}
     out["stop_reason"] = a.get("stop_reason")
@@ -249,6 +250,9 @@ def summary(trials: list[dict[str, Any]]) -> dict[str, Any]:
         "early_stopped": sum(r.startswith("early-stopped") for r in reasons),
         "reused": sum(bool(t.get("reused")) for t in trials),
         "search_kwh": sum(float(t.get("search_energy_kwh", 0.0)) for t in trials),
+        "sample_kwh": sum(float(t.get("sample_energy_kwh") or 0.0) for t in trials),
+        "train_kwh": sum(float(t.get("train_energy_kwh") or 0.0) for t in trials),
+        "architectures": len({t.get("arch_spec") for t in trials if t.get("arch_spec")}),
         "screen_choices": sorted({t["screen_choice"] for t in trials if "screen_choice" in t}),
     }
 

@@ -27,7 +27,12 @@ import numpy as np
 import optuna
 
 from nas.efficiency.cost_guard import observations
-from nas.efficiency.cost_model import TrainingCostModel, TrainingWork, forward_work
+from nas.efficiency.cost_model import (
+    TrainingCostModel,
+    TrainingWork,
+    forward_work,
+    work_energy_kwh,
+)
 from nas.search_strategy import ArchSampler, Described
 from search_spaces import SearchSpace
 from search_spaces._replay import ReplayTrial
@@ -148,6 +153,14 @@ def describe(
 
 
 def predictor(study: optuna.Study) -> Any:
-    """Predicted training kWh of a TrainingWork, by the study's own fitted cost model."""
+    """Predicted training kWh of a TrainingWork, by the study's own fitted cost model: the
+    prices fitted once per proposal, then every candidate priced by them."""
     model = TrainingCostModel.from_observations(observations(study.get_trials(deepcopy=False)))
-    return lambda work: model.predict(work).energy_kwh
+    prices: list[tuple[float, ...]] = []
+
+    def price(work: TrainingWork) -> float:
+        if not prices:
+            prices.append(model.predict(work).prices_j)
+        return work_energy_kwh(work, prices[0])
+
+    return price

@@ -220,10 +220,14 @@ class TrainingCostModel:
         )
 
 
-def _energy(work: TrainingWork, prices: Sequence[float]) -> float:
-    """kWh of ``work`` at ``prices`` (J per feature unit); never 0 (a floor of 1 mJ)."""
+def work_energy_kwh(work: TrainingWork, prices: Sequence[float]) -> float:
+    """kWh of ``work`` at ``prices`` (J per feature unit, e.g. a prediction's ``prices_j``);
+    never 0 (a floor of 1 mJ)."""
     joules = sum(f * p for f, p in zip(work.features(), prices, strict=True))
     return max(joules, 1e-3) / J_PER_KWH
+
+
+_energy = work_energy_kwh
 
 
 def fit_prices(seen: Sequence[tuple[TrainingWork, float]]) -> Prices:
