@@ -34,8 +34,7 @@ from nas.efficiency.cost_model import (
     work_energy_kwh,
 )
 from nas.search_strategy import ArchSampler, Described
-from search_spaces import SearchSpace
-from search_spaces._replay import ReplayTrial
+from search_spaces import ReplayTrial, SearchSpace
 
 
 class RandomTrial:

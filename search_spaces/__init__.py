@@ -11,6 +11,7 @@ torch) on first use.
 
 from __future__ import annotations
 
+from search_spaces._replay import ReplayTrial
 from search_spaces.spec import (
     MAX_IMAGE_SIZE,
     ArchSpec,
@@ -24,6 +25,7 @@ from search_spaces.spec import (
 __all__ = [
     "MAX_IMAGE_SIZE",
     "ArchSpec",
+    "ReplayTrial",
     "SearchSpace",
     "build_model",
     "create_search_space",
