@@ -73,12 +73,12 @@ class StudySection:
     name: str = "econas"
     storage: str | None = None  # default: sqlite:///runs/<name>/study.db
     artifacts: str | None = None  # default: runs/<name>/artifacts
-    sampler: str = "tpe"
+    sampler: str = "eco"  # econas's own (nas.search_strategy.ArchSampler)
     trials: int = 12  # target number of finished trials; re-running resumes up to it
     timeout_s: float | None = None
     seed: int = 0
     objectives: tuple[str, ...] = ("accuracy", "kgco2e")
-    startup_trials: int = 6  # random trials before TPE models the space
+    startup_trials: int = 6  # completed trials before eco or TPE models the space
 
     def check(self) -> None:
         check_study_name(self.name, "study.name")

@@ -180,3 +180,13 @@ def test_bind_sampler_ignores_other_samplers() -> None:
     before = study.sampler
     bind_sampler(study, SimpleNamespace(context=None, spaces={}))  # TPE: nothing to bind
     assert study.sampler is before and arch_sampler_of(before) is None
+
+
+def test_eco_is_the_default_sampler_and_the_quickstart_s() -> None:
+    from nas.bundled import studies_dir
+    from nas.config import StudySection, load_config
+
+    assert StudySection.__dataclass_fields__["sampler"].default == "eco"
+    quickstart = load_config(studies_dir() / "quickstart.toml")
+    assert quickstart.study.sampler == "eco"
+    assert arch_sampler_of(make_sampler(quickstart)) is not None
