@@ -20,6 +20,12 @@ BUDGET_EVALS = 30.0
 ECONAS: dict[str, tuple[str, dict[str, Any], float | None, bool]] = {
     "econas": ("econas's default: EcoSampler defaults", {}, None, True),
     "econas-halving": ("default + successive halving over epochs (eta 3)", {}, 3.0, True),
+    "econas-uniform-start": (
+        "default, but 4 startup proposals uniform over all candidates (the old default)",
+        {"startup": "uniform", "n_startup_trials": 4},
+        None,
+        True,
+    ),  # noqa: E501
     "econas-no-dedupe": ("default, re-proposals allowed", {"dedupe": False}, None, True),
     "econas-no-cost": (
         "default, EHVI not divided by predicted kWh",
@@ -41,7 +47,7 @@ ECONAS: dict[str, tuple[str, dict[str, Any], float | None, bool]] = {
     ),  # noqa: E501
     "econas-random": (
         "dedupe and feasibility only: uniform over unseen candidates",
-        {"surrogate": "random"},
+        {"surrogate": "random", "startup": "uniform"},
         None,
         True,
     ),  # noqa: E501

@@ -142,12 +142,14 @@ class CostPrior:
 # meter's 3.5 W per core + DRAM) by benchmarks/cost_model.py; any other hardware corrects it
 # from its first trial on.
 DEFAULT_PRIOR = CostPrior(
-    j_per_gflop=0.0171,
-    j_per_mactivation=0.00685,
-    j_per_ksample=0.293,
-    j_per_mparam_step=0.0853,
-    source="econas default: fitted to 31 architectures trained on a shared 2-core x86 CPU "
-    "(1 thread, load ~11, estimate meter: 3.5 W per core + DRAM) by benchmarks/cost_model.py",
+    j_per_gflop=0.0498,
+    j_per_mactivation=0.00676,
+    j_per_ksample=0.335,
+    j_per_mparam_step=0.0,
+    j_per_kcall=0.125,
+    source="econas default: fitted to 34 architectures (10 of them small CNNs) trained on a "
+    "shared 2-core Intel Xeon (AVX-512, AMX; 1 thread, estimate meter: 3.5 W per core + DRAM) "
+    "by benchmarks/cost_model.py",
 )
 
 

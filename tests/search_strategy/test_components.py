@@ -174,3 +174,23 @@ class TestSuccessiveHalving:
             SuccessiveHalving(rungs=[0, 4])
         with pytest.raises(ValueError):
             SuccessiveHalving(rungs=[1, 4], eta=1)
+
+
+def test_cheap_startup_proposes_from_the_cheaper_half_by_predicted_cost() -> None:
+    space = {"w": IntDistribution(1, 40)}
+    for startup, cheap_only in (("cheap", True), ("uniform", False)):
+        picks = []
+        for seed in range(12):
+            sampler = EcoSampler(
+                search_space=space,
+                seed=seed,
+                startup=startup,
+                n_startup_trials=5,
+                predict_cost=lambda p: float(p["w"]),
+            )
+            study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+            study.optimize(lambda t: (t.suggest_int("w", 1, 40) / 40, 1.0), n_trials=3)
+            picks += [t.params["w"] for t in study.trials]
+        assert all(w <= 21 for w in picks) == cheap_only, picks  # median of 1..40 is 20.5
+    with pytest.raises(ValueError, match="startup"):
+        EcoSampler(search_space=space, startup="cheapest")
