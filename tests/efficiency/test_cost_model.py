@@ -84,7 +84,7 @@ def test_enough_trials_fit_the_study_s_own_prices() -> None:
 
 
 def test_the_scale_follows_the_latest_trials_when_the_machine_gets_busier() -> None:
-    model = TrainingCostModel(recent=3)
+    model = TrainingCostModel(recent=3, min_fit=10)  # the prior scaled, not refitted
     prices = DEFAULT_PRIOR.prices()
     for i, w in enumerate(WORKS[:6]):  # the same work draws 2x from the fourth trial on
         model.observe(w, (1 if i < 3 else 2) * _joules(w, prices) / J_PER_KWH)
