@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 from nas.hypervolume import Point, improvement_segments, segments_on, staircase
 
@@ -59,3 +60,35 @@ def score_candidates(
         scores.append(sum(w * expected_improvement_above(float(m), float(s), lv) for w, lv in segs))
         alive.append(any(float(m) + optimism * float(s) > lv for _, lv in segs))
     return scores, alive
+
+
+def choose(
+    acc: Sequence[float],
+    energy: Sequence[float],
+    mu: Sequence[float],
+    sigma: Sequence[float],
+    pred: Sequence[float],
+    rng: Any,
+    *,
+    cost_aware: bool,
+    skip_dominated: bool,
+) -> tuple[int, int]:
+    """The candidate to propose, and how many could improve the front: the largest EHVI of
+    ``(mu +- sigma, pred)`` over the front of the observed ``(acc, energy)`` (per unit of
+    ``pred`` when ``cost_aware``; the dominated dropped while any other is left when
+    ``skip_dominated``), ties broken by ``rng``. Reference: the lowest observed accuracy and
+    1.05x the largest energy seen or predicted."""
+    import numpy as np
+
+    predicted = np.asarray(pred, dtype=float)
+    front = list(zip([float(a) for a in acc], [float(e) for e in energy], strict=True))
+    reference = (min(a for a, _ in front), 1.05 * float(max(max(energy), predicted.max())))
+    scores, alive_list = score_candidates(front, reference, mu, sigma, predicted)
+    score = np.array(scores)
+    if cost_aware:
+        score = score / np.maximum(predicted, 1e-300)
+    alive = np.array(alive_list)
+    if skip_dominated and alive.any():
+        score = np.where(alive, score, -np.inf)
+    best = np.flatnonzero(score == score.max())
+    return int(rng.choice(best)), int(alive.sum())

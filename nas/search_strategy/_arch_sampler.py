@@ -44,7 +44,7 @@ from optuna.samplers import BaseSampler, RandomSampler
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from nas.search_strategy._acquisition import score_candidates
+from nas.search_strategy._acquisition import choose
 from nas.search_strategy._surrogate import GaussianProcess
 
 Params = dict[str, Any]
@@ -220,21 +220,14 @@ class ArchSampler(BaseSampler):
         else:
             mu = np.full(len(pool), acc.mean())
             sigma = np.full(len(pool), acc.std() or 1e-3)
-        front = list(zip(acc.tolist(), energy.tolist(), strict=True))
-        reference = (float(acc.min()), 1.05 * float(max(energy.max(), pred.max())))
-        scores, alive_list = score_candidates(front, reference, mu, sigma, pred)
-        score = np.array(scores)
-        if self.cost_aware:
-            score = score / np.maximum(pred, 1e-300)
-        alive = np.array(alive_list)
-        if self.skip_dominated and alive.any():
-            score = np.where(alive, score, -np.inf)
-        best = np.flatnonzero(score == score.max())
-        pick = int(rng.choice(best))
+        pick, alive = choose(
+            acc, energy, mu, sigma, pred, rng,
+            cost_aware=self.cost_aware, skip_dominated=self.skip_dominated,
+        )  # fmt: skip
         self.last_choice = {
             "how": "ehvi per predicted cost" if self.cost_aware else "ehvi",
             "pool": len(pool),
-            "alive": int(alive.sum()),
+            "alive": alive,
             "mu": float(mu[pick]),
             "sigma": float(sigma[pick]),
             "predicted": float(pred[pick]),

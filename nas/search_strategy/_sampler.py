@@ -41,7 +41,7 @@ from optuna.search_space import IntersectionSearchSpace
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from nas.search_strategy._acquisition import score_candidates
+from nas.search_strategy._acquisition import choose
 from nas.search_strategy._candidates import candidates, categorical_mask, features, space_size
 from nas.search_strategy._surrogate import GaussianProcess
 
@@ -174,18 +174,11 @@ class EcoSampler(BaseSampler):
         else:
             mu = np.full(len(pool), acc.mean())
             sigma = np.full(len(pool), acc.std() or 1e-3)
-        front = list(zip(acc.tolist(), energy.tolist(), strict=True))
-        reference = (float(acc.min()), 1.05 * float(max(energy.max(), pred.max())))
-        scores, alive_list = score_candidates(front, reference, mu, sigma, pred)
-        score = np.array(scores)
-        if self.cost_aware:
-            score = score / np.maximum(pred, 1e-300)
-        if self.skip_dominated:
-            alive = np.array(alive_list)
-            if alive.any():
-                score = np.where(alive, score, -np.inf)
-        best = np.flatnonzero(score == score.max())
-        return pool[int(self._rng.choice(best))]
+        pick, _ = choose(
+            acc, energy, mu, sigma, pred, self._rng,
+            cost_aware=self.cost_aware, skip_dominated=self.skip_dominated,
+        )  # fmt: skip
+        return pool[pick]
 
     def _startup_pick(self, pool: list[dict[str, Any]]) -> dict[str, Any]:
         """Uniform over ``pool``; with ``startup="cheap"`` over its cheaper half by predicted
