@@ -216,12 +216,12 @@ class TrainingCostModel:
             prices, basis = self.prior.prices(), "prior"
         if n:
             latest = self._seen[-self.recent :]
-            scale = median([kwh / _energy(w, prices) for w, kwh in latest])
+            scale = median([kwh / work_energy_kwh(w, prices) for w, kwh in latest])
             prices = tuple(p * scale for p in prices)  # type: ignore[assignment]
             whose = "trial's" if len(latest) == 1 else f"{len(latest)} trials'"
             basis += f" x the last {whose} ratio" if n < self.min_fit else ""
         return CostPrediction(
-            energy_kwh=_energy(work, prices), basis=basis, observations=n, prices_j=prices
+            energy_kwh=work_energy_kwh(work, prices), basis=basis, observations=n, prices_j=prices
         )
 
 
@@ -230,9 +230,6 @@ def work_energy_kwh(work: TrainingWork, prices: Sequence[float]) -> float:
     never 0 (a floor of 1 mJ)."""
     joules = sum(f * p for f, p in zip(work.features(), prices, strict=True))
     return max(joules, 1e-3) / J_PER_KWH
-
-
-_energy = work_energy_kwh
 
 
 def fit_prices(seen: Sequence[tuple[TrainingWork, float]]) -> Prices:
