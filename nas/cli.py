@@ -85,6 +85,21 @@ class _ScrubFilter(logging.Filter):
         return True
 
 
+class _InterruptNoiseFilter(logging.Filter):
+    """Drops a database driver's traceback of the Ctrl-C or SIGTERM that cut its round trip
+        short (SQLAlchemy logs "Exception during reset" before re-raising it, and the error
+    closing the cursor the interrupt left): the interrupt is
+        handled, and the CLI says so in one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from nas.signals import interrupt_in
+
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is None or not record.name.startswith("sqlalchemy"):
+            return True
+        return interrupt_in(exc) is None  # the interrupt itself, or an error it caused
+
+
 class _Parser(argparse.ArgumentParser):
     """ArgumentParser that reports errors in one line and exits with 2."""
 
@@ -182,6 +197,8 @@ def _main(argv: Sequence[str] | None) -> int:
     for handler in root.handlers:  # a log file gets no credential either
         if not any(isinstance(f, _ScrubFilter) for f in handler.filters):
             handler.addFilter(_ScrubFilter())
+        if not any(isinstance(f, _InterruptNoiseFilter) for f in handler.filters):
+            handler.addFilter(_InterruptNoiseFilter())
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2

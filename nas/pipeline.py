@@ -42,6 +42,7 @@ from nas.errors import InvalidArchError, TrialFailure
 from nas.memory import warm_up
 from nas.record import RECORD_VERSION, PhaseLog, Provenance, TrialAttrs, fields, store_attrs
 from nas.record import Inference as InferenceAttr
+from nas.signals import interrupts_deferred
 from nas.storage_faults import is_fault
 from nas.trial import Deployed, RunningTrial, Step
 from nas.trial_memory import check_trial
@@ -187,7 +188,8 @@ class Objective:
             t.record({TrialAttrs.fail_message: str(exc)[:500]})
             raise
         finally:  # failed and pruned trials keep what they measured: the search paid for it
-            self.store(t)
+            with interrupts_deferred():  # a Ctrl-C here waits for the record to be written
+                self.store(t)
 
     # -- the trial --------------------------------------------------------------------------
     def run(self, t: RunningTrial) -> list[float]:

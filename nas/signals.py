@@ -49,6 +49,37 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait until the block ends, then act as they would have.
+
+    For a short write that must not be cut in half (a trial's record: an interrupt inside a
+    database round trip loses the record and makes the driver log a traceback). A signal that
+    arrives in the block is re-raised, with the handler in force before the block, as it ends.
+    Outside the main thread nothing changes (Python delivers signals to the main thread only).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        pending.append(signum)
+
+    for signum, handler in previous.items():
+        if handler is not signal.SIG_IGN and handler is not None:  # None: not set from Python
+            signal.signal(signum, hold)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            if handler is not signal.SIG_IGN and handler is not None:
+                signal.signal(signum, handler)
+        for signum in dict.fromkeys(pending):
+            signal.raise_signal(signum)
+
+
 def interrupt_in(exc: BaseException) -> KeyboardInterrupt | None:
     """The Ctrl-C or SIGTERM behind ``exc``: itself, or one in its ``__context__``/``__cause__``
     chain (Optuna raises ``UnboundLocalError: updated_state`` when an interrupt lands while it

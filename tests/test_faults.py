@@ -273,6 +273,83 @@ def test_sigterm_handler_is_scoped_to_the_long_verbs() -> None:
         signal.signal(signal.SIGTERM, old)
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupt_during_a_deferred_block_waits_for_its_end(signum: int) -> None:
+    from nas.signals import Terminated, interrupts_deferred, sigterm_as_interrupt
+
+    done = []
+    before = signal.getsignal(signum)
+    with pytest.raises(KeyboardInterrupt) as caught, sigterm_as_interrupt():
+        with interrupts_deferred():
+            os.kill(os.getpid(), signum)
+            time.sleep(0.2)  # undeferred, the handler would raise here
+            done.append("written")
+    assert done == ["written"]
+    assert isinstance(caught.value, Terminated) == (signum == signal.SIGTERM)
+    assert signal.getsignal(signum) == before  # every handler restored
+    with interrupts_deferred():  # no signal: nothing raised
+        done.append("again")
+    assert done == ["written", "again"]
+
+
+def test_ctrl_c_while_a_trial_record_is_written_keeps_the_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """CI once lost an interrupted trial's energy: SIGTERM landed inside the trial's final
+    write. The write now finishes first; the interrupt then stops the search as usual."""
+    import nas.pipeline
+
+    monkeypatch.chdir(tmp_path)
+    torch.set_num_threads(1)
+    real = nas.pipeline.store_attrs
+    calls = {"n": 0}
+
+    def store_attrs(trial, attrs):  # noqa: ANN001, ANN202
+        if "search_energy_kwh" in attrs and calls["n"] == 0:
+            calls["n"] += 1
+            os.kill(os.getpid(), signal.SIGINT)  # a Ctrl-C in the middle of the write
+            time.sleep(0.2)
+        return real(trial, attrs)
+
+    monkeypatch.setattr(nas.pipeline, "store_attrs", store_attrs)
+    config = _config(tmp_path, "store")
+    assert main(["search", str(config), "--trials", "3"]) == 130
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == "econas: interrupted" and "Traceback" not in err
+    (trial,) = _trials(f"sqlite:///{tmp_path}/runs/store/study.db", "store")
+    assert trial.state == S.FAIL and trial.user_attrs["fail_reason"] == "interrupted"
+    assert trial.user_attrs["search_energy_kwh"] > 0  # the record was written whole
+
+
+def test_a_drivers_traceback_of_an_interrupt_is_not_printed() -> None:
+    import logging
+
+    from nas.cli import _InterruptNoiseFilter
+
+    def record(name: str, exc: BaseException) -> logging.LogRecord:
+        try:
+            raise exc
+        except BaseException:  # noqa: BLE001
+            info = sys.exc_info()
+        return logging.LogRecord(name, logging.ERROR, __file__, 1, "Error", None, info)
+
+    def caused(exc: BaseException) -> BaseException:  # an error raised while handling exc
+        try:
+            try:
+                raise exc
+            except BaseException:  # noqa: BLE001
+                raise RuntimeError("cursor closed") from None
+        except RuntimeError as err:
+            err.__context__ = exc
+            return err
+
+    f = _InterruptNoiseFilter()
+    assert not f.filter(record("sqlalchemy.pool.impl.QueuePool", KeyboardInterrupt()))
+    assert not f.filter(record("sqlalchemy.engine.Engine", caused(KeyboardInterrupt())))
+    assert f.filter(record("sqlalchemy.engine.Engine", RuntimeError("a real error")))
+    assert f.filter(record("nas.search", KeyboardInterrupt()))  # only a driver's noise
+
+
 def test_ctrl_c_while_optuna_tells_a_trial_is_an_interrupt_not_a_traceback(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
