@@ -64,20 +64,26 @@ def _run(cmd: list[str], cwd: Path) -> str:
     return done.stdout
 
 
-def search(work: Path, name: str, trials: int, dataset: str) -> Path:
-    """A quickstart-budget study in ``work``; returns its config."""
+def study_text(name: str, trials: int, dataset: str) -> str:
+    """The quickstart config as this benchmark's proxy study: its name, trials and data, and
+    the random sampler (a fixed seed then proposes the same architectures every round)."""
     text = (ROOT / "studies" / "quickstart.toml").read_text()
     for old, new in (
         ('name = "quickstart"', f'name = "{name}"'),
         ("trials = 16 ", f"trials = {trials} "),
-        ('sampler = "tpe"', 'sampler = "random"'),
+        ('sampler = "eco"', 'sampler = "random"'),
         ('dataset = "fashion-mnist"', f'dataset = "{dataset}"'),
     ):
         if old not in text:
             raise SystemExit(f"studies/quickstart.toml no longer has {old!r}: update this script")
         text = text.replace(old, new, 1)
+    return text
+
+
+def search(work: Path, name: str, trials: int, dataset: str) -> Path:
+    """A quickstart-budget study in ``work``; returns its config."""
     config = work / f"{name}.toml"
-    config.write_text(text)
+    config.write_text(study_text(name, trials, dataset))
     _run(_econas("search", str(config)), work)
     return config
 

@@ -253,3 +253,24 @@ def test_report_gives_each_projection_with_its_range() -> None:
         for x in lines
     ), lines
     assert fid.to_json()["projected"][0]["projected_energy_kwh_low"] is None
+
+
+def test_the_projection_benchmark_still_edits_the_quickstart(tmp_path: Path) -> None:
+    """benchmarks/projection.py rewrites studies/quickstart.toml into its proxy study; a change
+    to the quickstart (its sampler became "eco") once broke the benchmark before any run."""
+    code = (
+        "import sys; sys.path.insert(0, 'benchmarks'); import projection; "
+        "sys.stdout.write(projection.study_text('proj-r1', 8, 'mnist'))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    config = tmp_path / "proj.toml"
+    config.write_text(done.stdout)
+    from nas.config import load_config
+
+    cfg = load_config(config)
+    assert cfg.study.name == "proj-r1" and cfg.study.sampler == "random"
+    assert cfg.study.trials == 8 and cfg.data.dataset == "mnist"
