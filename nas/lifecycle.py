@@ -36,7 +36,7 @@ import optuna
 
 from nas.config import Config
 from nas.errors import ConfigError
-from nas.record import Compression, Final, Inference, Lifecycle, TrialAttrs, TrialRecord
+from nas.record import Compression, Final, Inference, Lifecycle, TrialAttrs, TrialRecord, finite
 from nas.sections.lifecycle import LIFECYCLE_OBJECTIVE, LifecycleSection
 from nas.trial import RunningTrial, Step
 
@@ -176,6 +176,7 @@ def projected_training(t: RunningTrial) -> tuple[float, str]:
         test_size=c.final.test_size or d.test_split_size or len(d.test),
         epoch_kwh=t.epoch_energy_kwh,
         epoch_s=t.epoch_duration_s,
+        model_build_s=finite(t.attrs.get(TrialAttrs.model_build_s)),
     )
     return p.energy_kwh, f"projected: {p.method}"
 

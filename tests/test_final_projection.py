@@ -60,6 +60,18 @@ def test_projection_counts_every_phase_of_the_final_run() -> None:
     assert p.phases_kwh["checkpoint"] == pytest.approx(4e-8)
 
 
+def test_the_build_a_final_run_redoes_is_the_models_construction_alone() -> None:
+    """The proxy's build phase also checks memory and counts FLOPs; a final run only builds
+    (benchmarks/projection.py: the whole phase had projected ~10x the final run's build)."""
+    whole = project_energy(PHASES_KWH, PHASES_S, **COMMON)
+    share = project_energy(PHASES_KWH, PHASES_S, **COMMON, model_build_s=PHASES_S["build"] / 4)
+    assert share.phases_kwh["build"] == pytest.approx(whole.phases_kwh["build"] / 4)
+    assert whole.energy_kwh - share.energy_kwh == pytest.approx(PHASES_KWH["build"] * 3 / 4)
+    assert share.inputs["model_build_share"] == pytest.approx(0.25)
+    again = project_energy(PHASES_KWH, PHASES_S, **COMMON, model_build_s=1e9)  # never above
+    assert again.phases_kwh["build"] == pytest.approx(whole.phases_kwh["build"])
+
+
 def test_a_restart_projects_its_rebuild_warm_up_and_lost_energy() -> None:
     fresh = project_energy(PHASES_KWH, PHASES_S, **COMMON)
     resumed = project_energy(PHASES_KWH, PHASES_S, **COMMON, restarts=1, lost_kwh=3e-7, lost_s=0.3)

@@ -121,6 +121,8 @@ def test_every_joule_of_every_trial_is_in_exactly_one_phase(full_study: optuna.S
             epochs = json.loads(t.user_attrs["epoch_energy_kwh"])  # windows inside "train"
             train = next(p.energy_kwh for p in rec.phases if p.name == "train")
             assert len(epochs) == t.user_attrs["epochs"] and 0 < sum(epochs) <= train
+            build_s = next(p.duration_s for p in rec.phases if p.name == "build")
+            assert 0 < t.user_attrs["model_build_s"] <= build_s  # a part: what train redoes
             model = sum(p.energy_kwh for p in rec.phases if p.name in MODEL_COST_PHASES)
             assert math.isclose(rec.energy_kwh, model, rel_tol=1e-9)
             teacher = rec.num("teacher_energy_kwh")

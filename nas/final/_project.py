@@ -10,7 +10,9 @@ number of samples, so its **energy per sample-epoch** scales to the full run::
     checkpoint = proxy upload kWh (a write of the weights, which costs more than a checkpoint
                  of weights and optimizer moments, measured) x epochs
     test       = proxy test kWh / test images  x  final test images
-    fixed      = the proxy's quantize, upload and store phases once, its build once per process
+    fixed      = the proxy's quantize, upload and store phases once
+    build      = once per process: the proxy's build phase x the share of it that constructing
+                 the model took (its memory check and FLOP count are not redone)
     resumed    = per restart, the build (as measured in the earlier run) and the warm-up
                  again; energy measured as ``lost`` (an interrupted epoch's work, redone) added
 
@@ -124,12 +126,15 @@ def project_energy(
     restart_build_kwh: float | None = None,
     lost_kwh: float = 0.0,
     lost_s: float = 0.0,
+    model_build_s: float | None = None,
 ) -> Projection:
     """Scale a proxy's per-phase energy (kWh) and time (s) to a full-budget run; ``epoch_kwh``
     and ``epoch_s`` are its training epochs' own (``epoch_energy_kwh``). ``restarts``: runs
     this training already had that ended early (each rebuilds and warms up again; its build
     at ``restart_build_kwh`` when measured, else the proxy's);
-    ``lost_kwh``/``lost_s``: what they measured as lost (interrupted epochs, redone)."""
+    ``lost_kwh``/``lost_s``: what they measured as lost (interrupted epochs, redone);
+    ``model_build_s``: of the proxy's build phase, the seconds constructing the model took (the
+    rest, its memory check and FLOP count, a final run does not do; None: the whole phase)."""
     basis = "train"
     samples = proxy_train_samples
     if pruned_finetune_samples and phase_kwh.get("finetune"):
@@ -180,6 +185,10 @@ def project_energy(
     )
     inputs["checkpoint_kwh_per_epoch"] = phase_kwh.get("upload", 0.0)
     build_kwh, build_s = phase_kwh.get("build", 0.0), phase_s.get("build", 0.0)
+    if model_build_s is not None and build_s > 0:  # the share a final run redoes
+        share = min(max(model_build_s / build_s, 0.0), 1.0)
+        build_kwh, build_s = build_kwh * share, build_s * share
+        inputs["model_build_share"] = share
     again = build_kwh if restart_build_kwh is None else restart_build_kwh
     parts["build"] = (build_kwh + again * (runs - 1), build_s * runs)
     for phase in _ONCE:

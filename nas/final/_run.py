@@ -135,6 +135,7 @@ class FinalRun:
             restart_build_kwh=restart_build_kwh,
             lost_kwh=lost_kwh,
             lost_s=lost_s,
+            model_build_s=finite(rec.get(TrialAttrs.model_build_s)),
         )
         error_pct, basis = spread_for(self._hardware_class(), resumed=restarts > 0 or lost_kwh > 0)
         return projection.with_range(error_pct, basis).with_carbon(self.context.intensity)

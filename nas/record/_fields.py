@@ -55,6 +55,9 @@ class TrialAttrs:
     train_samples = _f("train_samples", int, "samples", "samples processed in training")
     epoch_energy_kwh = _f("epoch_energy_kwh", str, "kWh", "JSON: each epoch's training energy")
     epoch_duration_s = _f("epoch_duration_s", str, "s", "JSON: each epoch's training time")
+    model_build_s = _f(
+        "model_build_s", _NUM, "s", "of the build phase, constructing the model alone"
+    )
     energy_kwh = _f("energy_kwh", _NUM, "kWh", "producing the model: the model-cost phases")
     energy_j = _f("energy_j", _NUM, "J", "energy_kwh in joules")
     kgco2e = _f("kgco2e", _NUM, "kgCO2e", "energy_kwh at the trial's carbon intensity")
