@@ -87,9 +87,8 @@ class _ScrubFilter(logging.Filter):
 
 class _InterruptNoiseFilter(logging.Filter):
     """Drops a database driver's traceback of the Ctrl-C or SIGTERM that cut its round trip
-        short (SQLAlchemy logs "Exception during reset" before re-raising it, and the error
-    closing the cursor the interrupt left): the interrupt is
-        handled, and the CLI says so in one line."""
+    short (SQLAlchemy logs "Exception during reset" before re-raising it, and the error closing
+    the cursor the interrupt left): the interrupt is handled, and the CLI says so in one line."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         from nas.signals import interrupt_in

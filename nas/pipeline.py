@@ -215,13 +215,13 @@ class Objective:
             if work.trains_modules:  # on the meta device: a model that would not fit fails
                 check_trial(t)
             torch.manual_seed(t.seed)
-            built = time.perf_counter()
+            t0 = time.perf_counter()
             t.model = work.build(t.space, t.spec)
-            built = time.perf_counter() - built  # what `econas train` redoes (nas.final)
+            built_s = time.perf_counter() - t0  # what `econas train` redoes (nas.final)
             cost = work.cost(t.model, (1, *t.input_shape))
             t.record(
                 {
-                    TrialAttrs.model_build_s: built,
+                    TrialAttrs.model_build_s: built_s,
                     TrialAttrs.params: cost.params,
                     TrialAttrs.flops: cost.flops,
                     TrialAttrs.cost_of: "trained_model",

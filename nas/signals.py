@@ -62,20 +62,22 @@ def interrupts_deferred() -> Iterator[None]:
         yield
         return
     pending: list[int] = []
-    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {  # an ignored signal stays ignored; None: a handler not set from Python
+        s: h
+        for s in (signal.SIGINT, signal.SIGTERM)
+        if (h := signal.getsignal(s)) is not signal.SIG_IGN and h is not None
+    }
 
     def hold(signum: int, frame: FrameType | None) -> None:
         pending.append(signum)
 
-    for signum, handler in previous.items():
-        if handler is not signal.SIG_IGN and handler is not None:  # None: not set from Python
-            signal.signal(signum, hold)
+    for signum in previous:
+        signal.signal(signum, hold)
     try:
         yield
     finally:
         for signum, handler in previous.items():
-            if handler is not signal.SIG_IGN and handler is not None:
-                signal.signal(signum, handler)
+            signal.signal(signum, handler)
         for signum in dict.fromkeys(pending):
             signal.raise_signal(signum)
 
