@@ -13,7 +13,8 @@ registration order (``baseline`` first; the others may use ``ctx.baseline``)::
     register_technique("federated", lambda ctx: ...)  # returns a Deployed
 
 The built-in rows live in :mod:`nas.compression.techniques` and
-:mod:`nas.compression.combined`. Repeats use seeds ``seed, seed + 1, ...`` and the result
+:mod:`nas.compression.paper_combined` (the paper's fixed combination) and
+:mod:`nas.compression.combined` (econas's metered search). Repeats use seeds ``seed, seed + 1, ...`` and the result
 carries each repeat's rows, their spread and 95% intervals. :func:`format_table` and
 :func:`markdown_table` put a result in words.
 """
@@ -43,11 +44,13 @@ from nas.ablation._registry import (
 from nas.ablation._report import format_table, markdown_table
 from nas.ablation._run import COLUMNS, PROVENANCE, run_ablation
 from nas.compression.combined import select_combined
+from nas.compression.paper_combined import paper_combined
 from nas.compression.techniques import BUILTIN_TECHNIQUES
 from nas.federated.ablation import federated_technique
 
 for _name, _fn in BUILTIN_TECHNIQUES:
     register_technique(_name, _fn)
+register_technique("paper_combined", paper_combined)  # the paper's fixed combination
 register_technique("combined", select_combined)  # chosen by a small metered search
 register_technique("federated", federated_technique)
 

@@ -106,7 +106,7 @@ def row_flags(ctx: AblationContext, name: str, dep: Deployed, grid: Grid) -> dic
             f"{grid.policy} on the {grid.forecast} forecast within {grid.window_hours:g} h "
             f"on {grid.trace.name}"
         )
-    elif name == "combined" and "combination" in dep.details:
+    elif name in ("paper_combined", "combined") and "combination" in dep.details:
         flags["technique_setting"] = describe(dep.details["combination"]) + " + scheduling"
     if cal is not None and key is not None and key in cal.candidates:
         c = cal.candidates[key]

@@ -4,9 +4,11 @@ Carbon-Conscious AI (Viswanath) measured each technique with CodeCarbon on a V10
 its baseline, on the training job: pruning -28% energy / -25% CO2e / -1.5 points of accuracy,
 quantization -35 / -32 / -2, distillation -42 / -38 / -3, mixed precision -22 / -20 / -0.5,
 energy-aware scheduling -40% CO2e at no accuracy cost, and pruning, quantization and
-scheduling combined "up to 55% lower emissions". The combined target here: >= 55% lower
-CO2e at <= 1.5 points of accuracy lost, judged per scope (the training job, the paper's; and
-the lifecycle) and met only when both 95% intervals over repeats clear it.
+scheduling combined "up to 55% lower emissions". The combined target here, on the
+``paper_combined`` row (the paper's fixed recipe) and on the ``combined`` row (econas's
+search): >= 55% lower CO2e at <= 1.5 points of accuracy lost, judged per scope (the training
+job, the paper's; and the lifecycle) and met only when both 95% intervals over repeats clear
+it.
 """
 
 from __future__ import annotations
@@ -40,8 +42,11 @@ REFERENCE: dict[str, dict[str, float]] = {
         "accuracy_delta": -0.5,
     },
     "scheduling": {"train_carbon_change_pct": -40.0, "accuracy_delta": 0.0},
+    "paper_combined": {"train_carbon_change_pct": -55.0},
     "combined": {"train_carbon_change_pct": -55.0},
 }
+# The rows the combined target is judged on: the paper's fixed recipe, and econas's search.
+COMBINED_ROWS = ("paper_combined", "combined")
 TARGET = {"carbon_change_pct": -55.0, "accuracy_delta": -1.5}  # combined, per scope
 SCOPES = {  # scope -> the row's carbon-change column
     "training": "train_carbon_change_pct",
@@ -97,8 +102,10 @@ def compare_with_reference(rows: list[dict[str, Any]], *, repeats: int = 1) -> l
                 f"oracle forecast {-sched['oracle_saving_pct']:+.1f}% on the same job (upper bound)"
             )
         lines.append(f"{name}: " + ", ".join(parts))
-    combined = by_name.get("combined")
-    if combined is not None:
+    for name in COMBINED_ROWS:
+        combined = by_name.get(name)
+        if combined is None:
+            continue
         verdicts = {s: combined_verdict(combined, repeats, scope=s) for s in SCOPES}
         combined["target_verdicts"] = verdicts
         combined["target_verdict"] = verdicts["training"]
@@ -107,7 +114,7 @@ def compare_with_reference(rows: list[dict[str, Any]], *, repeats: int = 1) -> l
             ci = combined.get(f"{col}_ci95")
             acc_ci = combined.get("accuracy_delta_ci95")
             text = (
-                f"combined target (>= 55% lower CO2e at <= 1.5 pts accuracy lost), "
+                f"{name} target (>= 55% lower CO2e at <= 1.5 pts accuracy lost), "
                 f"{SCOPE_WORDS[scope]}: {verdicts[scope]}: CO2e {_pct(combined[col])}, "
                 f"accuracy {drop:+.2f} pts (means)"
             )

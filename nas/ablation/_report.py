@@ -64,7 +64,7 @@ def grid_line(result: dict[str, Any]) -> str:
     share = (result.get("lifecycle") or {}).get("schedulable_inference_share", 0.0)
     return (
         f"grid: {g.get('trace')} trace ({g.get('slot_minutes', 0):g}-min slots), each job "
-        f"averaged over every hourly start; scheduled rows (scheduling, combined): "
+        f"averaged over every hourly start; scheduled rows (scheduling, paper_combined, combined): "
         f"{g.get('policy')} on the {g.get('forecast')} forecast within "
         f"{g.get('window_hours', 0):g} h; {share:.0%} of inference declared batch-schedulable"
     )
@@ -101,7 +101,7 @@ def format_table(result: dict[str, Any]) -> str:
 def _intensity_lines(result: dict[str, Any]) -> list[str]:
     lines = []
     for row in result["rows"]:
-        if row["technique"] not in ("baseline", "scheduling", "combined"):
+        if row["technique"] not in ("baseline", "scheduling", "paper_combined", "combined"):
             continue
         lines.append(
             f"{row['technique']}: training charged {row['train_intensity_g_per_kwh']:.4g} "
@@ -209,10 +209,11 @@ def _row_note(row: dict[str, Any], result: dict[str, Any]) -> str:
             f"{sched['policy']}, {sched['forecast']} forecast, {sched['window_hours']:g} h window "
             f"(oracle {-sched['oracle_saving_pct']:+.1f}%)"
         )
-    if name == "combined":
+    if name in ("paper_combined", "combined"):
         setting = row.get("technique_setting")
         if setting:
-            notes.append(f"chosen: {setting}")
+            word = "the paper's recipe" if name == "paper_combined" else "chosen"
+            notes.append(f"{word}: {setting}")
         verdicts = row.get("target_verdicts") or {}
         if verdicts:
             notes.append(

@@ -334,4 +334,5 @@ BUILTIN_TECHNIQUES: tuple[tuple[str, Callable[[AblationContext], Deployed]], ...
     ("distillation", _distillation),
     ("mixed_precision", _mixed_precision),
     ("scheduling", _scheduling),
-)  # then "combined" (nas.compression.combined, a metered search over these), "federated"
+)  # then "paper_combined" (the paper's fixed combination), "combined" (a metered search
+#   over these: nas.compression.combined), "federated"

@@ -50,6 +50,7 @@ ROWS = [
     "distillation",
     "mixed_precision",
     "scheduling",
+    "paper_combined",
     "combined",
     "federated",
 ]
@@ -145,6 +146,22 @@ def test_ablate_json_has_the_rows_with_the_columns(
     assert sched["train_carbon_change_pct"] < 0 and sched["energy_change_pct"] == 0
     assert sched["scheduling"]["oracle_saving_pct"] >= sched["scheduling"]["saving_pct"]
     assert by["combined"]["scheduled"] and not base["scheduled"]
+    # the paper's combination: the pruning row's model, quantized like the quantization row's,
+    # scheduled; its training is the pruning row's path plus the quantization, no search
+    paper = by["paper_combined"]
+    assert paper["scheduled"] and paper["params"] == by["pruning"]["params"]
+    assert paper["inference_device"] == by["quantization"]["inference_device"]
+    assert out["details"]["paper_combined"][0]["combination"] == {
+        "precision": "fp32",
+        "distillation": False,
+        "prune_ratio": 0.5,
+        "quantization": out["details"]["quantization"][0]["quantization"],
+    }
+    for run in out["runs"]:
+        by_run = {r["technique"]: r for r in run}
+        assert by_run["paper_combined"]["train_energy_kwh"] > by_run["pruning"]["train_energy_kwh"]
+        assert by_run["paper_combined"]["train_energy_kwh"] < by_run["combined"]["train_energy_kwh"]
+    assert any(line.startswith("paper_combined target") for line in out["comparison"])
     assert out["calibration"]["candidates"] and out["hardware_provenance"]["cpu_isa"]
     assert out["deployment_target"] == "cpu"
 

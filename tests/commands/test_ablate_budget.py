@@ -19,7 +19,7 @@ epochs = 2
 train_size = 256
 test_size = 160
 """
-TRAINING_ROWS = ("baseline", "pruning", "distillation", "mixed_precision")
+TRAINING_ROWS = ("baseline", "pruning", "distillation", "mixed_precision", "paper_combined")
 
 
 def _json(capsys: pytest.CaptureFixture[str]) -> dict:
@@ -29,7 +29,7 @@ def _json(capsys: pytest.CaptureFixture[str]) -> dict:
 def test_final_budget_trains_each_row_once_per_repeat_as_econas_train(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from nas.compression import combined_final, techniques
+    from nas.compression import combined_final, paper_combined, techniques
 
     calls: list[tuple[int, str, int, int]] = []  # (repeat, row, images, epochs)
     where = {"repeat": 0, "row": ""}
@@ -49,6 +49,7 @@ def test_final_budget_trains_each_row_once_per_repeat_as_econas_train(
     monkeypatch.setattr(techniques, "train_model", spy)
     monkeypatch.setattr(techniques, "train_final", final_spy)
     monkeypatch.setattr(combined_final, "train_final", final_spy)
+    monkeypatch.setattr(paper_combined, "train_final", final_spy)
 
     def progress(msg: str) -> None:  # "repeat 1/2: pruning (final budget)"
         head, _, rest = msg.partition(": ")
@@ -89,6 +90,14 @@ def test_final_budget_trains_each_row_once_per_repeat_as_econas_train(
     assert (budget["train_images"], budget["val_images"], budget["test_images"]) == (256, 96, 160)
     assert out["data"] == {"dataset": "fashion-mnist", "train": 256, "val": 96, "test": 160}
     assert out["details"]["pruning"][0]["trained"] == "pruned structure, from scratch"
+    # the paper's combination: the pruning row's structure, quantized, scheduled; no search
+    for d, run in zip(out["details"]["paper_combined"], out["runs"], strict=True):
+        assert d["trained"] == "pruned structure, from scratch" and d["scheduled"]
+        assert d["combination"]["quantization"] == "int8_static"
+        by_run = {r["technique"]: r for r in run}
+        paper, pruning = by_run["paper_combined"], by_run["pruning"]
+        assert paper["params"] == pruning["params"] and paper["scheduled"]
+        assert "selection_cost_kwh" not in d
     sel = out["combined_selection"]
     assert sel["val_images"] == 96 and sum(sel["chosen"].values()) == 2
 
