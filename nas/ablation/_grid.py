@@ -11,7 +11,7 @@ Scopes of a row:
 
 * **training** (the job; the paper's scope): the row's training energy, as one job of its
   measured duration rounded up to whole slots of the trace; shifted for scheduled rows
-  (``scheduling``, ``combined``), run at once for the others.
+  (``scheduling``, ``paper_combined``, ``combined``), run at once for the others.
 * **inference**: ``inference_predictions`` served around the clock (one-slot jobs at every
   hour, run at once), except the share ``[lifecycle] schedulable_inference_share`` declared
   batch-schedulable, shifted by the same policy for scheduled rows.

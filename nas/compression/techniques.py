@@ -1,6 +1,7 @@
 """The rows of ``econas ablate``: baseline, pruning, quantization, distillation, mixed precision,
-scheduling (and, in :mod:`nas.compression.combined`, combined). Registered in
-:mod:`nas.ablation`, which runs and compares them.
+scheduling (and the two combined rows, in :mod:`nas.compression.paper_combined` and
+:mod:`nas.compression.combined`). Registered in :mod:`nas.ablation`, which runs and compares
+them.
 
 Each ``fn(ctx)`` returns the :class:`Deployed` model plus every measured training window the
 technique needs, each stage in a meter window of the row. How a row trains depends on the

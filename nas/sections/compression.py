@@ -148,8 +148,10 @@ class AblateSection:
     validation split of ``select_val_size`` images, tested on ``[final] test_size``; the
     combined row's candidates ranked at the ``[train]`` recipe on ``[data] train_size``
     images). Carbon: every row's jobs are charged the intensity of ``trace`` (a shipped name or
-    CSV) averaged over every start hour; the scheduling and combined rows' training is shifted
-    by ``schedule_policy`` on the causal ``schedule_forecast`` within ``window_hours``.
+    CSV) averaged over every start hour; the scheduling, paper_combined and combined rows'
+    training is shifted by ``schedule_policy`` on the causal ``schedule_forecast`` within
+    ``window_hours``. ``paper_combined`` is the paper's fixed recipe: ``prune_ratio`` and the
+    quantization row's setting, scheduled.
     """
 
     family: str = "cnn"
