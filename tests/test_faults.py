@@ -20,7 +20,7 @@ from nas.config import load_config
 from nas.errors import BadInputError
 from nas.search import run_search
 from nas.study import open_storage
-from tests.child import default_signals
+from tests.child import ctrl_c_raises, default_signals
 from tests.configs import tiny_toml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -273,6 +273,7 @@ def test_sigterm_handler_is_scoped_to_the_long_verbs() -> None:
         signal.signal(signal.SIGTERM, old)
 
 
+@pytest.mark.usefixtures(ctrl_c_raises.__name__)
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_an_interrupt_during_a_deferred_block_waits_for_its_end(signum: int) -> None:
     from nas.signals import Terminated, interrupts_deferred, sigterm_as_interrupt
@@ -291,6 +292,7 @@ def test_an_interrupt_during_a_deferred_block_waits_for_its_end(signum: int) -> 
     assert done == ["written", "again"]
 
 
+@pytest.mark.usefixtures(ctrl_c_raises.__name__)
 def test_ctrl_c_while_a_trial_record_is_written_keeps_the_record(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
