@@ -14,8 +14,9 @@ registration order (``baseline`` first; the others may use ``ctx.baseline``)::
 
 The built-in rows live in :mod:`nas.compression.techniques` and
 :mod:`nas.compression.paper_combined` (the paper's fixed combination) and
-:mod:`nas.compression.combined` (econas's metered search). Repeats use seeds ``seed, seed + 1, ...`` and the result
-carries each repeat's rows, their spread and 95% intervals. :func:`format_table` and
+:mod:`nas.compression.combined` (econas's metered search). Repeats use seeds
+``seed, seed + 1, ...`` and the result carries each repeat's rows, their spread and 95%
+intervals. :func:`format_table` and
 :func:`markdown_table` put a result in words.
 """
 

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from nas.ablation._grid import Grid
+from nas.ablation._reference import COMBINED_ROWS
 from nas.compression.calibrate import Calibration, calibrate, native_support
 from nas.compression.precision import precision_dtype
 from nas.compression.selection import describe
@@ -106,7 +107,7 @@ def row_flags(ctx: AblationContext, name: str, dep: Deployed, grid: Grid) -> dic
             f"{grid.policy} on the {grid.forecast} forecast within {grid.window_hours:g} h "
             f"on {grid.trace.name}"
         )
-    elif name in ("paper_combined", "combined") and "combination" in dep.details:
+    elif name in COMBINED_ROWS and "combination" in dep.details:
         flags["technique_setting"] = describe(dep.details["combination"]) + " + scheduling"
     if cal is not None and key is not None and key in cal.candidates:
         c = cal.candidates[key]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from nas.ablation._reference import PAPER, PAPER_SETUP, REFERENCE
+from nas.ablation._reference import COMBINED_ROWS, PAPER, PAPER_SETUP, REFERENCE
 from nas.compression.selection import describe
 
 TEXT_COLUMNS = (
@@ -101,7 +101,7 @@ def format_table(result: dict[str, Any]) -> str:
 def _intensity_lines(result: dict[str, Any]) -> list[str]:
     lines = []
     for row in result["rows"]:
-        if row["technique"] not in ("baseline", "scheduling", "paper_combined", "combined"):
+        if row["technique"] not in ("baseline", "scheduling", *COMBINED_ROWS):
             continue
         lines.append(
             f"{row['technique']}: training charged {row['train_intensity_g_per_kwh']:.4g} "
@@ -209,7 +209,7 @@ def _row_note(row: dict[str, Any], result: dict[str, Any]) -> str:
             f"{sched['policy']}, {sched['forecast']} forecast, {sched['window_hours']:g} h window "
             f"(oracle {-sched['oracle_saving_pct']:+.1f}%)"
         )
-    if name in ("paper_combined", "combined"):
+    if name in COMBINED_ROWS:
         setting = row.get("technique_setting")
         if setting:
             word = "the paper's recipe" if name == "paper_combined" else "chosen"
