@@ -1,5 +1,6 @@
 """`econas ablate CONFIG`: baseline vs. pruning, quantization, distillation, mixed precision,
-scheduling, combined (and federated), against the paper econas implements."""
+scheduling, the paper's combination and econas's chosen one (and federated), against the paper
+econas implements."""
 
 from __future__ import annotations
 
@@ -26,8 +27,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "ablate",
         help="measure each compression/efficient-training technique against a baseline",
         description="Train the [ablate] baseline architecture, then each technique alone, the "
-        "baseline's job shifted by carbon-aware scheduling, and the chosen compression plus "
-        "scheduling combined, on the same data, budget and meter; print accuracy, training, "
+        "baseline's job shifted by carbon-aware scheduling, the paper's combination (pruning + "
+        "quantization + scheduling) and econas's chosen compression plus scheduling, on the "
+        "same data, budget and meter; print accuracy, training, "
         "inference and lifecycle energy and kgCO2e (each scope with its intensity on a real "
         "trace), params, FLOPs and latency per row, against Carbon-Conscious AI (Viswanath).",
     )
