@@ -113,6 +113,9 @@ class SearchSection:
     baselines: tuple[str, ...] = ("textbook", "resnet8", "mobilenetv2_tiny", "vit_tiny")
     # Train a trial predicted to cost more than 10x the study's median trial (refused otherwise).
     allow_costly: bool = False
+    # Optimiser steps of the trial's model metered before it trains (after one warm-up step,
+    # on a copy) to predict its training energy; 0: static features only (nas.efficiency.cost_probe).
+    cost_probe_steps: int = 2
     # A tabular benchmark instead of the spaces: "table:DIR" or "table:NAME" (bundled,
     # nas.tabular.bundled_tables); training is a lookup (nas.table_study).
     benchmark: str | None = None
@@ -128,6 +131,10 @@ class SearchSection:
             )
         if not self.spaces:
             raise ConfigError("search.spaces must name at least one search space")
+        if not 0 <= self.cost_probe_steps <= 64:
+            raise ConfigError(
+                f"search.cost_probe_steps must be in [0, 64], got {self.cost_probe_steps}"
+            )
         from nas.space_options import check_option_values
         from search_spaces import list_search_spaces
 

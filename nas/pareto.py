@@ -374,11 +374,10 @@ def _finite(value: float | None) -> bool:
 def baseline_lines(study: optuna.Study) -> list[str]:
     """Whether the front dominates each trained baseline; how well training energy was
     predicted before training."""
-    from nas.prediction import prediction_errors
+    from nas.prediction import prediction_lines
 
     lines = [v.line() for v in baseline_verdicts(study)]
-    errors = prediction_errors(study.get_trials(deepcopy=False))
-    return lines + ([errors.line()] if errors.trials else [])
+    return lines + prediction_lines(study.get_trials(deepcopy=False))
 
 
 def _reuse_lines(rows: Sequence[dict[str, Any]]) -> list[str]:

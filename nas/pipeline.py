@@ -97,7 +97,9 @@ def assemble_steps(context: RunContext) -> list[Step]:
         steps.append(FederatedStep(context))
     if context.workload.trains_modules:  # training energy predicted on the built model; a
         # 10x trial refused before it trains (a table's lookups cost what the table says)
-        steps.append(CostGuard(allow_costly=cfg.search.allow_costly))
+        steps.append(
+            CostGuard(allow_costly=cfg.search.allow_costly, probe_steps=cfg.search.cost_probe_steps)
+        )
     steps += context.workload.steps(context)  # e.g. a table's lookup bookkeeping
     steps.append(EfficiencyStep(cfg.efficiency))  # reuse, screening, early stopping
     if cfg.carbon.regions:  # spatial: the trial runs in the region forecast greenest

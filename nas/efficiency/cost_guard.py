@@ -30,6 +30,7 @@ from nas.efficiency.cost_model import (
     forward_work,
     refusal,
 )
+from nas.efficiency.cost_probe import probe_prediction, probe_step_energy
 from nas.prediction import TRAIN_ENERGY
 from nas.record import TrialAttrs, TrialRecord
 from nas.trial import RunningTrial, Step
@@ -68,6 +69,24 @@ def observations(
     return out
 
 
+def probe_history(
+    trials: Sequence[optuna.trial.FrozenTrial], *, exclude: int | None = None
+) -> list[tuple[float, float]]:
+    """(probed kWh, measured training kWh) of the completed, trained, probed trials, in trial
+    order."""
+    out = []
+    for t in sorted(trials, key=lambda t: t.number):
+        if t.state != optuna.trial.TrialState.COMPLETE or t.number == exclude:
+            continue
+        rec = TrialRecord.of(t)
+        probed, kwh = rec.num(TrialAttrs.cost_probe_kwh), rec.num(TRAIN_ENERGY)
+        if rec.reused or probed is None or kwh is None:
+            continue
+        if probed > 0 and kwh > 0 and math.isfinite(probed) and math.isfinite(kwh):
+            out.append((probed, kwh))
+    return out
+
+
 class CostGuard(Step):
     name = "cost_guard"
 
@@ -77,8 +96,10 @@ class CostGuard(Step):
         allow_costly: bool = False,
         max_ratio: float = MAX_RATIO,
         min_trials: int = MIN_TRIALS,
+        probe_steps: int = 0,
     ) -> None:
         self.allow_costly = allow_costly
+        self.probe_steps = probe_steps
         self.max_ratio = max_ratio
         self.min_trials = min_trials
 
@@ -102,18 +123,32 @@ class CostGuard(Step):
 
     def screen(self, t: RunningTrial) -> None:
         work = self.work(t)
-        seen = observations(t.trial.study.get_trials(deepcopy=False), exclude=t.number)
-        prediction = TrainingCostModel.from_observations(seen).predict(work)
-        t.record(
-            {
-                TrialAttrs.training_work: json.dumps(asdict(work), sort_keys=True),
-                TrialAttrs.predicted_train_energy_kwh: prediction.energy_kwh,
-                TrialAttrs.predicted_train_energy_basis: prediction.basis,
-            }
-        )
+        trials = t.trial.study.get_trials(deepcopy=False)
+        seen = observations(trials, exclude=t.number)
+        static = TrainingCostModel.from_observations(seen).predict(work)
+        predicted_kwh, basis = static.energy_kwh, static.basis
+        attrs: dict[str, object] = {
+            TrialAttrs.training_work: json.dumps(asdict(work), sort_keys=True),
+            TrialAttrs.predicted_train_energy_static_kwh: static.energy_kwh,
+        }
+        if self.probe_steps:
+            per_step, spent = probe_step_energy(
+                t.model,
+                t.data.train,
+                t.context.plan(seed=t.seed),
+                t.meter,
+                steps=self.probe_steps,
+            )
+            probed = probe_prediction(per_step, work.steps, probe_history(trials, exclude=t.number))
+            predicted_kwh, basis = probed.energy_kwh, f"{probed.basis} ({self.probe_steps} steps)"
+            attrs[TrialAttrs.cost_probe_kwh] = per_step * work.steps
+            attrs[TrialAttrs.cost_probe_energy_kwh] = spent
+        attrs[TrialAttrs.predicted_train_energy_kwh] = predicted_kwh
+        attrs[TrialAttrs.predicted_train_energy_basis] = basis
+        t.record(attrs)
         if len(seen) < self.min_trials:
             return
-        reason = refusal(prediction.energy_kwh, [kwh for _, kwh in seen], max_ratio=self.max_ratio)
+        reason = refusal(predicted_kwh, [kwh for _, kwh in seen], max_ratio=self.max_ratio)
         if reason is None:
             return
         if self.allow_costly:

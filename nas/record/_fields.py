@@ -102,6 +102,21 @@ class TrialAttrs:
     predicted_train_energy_basis = _f(
         "predicted_train_energy_basis", str, "", "what the prediction rests on"
     )
+    predicted_train_energy_static_kwh = _f(
+        "predicted_train_energy_static_kwh",
+        _NUM,
+        "kWh",
+        "the prediction from static features alone (FLOPs, activations, calls; the sampler's)",
+    )
+    cost_probe_kwh = _f(
+        "cost_probe_kwh",
+        _NUM,
+        "kWh",
+        "one probed training step's metered kWh x the trial's steps, before the study's scale",
+    )
+    cost_probe_energy_kwh = _f(
+        "cost_probe_energy_kwh", _NUM, "kWh", "what the probe itself drew (phase screen)"
+    )
     training_work = _f(
         "training_work", str, "", "JSON: FLOPs, params, activations, samples, steps predicted on"
     )

@@ -94,7 +94,7 @@ def _chance_warning(points: list[Point]) -> str:
 def _baselines_section(study: optuna.Study, trials: list[optuna.trial.FrozenTrial]) -> str:
     """Whether the front dominates each hand design; how well training energy was predicted."""
     from nas.pareto import baseline_verdicts
-    from nas.prediction import prediction_errors
+    from nas.prediction import prediction_errors, prediction_lines
 
     verdicts = baseline_verdicts(study)
     errors = prediction_errors(trials)
@@ -116,6 +116,7 @@ def _baselines_section(study: optuna.Study, trials: list[optuna.trial.FrozenTria
         "metered like any trial; the front dominates one when a front trial is at least as "
         "accurate at no more kgCO2e, better in one.</p>"
         f"{body}<p>{_e(errors.line() + detail)}</p>"
+        + "".join(f"<p>{_e(line)}</p>" for line in prediction_lines(trials)[1:])
     )
 
 
