@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import optuna
 
 from nas.record import TrialAttrs, TrialRecord, phase_key
-from nas.stats import median
+from nas.stats import median, wilson_interval
 
 TRAIN_ENERGY = phase_key("train", "energy_kwh")
 
@@ -32,10 +32,13 @@ class PredictionErrors:
     def line(self) -> str:
         if not self.trials or self.median_abs_error is None:
             return f"{self.what}: no trial has both figures yet"
+        hits = sum(abs(e) <= 0.30 for _, e in self.errors)
+        lo, hi = wilson_interval(hits, self.trials)
         return (
             f"{self.what}: median absolute error "
             f"{self.median_abs_error:.0%} over {self.trials} trials, "
-            f"{self.share_within_30pct:.0%} within 30% of the measurement"
+            f"{self.share_within_30pct:.0%} within 30% of the measurement "
+            f"(95% interval {lo:.0%}-{hi:.0%})"
         )
 
 

@@ -187,3 +187,14 @@ def median_ci(values: Sequence[float], *, level: float = 0.95) -> tuple[float, f
     while k + 1 <= n // 2 and coverage(k + 1) >= level:
         k += 1
     return s[k - 1], s[n - k], coverage(k)
+
+
+def wilson_interval(hits: int, n: int, *, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval of a proportion ``hits / n`` (95% by default): the interval a
+    share such as "80% of trials within 30%" must clear, not its point value."""
+    if n <= 0 or not 0 <= hits <= n:
+        raise ValueError(f"wilson_interval needs 0 <= hits <= n and n > 0, got {hits}/{n}")
+    p = hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
