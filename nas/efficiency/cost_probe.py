@@ -11,9 +11,9 @@ is drawn inside phase ``screen`` and counted in the trial's energy like any othe
 :func:`probe_prediction` turns it into the trial's predicted training energy: energy per step
 x the trial's optimiser steps, scaled by the median measured / probed ratio of the study's
 latest trials (what the probe leaves out: the one-cycle schedule, the epochs' loss
-bookkeeping, a partial last batch). Replayed on the 34 architectures of nine quickstart
-studies (two interleaved rounds, one thread), 4 probed steps put 67 of 68 trainings within
-30% of their CPU time; the static features, 78% of 112 quickstart trials.
+bookkeeping, a partial last batch). On seven quickstarts (one thread, estimate meter) two
+probed steps put 106 of 112 trials within 30% of their measured training energy, the static
+features 79 of the same 112; ``benchmarks/cost_model.py`` measures both on the same trainings.
 """
 
 from __future__ import annotations
