@@ -66,22 +66,6 @@ class Projection:
             intensity_source=ci.source,
         )
 
-    def at_speed(self, factor: float, why: str) -> Projection:
-        """The same projection on a machine ``factor`` x as costly per step as when the proxy
-        ran (``nas.final._speed``): training, validation and test scaled, the once-per-run
-        phases (build, checkpoint, quantize, upload, store) and lost work as they were."""
-        scaled = {"train", "eval", "test"}
-        phases = {k: v * factor if k in scaled else v for k, v in self.phases_kwh.items()}
-        kwh = self.energy_kwh + sum(phases.values()) - sum(self.phases_kwh.values())
-        return replace(
-            self,
-            energy_kwh=kwh,
-            duration_s=self.duration_s * factor,
-            method=f"{self.method}; {why}",
-            inputs={**self.inputs, "speed_factor": factor},
-            phases_kwh=phases,
-        )
-
     def with_range(self, error_pct: tuple[float, float] | None, basis: str) -> Projection:
         """The range the measured energy fell in around such projections: ``error_pct`` is
         the benchmark's (lowest, highest) ``(measured - projected) / projected`` in %; None

@@ -34,7 +34,6 @@ from nas.errors import BadInputError, EconasError, TrialFailure
 from nas.final._checkpoint import Checkpoint, CheckpointDir, measurement_to_json
 from nas.final._options import BudgetStop, FinalOptions, final_plan
 from nas.final._project import Projection, project_energy
-from nas.final._speed import Speed, speed_factor
 from nas.final._spread import hardware_class, spread_for
 from nas.record import (
     RECORD_VERSION,
@@ -83,7 +82,6 @@ class FinalRun:
         )
         self._mark = 0  # log measurements up to here are not redone after an interrupt
         self._saved = 0  # log measurements up to here are in the checkpoint on disk
-        self._threads_matched = False
 
     # -- what it will cost ------------------------------------------------------------------
     @property
@@ -139,59 +137,8 @@ class FinalRun:
             lost_s=lost_s,
             model_build_s=finite(rec.get(TrialAttrs.model_build_s)),
         )
-        speed = self.speed()
-        if speed.factor is not None:
-            projection = projection.at_speed(speed.factor, speed.why)
-        projection = dataclasses.replace(
-            projection, inputs={**projection.inputs, "speed_probe_kwh": speed.probe_kwh}
-        )
         error_pct, basis = spread_for(self._hardware_class(), resumed=restarts > 0 or lost_kwh > 0)
         return projection.with_range(error_pct, basis).with_carbon(self.context.intensity)
-
-    def match_threads(self) -> None:
-        """Train (and probe) with the proxy's threads unless OMP_NUM_THREADS says otherwise;
-        say so once."""
-        if self._threads_matched:
-            return
-        self._threads_matched = True
-        device = self.context.device
-        proxy_threads = self.rec.get(Provenance.threads)
-        if proxy_threads is not None and proxy_threads != torch.get_num_threads():
-            if not os.environ.get("OMP_NUM_THREADS") and device.type == "cpu":
-                torch.set_num_threads(int(proxy_threads))  # what the projection assumes
-                self._line(
-                    f"training with the proxy's {plural(proxy_threads, 'thread')}, as projected"
-                )
-            else:
-                self._line(
-                    f"the proxy trained with {plural(proxy_threads, 'thread')}, this run uses "
-                    f"{torch.get_num_threads()} (OMP_NUM_THREADS): the projection assumes the "
-                    "same setting"
-                )
-        proxy_wait = (self.rec.json(Provenance.provenance) or {}).get("omp_wait_policy", "")
-        if proxy_wait != "" and proxy_wait != os.environ.get("OMP_WAIT_POLICY"):
-            self._line(
-                f"the proxy ran with OMP_WAIT_POLICY={proxy_wait}, this run with "
-                f"{os.environ.get('OMP_WAIT_POLICY')}: spinning threads cost CPU time, so the "
-                "projection assumes the same setting"
-            )
-
-    def speed(self) -> Speed:
-        """How costly a step of this network is now against beside the proxy's training
-        (:func:`~nas.final._speed.speed_factor`); not measured for a pruned trial (its proxy
-        probed the unpruned network) or a proxy without a cost probe."""
-        if self.rec.json(Compression.pruned_structure):
-            return Speed(None, "pruned: the proxy probed the unpruned network")
-        self.match_threads()
-        torch.manual_seed(self.seed)
-        return speed_factor(
-            self.rec,
-            self._network(),
-            self.data.train,
-            self.context.plan(seed=self.seed),
-            self.context.meter,
-            steps=self.config.search.cost_probe_steps,
-        )
 
     def _hardware_class(self) -> dict[str, Any]:
         """The proxy's hardware class (the final run is projected on the same)."""
@@ -264,7 +211,26 @@ class FinalRun:
             projection = self._reproject(ckpt, log)
         device = self.context.device
         self.check_memory()
-        self.match_threads()
+        proxy_threads = self.rec.get(Provenance.threads)
+        if proxy_threads is not None and proxy_threads != torch.get_num_threads():
+            if not os.environ.get("OMP_NUM_THREADS") and device.type == "cpu":
+                torch.set_num_threads(int(proxy_threads))  # what the projection assumes
+                self._line(
+                    f"training with the proxy's {plural(proxy_threads, 'thread')}, as projected"
+                )
+            else:
+                self._line(
+                    f"the proxy trained with {plural(proxy_threads, 'thread')}, this run uses "
+                    f"{torch.get_num_threads()} (OMP_NUM_THREADS): the projection assumes the "
+                    "same setting"
+                )
+        proxy_wait = (self.rec.json(Provenance.provenance) or {}).get("omp_wait_policy", "")
+        if proxy_wait != "" and proxy_wait != os.environ.get("OMP_WAIT_POLICY"):
+            self._line(
+                f"the proxy ran with OMP_WAIT_POLICY={proxy_wait}, this run with "
+                f"{os.environ.get('OMP_WAIT_POLICY')}: spinning threads cost CPU time, so the "
+                "projection assumes the same setting"
+            )
         with log.phase("build"):
             data = self.data
             if device.type == "cuda":  # in-memory tensors: pinned pages copy to the GPU async
