@@ -20,7 +20,9 @@ warm-up and measured lost energy added).
 
 Per size and per fresh/resumed: the median absolute error with its distribution-free 95%
 interval, the worst, and the verdicts against the targets (median <= 10 %, worst <= 25 %),
-plus measured and projected kWh per phase for every run. Writes
+plus measured and projected kWh per phase for every run, and the noise floor (``noise_floor``:
+how far the same training, repeated, measured from itself, which bounds what any projection
+made before a run can reach on this host). Writes
 ``benchmarks/results/projection.json`` (provenance: commit, hardware, instruction sets,
 threads, load before and after) and the spread that ``econas train`` quotes as its range,
 ``nas/final/projection_spread.json`` (package data; this hardware class's entry replaced).
@@ -226,6 +228,52 @@ def summarise(errors: list[float]) -> dict[str, Any]:
     }
 
 
+def noise_floor(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """What this host's noise alone leaves, per size and fresh/resumed, from the same runs.
+
+    ``repeat``: each run's measured kWh against the median of its own case (the same trial,
+    size and kill) over the rounds: how far the same training, repeated, measured from
+    itself. ``median_proxy``: each run against the median of its case's projections, a
+    projection with the proxy's own noise taken out; no projection made before a run does
+    better than the training's repeat noise allows. ``proxy``: each projection against that
+    median. ``worst_target_attainable``: whether the repeat noise alone stays within the
+    worst-error target (when it does not, no projection can meet it in this run)."""
+    from nas.stats import median
+
+    cases: dict[tuple[str, int, bool], list[dict[str, Any]]] = {}
+    for r in rows:
+        cases.setdefault((r["arch"], r["size"], r["killed"]), []).append(r)
+    out: dict[str, dict[str, Any]] = {}
+    for size in sorted({r["size"] for r in rows}):
+        for name, killed in (("fresh", False), ("resumed", True)):
+            repeat: list[float] = []
+            oracle: list[float] = []
+            proxy: list[float] = []
+            for (_, sz, k), rs in cases.items():
+                if sz != size or k is not killed or len(rs) < 2:
+                    continue
+                m = median([r["measured_kwh"] for r in rs])
+                pm = median([r["projected_kwh"] for r in rs])
+                repeat += [(r["measured_kwh"] - m) / m * 100.0 for r in rs]
+                oracle += [(r["measured_kwh"] - pm) / pm * 100.0 for r in rs]
+                proxy += [(r["projected_kwh"] - pm) / pm * 100.0 for r in rs]
+            if not repeat:
+                continue
+
+            def stats(values: list[float]) -> dict[str, float]:
+                absolute = [abs(v) for v in values]
+                return {"median_abs_pct": median(absolute), "worst_abs_pct": max(absolute)}
+
+            out[f"{size}/{name}"] = {
+                "runs": len(repeat),
+                "repeat": stats(repeat),
+                "median_proxy": stats(oracle),
+                "proxy": stats(proxy),
+                "worst_target_attainable": max(abs(v) for v in repeat) <= TARGET_WORST_PCT,
+            }
+    return out
+
+
 def spread_entry(rows: list[dict[str, Any]], prov: dict[str, Any]) -> dict[str, Any]:
     from nas.final import hardware_class
 
@@ -276,6 +324,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--spread-out", type=Path, default=ROOT / "nas" / "final" / "projection_spread.json"
     )
+    p.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        help="work in this (new) folder and keep it: every round's proxy study and run",
+    )
     args = p.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     before = provenance()
@@ -284,8 +338,11 @@ def main(argv: list[str] | None = None) -> int:
         print(text, file=sys.stderr, flush=True)
 
     rows: list[dict[str, Any]] = []
+    if args.keep is not None and args.keep.exists():
+        raise SystemExit(f"--keep {args.keep}: already exists; name a new folder")
     with tempfile.TemporaryDirectory(prefix="econas-projection-") as tmp:
-        work = Path(tmp)
+        work = Path(tmp) if args.keep is None else args.keep.resolve()
+        work.mkdir(parents=True, exist_ok=True)
         rounds: list[Round] = [Round(work, "projection-r1", args)]
         archs = pick(rounds[0].proxies, args.per_family)
         log(f"architectures: {archs}")
@@ -352,6 +409,7 @@ def main(argv: list[str] | None = None) -> int:
         "architectures": archs,
         "by_size": by_size,
         "all_met": met,
+        "noise_floor": noise_floor(rows),
         "runs": rows,
         "provenance": {"before": before, "after": after},
     }
@@ -366,6 +424,14 @@ def main(argv: list[str] | None = None) -> int:
             f"({s['verdict_worst']}), n={s['runs']}; from round 1's proxy: median "
             f"{s['as_used_round1_proxy']['median_abs_error_pct']:.1f}%, worst "
             f"{s['as_used_round1_proxy']['worst_abs_error_pct']:.1f}%"
+        )
+    for key, f in result["noise_floor"].items():
+        print(
+            f"{key:>14}: noise floor: the same training repeated measured a median "
+            f"{f['repeat']['median_abs_pct']:.1f}% (worst {f['repeat']['worst_abs_pct']:.1f}%) "
+            f"from its own median; against the median projection {f['median_proxy']['median_abs_pct']:.1f}% "
+            f"(worst {f['median_proxy']['worst_abs_pct']:.1f}%); worst target attainable: "
+            f"{f['worst_target_attainable']}"
         )
     print(f"wrote {args.out} and {args.spread_out}")
     return 0

@@ -286,3 +286,32 @@ def test_the_projection_benchmark_still_edits_the_quickstart(tmp_path: Path) -> 
     cfg = load_config(config)
     assert cfg.study.name == "proj-r1" and cfg.study.sampler == "random"
     assert cfg.study.trials == 8 and cfg.data.dataset == "mnist"
+
+
+def test_the_projection_benchmarks_noise_floor_is_each_cases_own_repeat_spread() -> None:
+    """benchmarks/projection.py states how far the same training, repeated, measured from its
+    own median: the floor no projection made before a run gets under on that host."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import projection
+
+    def row(arch: str, measured: float, projected: float) -> dict:
+        return {
+            "arch": arch,
+            "size": 3500,
+            "killed": False,
+            "measured_kwh": measured,
+            "projected_kwh": projected,
+        }
+
+    rows = [row("a", m, p) for m, p in ((1.0, 1.0), (1.1, 0.9), (1.4, 1.0))]
+    rows += [row("b", m, 2.0) for m in (2.0, 2.0, 2.1)]
+    floor = projection.noise_floor(rows)["3500/fresh"]
+    assert floor["runs"] == 6
+    # a: median 1.1 -> |-9.1|, 0, 27.3 %; b: median 2.0 -> 0, 0, 5 %
+    assert floor["repeat"]["worst_abs_pct"] == pytest.approx(300 / 11)
+    assert floor["repeat"]["median_abs_pct"] == pytest.approx(2.5)
+    assert floor["median_proxy"]["worst_abs_pct"] == pytest.approx(40.0)
+    assert floor["proxy"]["worst_abs_pct"] == pytest.approx(10.0)
+    assert floor["worst_target_attainable"] is False
+    calm = projection.noise_floor([row("a", 1.0, 1.0), row("a", 1.05, 1.0)])["3500/fresh"]
+    assert calm["worst_target_attainable"] is True
