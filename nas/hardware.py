@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from nas._malloc import freed_memory_kept
 from nas.energy import read_cpu_info
 
 CPUINFO = Path("/proc/cpuinfo")
@@ -207,6 +208,7 @@ def hardware_provenance(device: str = "cpu", *, threads: int | None = None) -> d
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
         "openblas_num_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        "freed_memory_kept": freed_memory_kept(),
         "cuda": cuda_device_info(device),
         "quantized_engines": quantized_engines(),
         # set to emulate a narrower CPU (an AVX2-only one on an AVX-512 machine)

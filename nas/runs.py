@@ -35,11 +35,13 @@ def build_context(
     With ``[search] benchmark`` set, the context is the table's
     (:func:`nas.table_study.table_context`: ``device``, ``meter`` and ``budget`` do not apply).
     """
+    from nas._malloc import keep_freed_memory
     from nas.config import config_intensity
     from nas.data import load_data
     from nas.energy import create_meter
     from nas.hardware import resolve_device
 
+    keep_freed_memory()  # evaluation batches reuse their memory, not re-fault it (issue 27)
     run_seed = config.study.seed if seed is None else seed
     if config.search.benchmark is not None and workload is None:  # a tabular benchmark:
         from nas.table_study import table_context  # its lookups, meter and no data

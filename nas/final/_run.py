@@ -25,6 +25,8 @@ import torch
 import torch._dynamo  # noqa: F401  (the first optimizer imports it: 1.6 s, process start-up
 
 # like every other import, so it is loaded here rather than inside the metered build phase)
+from nas._malloc import ENV as ENV_KEEP
+from nas._malloc import freed_memory_kept
 from nas.carbon import IntensitySource, kgco2e
 from nas.compression import CompressionChoice, deploy, pruned_network, scratch_model
 from nas.context import RunContext
@@ -230,6 +232,14 @@ class FinalRun:
                 f"the proxy ran with OMP_WAIT_POLICY={proxy_wait}, this run with "
                 f"{os.environ.get('OMP_WAIT_POLICY')}: spinning threads cost CPU time, so the "
                 "projection assumes the same setting"
+            )
+        proxy_kept = (self.rec.json(Provenance.provenance) or {}).get("freed_memory_kept")
+        if proxy_kept is not None and proxy_kept != freed_memory_kept():
+            self._line(
+                f"the proxy {'kept' if proxy_kept else 'did not keep'} freed memory, this run "
+                f"{'does' if freed_memory_kept() else 'does not'} "
+                f"({ENV_KEEP}): evaluation that re-faults its memory costs more CPU time, so "
+                "the projection assumes the same setting"
             )
         with log.phase("build"):
             data = self.data
