@@ -54,6 +54,7 @@ bench: setup data
 	$(PY) benchmarks/forecast_archive.py
 	$(PY) benchmarks/search_tabular.py
 	$(PY) benchmarks/projection.py
+	$(PY) benchmarks/freed_memory.py
 	$(PY) benchmarks/threads.py
 	$(PY) benchmarks/cost_model.py
 
