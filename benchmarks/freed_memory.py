@@ -71,7 +71,7 @@ def child(arch: str) -> dict[str, Any]:
 
     kept = keep_freed_memory()  # what nas.runs.build_context does
     spec = ArchSpec.from_json(
-        {**NETWORKS[arch], "image_size": 28, "in_channels": 1, "num_classes": 10}
+        json.dumps({**NETWORKS[arch], "image_size": 28, "in_channels": 1, "num_classes": 10})
     )
     data = load_data("fashion-mnist", budget=DataBudget(train_size=3500, val_size=500))
     torch.manual_seed(0)
