@@ -4,10 +4,10 @@ glibc returns large freed blocks to the kernel (``munmap``, or a trim of the hea
 the next allocation of that size faults its pages in again, zero-filled, in kernel time. A
 forward pass over an evaluation batch (512 images) allocates tens of MB of activations and
 frees them batch after batch: in a fresh ``econas train`` process every validation and test
-batch re-faulted its pages, which doubled the CPU time per image of evaluation (measured: 19
-us user + 19 us system per test image against 18 us user alone once the memory is kept;
-issue 27), while the search process that measured the proxy had long grown a heap that it
-kept. With a fixed mmap threshold (glibc's largest, 32 MiB) and a trim threshold of 1 GiB, a
+batch re-faulted its pages, which cost 2.5x the CPU time per test image
+(``benchmarks/freed_memory.py``: 42.8 us, 20.6 of them in the kernel, against 17.6 us with the
+memory kept; issue 27), while the search process that measured the proxy had long grown a
+heap that it kept. With a fixed mmap threshold (glibc's largest, 32 MiB) and a trim threshold of 1 GiB, a
 process reuses what it freed; its resident memory stays at its peak, which it reached anyway.
 
 ``ECONAS_KEEP_FREED_MEMORY=0`` turns this off. Not glibc (macOS, musl): nothing is done.
