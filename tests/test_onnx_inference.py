@@ -28,11 +28,11 @@ def onnx_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_measures_per_inference_energy_in_one_window(onnx_path: Path) -> None:
     cost = measure_onnx_inference(
-        onnx_path, input_shape=(1, 28, 28), meter=EstimateMeter(), batch_size=2, min_duration_s=0.2
-    )
+        onnx_path, input_shape=(1, 28, 28), meter=EstimateMeter(), batch_size=2, min_duration_s=0.05
+    )  # 0.05 s: the AMD EPYC ran its 10,000-batch cap in 0.15 s, short of 0.2
     m = cost.measurement
     assert cost.runtime == "onnxruntime" and cost.device == "cpu" and cost.batch_size == 2
-    assert m.duration_s >= 0.2 and cost.samples % 2 == 0 and cost.samples >= 2
+    assert m.duration_s >= 0.05 and cost.samples % 2 == 0 and cost.samples >= 2
     assert cost.energy_j_per_sample == pytest.approx(m.total_energy_j / cost.samples)
     assert cost.energy_kwh_per_1k == pytest.approx(cost.energy_j_per_sample * 1000 / 3.6e6)
     assert cost.energy_j_per_sample > 0 and cost.latency_ms > 0 and m.kind == "estimated"

@@ -41,7 +41,9 @@ def test_eco_curve_axis_in_readable_units_and_estimated_in_title(study: optuna.S
     factor = {"gCO2e": 1e3, "mgCO2e": 1e6, "µgCO2e": 1e9}[unit]
     assert list(front.x) == pytest.approx([p.kgco2e * factor for p in report.front])
     xs = [x for t in fig.data if t.name in ("Pareto front", "dominated trials") for x in t.x]
-    assert min(xs) >= 1.0
+    # the largest unit in which every value is at least 1; below 1 µg (a fast CPU's tiny
+    # study) the smallest unit there is
+    assert min(xs) >= 1.0 or unit == "µgCO2e"
     assert "estimated" in fig.layout.title.text  # the tiny study's energy is an estimate
     assert "estimated" in report.figures["energy_by_phase"].layout.title.text
     hv = report.figures["hypervolume"]
