@@ -183,7 +183,10 @@ def test_a_study_made_read_only_mid_search(
     study = optuna.load_study(study_name="t", storage=url)
     assert [t.state for t in study.trials] == [S.COMPLETE, S.RUNNING]
     assert _orphans(study, tmp_path / "cfg" / "runs" / "t" / "artifacts") == set()
-    time.sleep(3.5)  # the grace period (3 x ECONAS_HEARTBEAT_S)
+    # the grace period (3 x ECONAS_HEARTBEAT_S), and more: SQLite's CURRENT_TIMESTAMP, which
+    # both the heartbeat and optuna's staleness check use, has whole seconds, so 3.5 s can
+    # read as 3 (a beat at 35.0 s, checked at 38.5 s: 35 is not older than 38 - 3)
+    time.sleep(5.0)
     assert main(["search", str(cfg)]) == 0, capsys.readouterr().err
     study = optuna.load_study(study_name="t", storage=url)
     assert study.trials[1].state == S.FAIL
