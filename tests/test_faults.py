@@ -111,7 +111,7 @@ def test_sigkilled_worker_trial_is_failed_retried_and_nothing_is_lost(tmp_path: 
     done = {t.number: t.values for t in before if t.state == S.COMPLETE}
     zombie = [t.number for t in before if t.state == S.RUNNING]
     assert len(zombie) == 1 and done
-    time.sleep(3.5)  # grace period = 3 x ECONAS_HEARTBEAT_S
+    time.sleep(5.0)  # grace period = 3 x ECONAS_HEARTBEAT_S, in SQLite's whole seconds
     proc = _start_worker(config, storage, 1, tmp_path)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err[-3000:]
