@@ -7,8 +7,9 @@ frees them batch after batch: in a fresh ``econas train`` process every validati
 batch re-faulted its pages, which cost 2.5x the CPU time per test image
 (``benchmarks/freed_memory.py``: 42.8 us, 20.6 of them in the kernel, against 17.6 us with the
 memory kept; issue 27), while the search process that measured the proxy had long grown a
-heap that it kept. With a fixed mmap threshold (glibc's largest, 32 MiB) and a trim threshold of 1 GiB, a
-process reuses what it freed; its resident memory stays at its peak, which it reached anyway.
+heap that it kept. With a fixed mmap threshold (glibc's largest, 32 MiB) and a trim threshold
+of 1 GiB, a process reuses what it freed; its resident memory stays at its peak, which it
+reached anyway.
 
 ``ECONAS_KEEP_FREED_MEMORY=0`` turns this off. Not glibc (macOS, musl): nothing is done.
 """
@@ -25,13 +26,13 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 MMAP_THRESHOLD = 32 * 1024 * 1024  # glibc refuses more on 64-bit (HEAP_MAX_SIZE / 2)
 TRIM_THRESHOLD = 1024 * 1024 * 1024
 
-_state: dict[str, bool | None] = {"kept": None}
+_state: dict[str, bool] = {}  # "kept", once asked
 
 
 def keep_freed_memory() -> bool:
     """Set the thresholds once per process; True when glibc took both."""
-    if _state["kept"] is not None:
-        return bool(_state["kept"])
+    if "kept" in _state:
+        return _state["kept"]
     kept = False
     if os.environ.get(ENV, "1") != "0" and sys.platform.startswith("linux"):
         try:
@@ -52,4 +53,4 @@ def keep_freed_memory() -> bool:
 
 def freed_memory_kept() -> bool | None:
     """Whether this process keeps freed memory (None: not asked yet)."""
-    return _state["kept"]
+    return _state.get("kept")

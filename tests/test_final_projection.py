@@ -315,3 +315,18 @@ def test_the_projection_benchmarks_noise_floor_is_each_cases_own_repeat_spread()
     assert floor["worst_target_attainable"] is False
     calm = projection.noise_floor([row("a", 1.0, 1.0), row("a", 1.05, 1.0)])["3500/fresh"]
     assert calm["worst_target_attainable"] is True
+
+
+def test_train_names_each_setting_that_differs_from_the_proxys(monkeypatch) -> None:  # noqa: ANN001
+    """The projection assumes the proxy's OpenMP wait policy and freed-memory setting;
+    ``econas train`` says which differ, and a setting the proxy did not record says nothing."""
+    import nas.final._run as run
+
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    monkeypatch.setattr(run, "freed_memory_kept", lambda: True)
+    assert run.setting_differences({"omp_wait_policy": "PASSIVE", "freed_memory_kept": True}) == []
+    assert run.setting_differences({}) == []  # a study from before either was recorded
+    lines = run.setting_differences({"omp_wait_policy": "ACTIVE", "freed_memory_kept": False})
+    assert len(lines) == 2
+    assert "OMP_WAIT_POLICY=ACTIVE" in lines[0] and "PASSIVE" in lines[0]
+    assert "did not keep freed memory" in lines[1] and "ECONAS_KEEP_FREED_MEMORY" in lines[1]

@@ -55,6 +55,28 @@ from search_spaces import ArchSpec
 CHUNK_S = 2.0  # how often an epoch's energy so far is written to progress.json
 
 
+def setting_differences(proxy: dict[str, Any]) -> list[str]:
+    """What this process runs with differently from the proxy (its ``provenance``) that
+    changes CPU time per sample: the OpenMP wait policy and whether freed memory is kept.
+    A setting the proxy did not record says nothing."""
+    lines = []
+    wait = proxy.get("omp_wait_policy", "")
+    if wait != "" and wait != os.environ.get("OMP_WAIT_POLICY"):
+        lines.append(
+            f"the proxy ran with OMP_WAIT_POLICY={wait}, this run with "
+            f"{os.environ.get('OMP_WAIT_POLICY')}: spinning threads cost CPU time, so the "
+            "projection assumes the same setting"
+        )
+    kept, here = proxy.get("freed_memory_kept"), freed_memory_kept()
+    if kept is not None and kept != here:
+        lines.append(
+            f"the proxy {'kept' if kept else 'did not keep'} freed memory, this run "
+            f"{'does' if here else 'does not'} ({ENV_KEEP}): evaluation that re-faults its "
+            "memory costs more CPU time, so the projection assumes the same setting"
+        )
+    return lines
+
+
 class FinalRun:
     """One trial's final training (see the module docstring)."""
 
@@ -226,21 +248,8 @@ class FinalRun:
                     f"{torch.get_num_threads()} (OMP_NUM_THREADS): the projection assumes the "
                     "same setting"
                 )
-        proxy_wait = (self.rec.json(Provenance.provenance) or {}).get("omp_wait_policy", "")
-        if proxy_wait != "" and proxy_wait != os.environ.get("OMP_WAIT_POLICY"):
-            self._line(
-                f"the proxy ran with OMP_WAIT_POLICY={proxy_wait}, this run with "
-                f"{os.environ.get('OMP_WAIT_POLICY')}: spinning threads cost CPU time, so the "
-                "projection assumes the same setting"
-            )
-        proxy_kept = (self.rec.json(Provenance.provenance) or {}).get("freed_memory_kept")
-        if proxy_kept is not None and proxy_kept != freed_memory_kept():
-            self._line(
-                f"the proxy {'kept' if proxy_kept else 'did not keep'} freed memory, this run "
-                f"{'does' if freed_memory_kept() else 'does not'} "
-                f"({ENV_KEEP}): evaluation that re-faults its memory costs more CPU time, so "
-                "the projection assumes the same setting"
-            )
+        for line in setting_differences(self.rec.json(Provenance.provenance) or {}):
+            self._line(line)
         with log.phase("build"):
             data = self.data
             if device.type == "cuda":  # in-memory tensors: pinned pages copy to the GPU async
